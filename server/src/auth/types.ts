@@ -1,0 +1,34 @@
+// The contract between the HTTP routes and identity/authorization (SPEC §5).
+import type { Registry } from "prom-client";
+import type { Config } from "../config.js";
+import type { Logger } from "../log.js";
+
+/** The SubjectAccessReview verbs on pipelines.kubeflow.org/v1beta1 runs. */
+export type ArtifactVerb = "readArtifact" | "writeArtifact" | "deleteArtifact";
+
+export interface Identity {
+  readonly user: string;
+  readonly groups: readonly string[];
+  readonly uid?: string;
+  readonly extra?: Readonly<Record<string, readonly string[]>>;
+  /** How the identity was established. */
+  readonly via: "token" | "trusted-header" | "none";
+}
+
+export interface Authorizer {
+  /**
+   * Authenticates the request and authorizes `verb` in `namespace`. Resolves with the identity when
+   * allowed; rejects with an HttpError: 401 (no or bad identity), 403 (denied), 503 (the API server
+   * could not answer — fail closed, never open).
+   */
+  authorize(headers: Headers, namespace: string, verb: ArtifactVerb): Promise<Identity>;
+  /** For /readyz: true when no API server is needed, or it answered within the ready window. */
+  checkReady(): Promise<boolean>;
+}
+
+export interface AuthorizerDeps {
+  readonly registry: Registry;
+  readonly logger: Logger;
+}
+
+export type CreateAuthorizer = (config: Config, deps: AuthorizerDeps) => Authorizer;
