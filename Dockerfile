@@ -1,0 +1,36 @@
+# syntax=docker/dockerfile:1
+# The kfp-artifacts server image: the esbuild bundle (one file plus its source map) on a distroless
+# Node LTS base, running as the numeric nonroot user. `make image` uses this file wherever base images
+# can be pulled; elsewhere it assembles an equivalent image offline (scripts/image/, docs/image.md).
+#
+# Bases are pinned by tag, not digest: no registry was reachable where this file was written, so no
+# digest could be verified. To pin, resolve each tag and append the digest, e.g.
+#   docker buildx imagetools inspect gcr.io/distroless/nodejs24-debian12:nonroot   # -> Digest: sha256:…
+#   FROM gcr.io/distroless/nodejs24-debian12:nonroot@sha256:…
+# Keep NODE_VERSION and the distroless Node major in step with scripts/image/versions.sh.
+ARG NODE_VERSION=24.21.0
+
+FROM docker.io/library/node:${NODE_VERSION}-bookworm-slim AS build
+WORKDIR /src
+# Dependencies first, so editing the sources reuses the `npm ci` layer.
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY scripts/build.mjs scripts/build.mjs
+COPY server/src server/src
+RUN node scripts/build.mjs
+
+FROM gcr.io/distroless/nodejs24-debian12:nonroot
+ARG VERSION=0.0.0-dev
+LABEL org.opencontainers.image.title="kfp-artifacts" \
+      org.opencontainers.image.description="Filesystem artifact store for Kubeflow Pipelines" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}"
+ENV NODE_ENV=production
+WORKDIR /app
+# Root-owned and read-only to the server; the only writable path is the /artifacts volume.
+COPY --from=build /src/server/dist/server.mjs /src/server/dist/server.mjs.map /app/
+USER 65532:65532
+EXPOSE 8080
+# The base's ENTRYPOINT is /nodejs/bin/node.
+CMD ["--enable-source-maps", "/app/server.mjs"]

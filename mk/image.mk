@@ -1,0 +1,14 @@
+# Container image (issue 5): `make image` builds it, `make test-image` checks it. See docs/image.md.
+# Online, ./Dockerfile builds it; with no registry in reach it is assembled offline (scripts/image/).
+IMAGE_VERSION := $(shell sed -n 's/^  "version": "\([^"]*\)",$$/\1/p' package.json)
+IMAGE ?= kfp-artifacts:$(IMAGE_VERSION)
+IMAGE_PUBLISHED ?= ghcr.io/kubeflow/kfp-artifacts:$(IMAGE_VERSION)
+
+.PHONY: image test-image
+
+image: build ## container image $(IMAGE), also tagged $(IMAGE_PUBLISHED) (IMAGE_BUILD=offline|dockerfile forces a path)
+	IMAGE='$(IMAGE)' IMAGE_PUBLISHED='$(IMAGE_PUBLISHED)' scripts/image/build.sh
+
+# Builds the image itself, so that it can report "skipped" when no Docker engine can be started.
+test-image: build ## build the image and check it: user, size, read-only run, PUT/GET, /readyz, stop, Node LTS
+	IMAGE='$(IMAGE)' IMAGE_PUBLISHED='$(IMAGE_PUBLISHED)' scripts/image/test.sh

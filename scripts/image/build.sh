@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Builds the server image and tags it twice: $IMAGE (local name) and $IMAGE_PUBLISHED (the name the
+# chart and kustomize refer to). Called by `make image` after `make build`.
+#
+# Two ways to the same image:
+#   dockerfile  `docker build` with ./Dockerfile (needs the base images from a registry)
+#   offline     a distroless-equivalent base assembled from npm + Debian packages
+#               (assemble-rootfs.sh, `docker import`), plus one layer with the bundle (`docker commit`)
+# IMAGE_BUILD=auto (default) pulls the distroless base with a short timeout and picks dockerfile when
+# that works, offline when it does not; IMAGE_BUILD=offline|dockerfile forces one.
+#
+# Environment: IMAGE (default kfp-artifacts:<version>), IMAGE_PUBLISHED (default
+# ghcr.io/kubeflow/kfp-artifacts:<version>), IMAGE_BUILD, IMAGE_PROBE_TIMEOUT (seconds, default 20).
+set -euo pipefail
+
+script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo_root="$(cd "$script_dir/../.." && pwd)"
+# shellcheck source=scripts/image/versions.sh
+source "$script_dir/versions.sh"
+cd "$repo_root"
+
+say() { printf 'image: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+version="$(node -p 'require("./package.json").version')"
+image="${IMAGE:-kfp-artifacts:$version}"
+published="${IMAGE_PUBLISHED:-ghcr.io/kubeflow/kfp-artifacts:$version}"
+mode="${IMAGE_BUILD:-auto}"
+probe_timeout="${IMAGE_PROBE_TIMEOUT:-20}"
+bundle=server/dist/server.mjs
+
+for name in "$image" "$published"; do
+  [[ $name == *:* && $name != *:latest ]] || die "image name '$name' needs an explicit tag other than latest"
+done
+case "$mode" in auto | offline | dockerfile) ;; *) die "IMAGE_BUILD must be auto, offline or dockerfile, not '$mode'" ;; esac
+
+if ! docker info >/dev/null 2>&1; then
+  bash scripts/lib/docker-up.sh || die "no Docker engine could be started (scripts/lib/docker-up.sh failed)"
+fi
+
+if [[ $mode == auto ]]; then
+  if docker image inspect "$DISTROLESS_BASE" >/dev/null 2>&1 ||
+    timeout "$probe_timeout" docker pull --quiet "$DISTROLESS_BASE" >/dev/null 2>&1; then
+    mode=dockerfile
+  else
+    mode=offline
+    say "cannot pull $DISTROLESS_BASE (no registry within ${probe_timeout}s): building offline"
+  fi
+fi
+
+labels=(
+  "org.opencontainers.image.title=kfp-artifacts"
+  "org.opencontainers.image.description=Filesystem artifact store for Kubeflow Pipelines"
+  "org.opencontainers.image.licenses=Apache-2.0"
+  "org.opencontainers.image.version=$version"
+)
+
+build_with_dockerfile() {
+  say "docker build ($image)"
+  docker build --build-arg "VERSION=$version" --build-arg "NODE_VERSION=$NODE_VERSION" -t "$image" .
+}
+
+build_offline() {
+  for file in "$bundle" "$bundle.map"; do
+    [[ -s $file ]] || die "$file is missing: run 'make build' first"
+  done
+
+  # Base: the assembled root filesystem, with the distroless nonroot image's configuration.
+  local tarball base_tag
+  tarball="$("$script_dir/assemble-rootfs.sh")"
+  base_tag="kfp-artifacts-base:$(basename "$tarball" .tar | sed 's/^rootfs-//')"
+  if ! docker image inspect "$base_tag" >/dev/null 2>&1; then
+    say "docker import $tarball as $base_tag"
+    docker import \
+      --change "USER $NONROOT_UID" \
+      --change "WORKDIR /home/nonroot" \
+      --change "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+      --change "ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt" \
+      --change 'ENTRYPOINT ["/nodejs/bin/node"]' \
+      "$tarball" "$base_tag" >/dev/null
+    # Bases of earlier inputs are dead weight now (kept if a container still uses them).
+    docker image ls --format '{{.Repository}}:{{.Tag}}' kfp-artifacts-base | grep -vxF "$base_tag" |
+      xargs -r docker image rm >/dev/null 2>&1 || true
+  fi
+
+  # App layer. Skipped when the image already holds exactly this bundle on exactly this base.
+  local base_id build_key current_key
+  base_id="$(docker image inspect -f '{{.Id}}' "$base_tag")"
+  build_key="$(cat "$bundle" "$bundle.map" "${BASH_SOURCE[0]}" <(printf '%s\n' "$base_id" "$version") |
+    sha256sum | cut -c1-64)"
+  current_key="$(docker image inspect -f '{{index .Config.Labels "io.kubeflow.kfp-artifacts.build-key"}}' \
+    "$image" 2>/dev/null || true)"
+  if [[ $current_key == "$build_key" ]]; then
+    say "up to date: $image"
+    return
+  fi
+
+  local stage container
+  stage="$(mktemp -d)"
+  mkdir -m 0755 "$stage/app"
+  install -m 0644 "$bundle" "$bundle.map" "$stage/app/"
+  container="$(docker create "$base_tag")"
+  # shellcheck disable=SC2064 # expand now: these locals are gone when the trap runs
+  trap "docker rm -f '$container' >/dev/null 2>&1 || true; rm -rf '$stage'" EXIT
+  docker cp "$stage/app" "$container:/"
+  local changes=(
+    --change "ENV NODE_ENV=production"
+    --change "WORKDIR /app"
+    --change "USER $NONROOT_UID:$NONROOT_UID"
+    --change "EXPOSE 8080"
+    --change 'CMD ["--enable-source-maps", "/app/server.mjs"]'
+    --change "LABEL io.kubeflow.kfp-artifacts.build-key=$build_key"
+  )
+  local label
+  for label in "${labels[@]}"; do changes+=(--change "LABEL ${label%%=*}=\"${label#*=}\""); done
+  say "docker commit $image (base $base_tag + /app)"
+  docker commit "${changes[@]}" "$container" "$image" >/dev/null
+}
+
+SECONDS=0
+case "$mode" in
+  dockerfile) build_with_dockerfile ;;
+  offline) build_offline ;;
+esac
+[[ $published == "$image" ]] || docker tag "$image" "$published"
+size="$(docker image inspect -f '{{.Size}}' "$image")"
+say "built $image and $published via $mode in ${SECONDS}s: $((size / 1000000)) MB uncompressed ($size bytes)"
