@@ -1,10 +1,106 @@
-// createApp(config, deps): the whole HTTP surface as a pure Web-API Hono app, testable with app.request().
+// createApp(config, deps): the whole HTTP surface as a Hono app — testable with app.request(), served
+// by server.ts. Errors are thrown as HttpError anywhere and mapped to JSON once, here.
 import { Hono } from "hono";
+import type { Context } from "hono";
+import type { Authorizer } from "./auth/types.js";
 import type { Config } from "./config.js";
+import { badRequest, HttpError } from "./errors.js";
+import type { AppEnv, RequestRecord } from "./http/env.js";
+import { nodeResponse, rawPath } from "./http/transport.js";
+import type { Logger } from "./log.js";
+import type { HttpMetrics } from "./metrics.js";
+import { registerNativeRoutes } from "./routes/native.js";
+import { registerOperationsRoutes, type Lifecycle } from "./routes/operations.js";
+import type { ArtifactStore } from "./storage/store.js";
 
-export function createApp(config: Config): Hono {
-  const app = new Hono();
-  app.get("/healthz", (c) => c.json({ status: "ok" }));
-  app.get("/readyz", (c) => c.json({ status: "ready", node: config.nodeName }));
+export interface AppDeps {
+  readonly store: ArtifactStore;
+  readonly authorizer: Authorizer;
+  readonly metrics: HttpMetrics;
+  readonly logger: Logger;
+  readonly lifecycle: Lifecycle;
+}
+
+const PROBE_ROUTES = new Set(["/healthz", "/readyz", "/metrics"]);
+const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i;
+
+/** Errors from the client's side of a transfer (it went away mid-body): not ours, not worth a stack. */
+function isClientAbort(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE" || (error as Error | undefined)?.message === "aborted";
+}
+
+export function createApp(config: Config, deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const { logger, metrics } = deps;
+
+  // One log line and one set of metrics per request, written when the last byte has been sent.
+  app.use(async (c, next) => {
+    const record: RequestRecord = {};
+    c.set("record", record);
+    const started = performance.now();
+    const outgoing = nodeResponse(c);
+    const socket = c.env?.incoming?.socket;
+    const writtenBefore = socket?.bytesWritten ?? 0;
+    await next();
+    const finish = () => {
+      const route = c.req.routePath === "/*" ? "unmatched" : c.req.routePath;
+      const status = outgoing?.headersSent ? outgoing.statusCode : c.res.status;
+      // Body bytes as the handlers counted them: Node's HTTP parser consumes the socket natively, so
+      // socket.bytesRead stays 0. Bytes out include headers.
+      const bytesIn = record.bytesIn ?? 0;
+      const bytesOut = socket ? socket.bytesWritten - writtenBefore : (record.bytesOut ?? 0);
+      const seconds = (performance.now() - started) / 1000;
+      metrics.requests.inc({ route, method: c.req.method, status: String(status) });
+      metrics.duration.observe({ route, method: c.req.method }, seconds);
+      metrics.bytesReceived.inc({ route }, bytesIn);
+      metrics.bytesSent.inc({ route }, bytesOut);
+      const level = status >= 500 ? "error" : record.decision === "deny" ? "warn" : PROBE_ROUTES.has(route) ? "debug" : "info";
+      logger[level]("request", {
+        method: c.req.method,
+        route,
+        namespace: record.namespace,
+        key: record.key,
+        status,
+        bytesIn,
+        bytesOut,
+        durationMs: Math.round(seconds * 1000 * 10) / 10,
+        user: record.user,
+        groups: record.groups,
+        verb: record.verb,
+        decision: record.decision,
+        aborted: outgoing !== undefined && !outgoing.writableFinished ? true : undefined,
+      });
+    };
+    if (outgoing === undefined || outgoing.closed) finish();
+    else outgoing.once("close", finish);
+  });
+
+  // '.' and '..' segments (also percent-encoded) are refused, not normalized into another path.
+  app.use(async (c, next) => {
+    if (rawPath(c).split("/").some((segment) => DOT_SEGMENT.test(segment))) {
+      throw badRequest("the path must not contain '.' or '..' segments");
+    }
+    await next();
+  });
+
+  registerOperationsRoutes(app, { ...deps, nodeName: config.nodeName });
+  registerNativeRoutes(app, { store: deps.store, authorizer: deps.authorizer, scopeNamespace: config.scopeNamespace });
+
+  app.notFound((c) => c.json({ error: { code: "NotFound", message: "no such route" } }, 404));
+
+  app.onError((error, c: Context<AppEnv>) => {
+    if (error instanceof HttpError) {
+      for (const [name, value] of Object.entries(error.headers)) c.header(name, value);
+      return c.json({ error: { code: error.code, message: error.message } }, error.status);
+    }
+    if (isClientAbort(error)) {
+      return c.json({ error: { code: "ClientClosedRequest", message: "the request body was not received completely" } }, 400);
+    }
+    // Unexpected: the details (stack, paths) go to our log only, never to the client.
+    logger.error("unhandled error", { method: c.req.method, route: c.req.routePath, error: String(error), stack: error.stack });
+    return c.json({ error: { code: "Internal", message: "internal server error" } }, 500);
+  });
+
   return app;
 }

@@ -1,16 +1,133 @@
-// Process entry point: the only file that touches the process (signals, exit codes).
+// Process entry point — the only file that touches the process: configuration from the environment,
+// the listening socket, signals and graceful shutdown.
+import type { Server } from "node:http";
 import { serve } from "@hono/node-server";
 import { createApp } from "./app.js";
-import { ConfigError, loadConfig } from "./config.js";
+import { createAuthorizer } from "./auth/index.js";
+import { ConfigError, loadConfig, type Config } from "./config.js";
+import { createLogger, type Logger } from "./log.js";
+import { createMetrics } from "./metrics.js";
+import type { Lifecycle } from "./routes/operations.js";
+import { ArtifactStore } from "./storage/store.js";
 
-try {
-  const config = loadConfig();
-  const app = createApp(config);
-  serve({ fetch: app.fetch, port: config.port, hostname: config.host });
-} catch (error) {
-  if (error instanceof ConfigError) {
-    process.stderr.write(`${JSON.stringify({ level: "fatal", msg: error.message })}\n`);
-    process.exit(2);
+/** How often crash leftovers of other replicas are looked for on a shared volume. */
+const SWEEP_INTERVAL_MS = 60_000;
+
+export interface RunningServer {
+  readonly server: Server;
+  readonly port: number;
+  /** Stops accepting, lets in-flight transfers finish within the grace period, then closes the rest. */
+  shutdown(): Promise<void>;
+}
+
+export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  const store = new ArtifactStore({
+    root: config.artifactsRoot,
+    maxUploadBytes: config.maxUploadBytes,
+    minFreeBytes: config.minFreeBytes,
+    namespaceQuotaBytes: config.namespaceQuotaBytes,
+    fsync: config.fsync,
+    staleTempMs: Math.max(2 * config.idleTimeoutMs, 10 * 60_000),
+    logger,
+  });
+  await store.init();
+  const metrics = createMetrics({
+    freeBytes: () => store.freeBytes(),
+    usedBytesByNamespace: () => store.usage.entries(),
+  });
+  const authorizer = createAuthorizer(config, { registry: metrics.registry, logger });
+  const lifecycle: Lifecycle = { shuttingDown: false };
+  const app = createApp(config, { store, authorizer, metrics, logger, lifecycle });
+
+  if (config.authMode === "none") {
+    logger.warn(
+      "AUTH_MODE=none: EVERY REQUEST IS ALLOWED WITHOUT AUTHENTICATION OR AUTHORIZATION. Use this only on a workstation, never in a cluster.",
+    );
   }
-  throw error;
+
+  const server = await new Promise<Server>((resolve) => {
+    const created = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(created as Server));
+  });
+  // Whole-request deadlines would cut off large uploads; an idle timeout catches slow and stalled clients.
+  server.requestTimeout = 0;
+  server.headersTimeout = Math.min(60_000, config.idleTimeoutMs + 1000);
+  server.setTimeout(config.idleTimeoutMs);
+  const address = server.address();
+  const port = typeof address === "object" && address !== null ? address.port : config.port;
+
+  // Usage per namespace for metrics and quotas, measured in the background so start-up stays fast.
+  void (async () => {
+    for (const namespace of await store.namespaces()) await store.usage.get(namespace);
+  })().catch((error: unknown) => logger.warn("could not measure namespace usage", { error: String(error) }));
+  const sweeper = setInterval(() => {
+    store.sweepTemporaryFiles(false).catch((error: unknown) => logger.warn("temporary file sweep failed", { error: String(error) }));
+  }, SWEEP_INTERVAL_MS);
+  sweeper.unref();
+
+  logger.info("listening", {
+    host: config.host,
+    port,
+    authMode: config.authMode,
+    scopeNamespace: config.scopeNamespace,
+    node: config.nodeName || undefined,
+  });
+
+  let shutdownPromise: Promise<void> | undefined;
+  const shutdown = () =>
+    (shutdownPromise ??= (async () => {
+      lifecycle.shuttingDown = true;
+      clearInterval(sweeper);
+      logger.info("shutting down: refusing new connections, finishing in-flight requests", {
+        graceSeconds: config.shutdownGraceMs / 1000,
+      });
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const graceOver = new Promise<"timeout">((resolve) => setTimeout(resolve, config.shutdownGraceMs, "timeout").unref());
+      if ((await Promise.race([closed, graceOver])) === "timeout") {
+        logger.warn("grace period over: closing the remaining connections");
+        server.closeAllConnections();
+        await closed;
+      }
+      logger.info("stopped");
+    })());
+  return { server, port, shutdown };
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: "fatal", msg: error.message })}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel);
+  process.on("unhandledRejection", (reason) => logger.error("unhandled rejection", { error: String(reason) }));
+  let running: RunningServer;
+  try {
+    running = await startServer(config, logger);
+  } catch (error) {
+    logger.error("could not start", { error: String(error) });
+    process.exit(1);
+  }
+  const onSignal = (signal: NodeJS.Signals) => {
+    logger.info("signal received", { signal });
+    running.shutdown().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error("shutdown failed", { error: String(error) });
+        process.exit(1);
+      },
+    );
+  };
+  process.once("SIGTERM", onSignal);
+  process.once("SIGINT", onSignal);
+}
+
+// Run only as the entry point (the bundle or `node server.ts`), not when imported by tests.
+if (process.argv[1] !== undefined && /server\.(m?js|ts)$/.test(process.argv[1])) {
+  void main();
 }

@@ -1,6 +1,10 @@
 // Chooses the authorizer for AUTH_MODE.
 import type { Config } from "../config.js";
+import { createKubernetesAuthorizer } from "./kubernetes.js";
 import type { Authorizer, AuthorizerDeps } from "./types.js";
+
+export { createKubernetesAuthorizer, type KubernetesAuthorizerOptions } from "./kubernetes.js";
+export type { ArtifactVerb, Authorizer, AuthorizerDeps, Identity } from "./types.js";
 
 const LOCAL_IDENTITY = Object.freeze({ user: "local", groups: Object.freeze([]), via: "none" as const });
 
@@ -12,7 +16,8 @@ export function createAllowAllAuthorizer(): Authorizer {
   };
 }
 
-export function createAuthorizer(config: Config, _deps: AuthorizerDeps): Authorizer {
+/** Throws at start-up when AUTH_MODE=kubernetes has no usable kubeconfig (KUBECONFIG or in-cluster). */
+export function createAuthorizer(config: Config, deps: AuthorizerDeps): Authorizer {
   if (config.authMode === "none") return createAllowAllAuthorizer();
-  throw new Error("AUTH_MODE=kubernetes is being implemented in server/src/auth (issue 3)");
+  return createKubernetesAuthorizer(config, deps);
 }

@@ -1,0 +1,67 @@
+// Prometheus metrics (SPEC §4.3), on a registry of our own so tests can create many apps.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+
+export const METRIC_PREFIX = "kfp_artifacts_";
+
+export interface HttpMetrics {
+  readonly registry: Registry;
+  readonly requests: Counter<"route" | "method" | "status">;
+  readonly duration: Histogram<"route" | "method">;
+  readonly bytesReceived: Counter<"route">;
+  readonly bytesSent: Counter<"route">;
+}
+
+export interface VolumeSources {
+  freeBytes(): Promise<number>;
+  usedBytesByNamespace(): Iterable<[string, number]>;
+}
+
+export function createMetrics(volume: VolumeSources, registry = new Registry()): HttpMetrics {
+  collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  new Gauge({
+    name: `${METRIC_PREFIX}volume_free_bytes`,
+    help: "Bytes available to the server on the artifact volume.",
+    registers: [registry],
+    async collect() {
+      this.set(await volume.freeBytes());
+    },
+  });
+  new Gauge({
+    name: `${METRIC_PREFIX}namespace_used_bytes`,
+    help: "Bytes of artifacts stored per namespace (namespaces measured by this process).",
+    labelNames: ["namespace"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [namespace, bytes] of volume.usedBytesByNamespace()) this.set({ namespace }, bytes);
+    },
+  });
+  return {
+    registry,
+    requests: new Counter({
+      name: `${METRIC_PREFIX}http_requests_total`,
+      help: "HTTP requests by route pattern, method and status.",
+      labelNames: ["route", "method", "status"],
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: `${METRIC_PREFIX}http_request_duration_seconds`,
+      help: "HTTP request duration, until the last byte of the response, by route pattern and method.",
+      labelNames: ["route", "method"],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
+      registers: [registry],
+    }),
+    bytesReceived: new Counter({
+      name: `${METRIC_PREFIX}http_received_bytes_total`,
+      help: "Bytes received (headers and bodies) by route pattern.",
+      labelNames: ["route"],
+      registers: [registry],
+    }),
+    bytesSent: new Counter({
+      name: `${METRIC_PREFIX}http_sent_bytes_total`,
+      help: "Bytes sent (headers and bodies) by route pattern.",
+      labelNames: ["route"],
+      registers: [registry],
+    }),
+  };
+}

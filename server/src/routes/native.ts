@@ -1,0 +1,193 @@
+// The native artifact API (SPEC §4.1): /v1/namespaces/{ns}/artifacts/{key}.
+import type { Hono } from "hono";
+import type { Context } from "hono";
+import { badRequest, conflict } from "../errors.js";
+import type { AppEnv } from "../http/env.js";
+import { attachmentDisposition, ifRangeAllows, noneMatchHits, parseRange } from "../http/ranges.js";
+import { rawPath, requestBody, sendStream } from "../http/transport.js";
+import { decodePathTail, parseKey, type ArtifactKey } from "../storage/names.js";
+import type { ArtifactStore } from "../storage/store.js";
+import { admit, type AccessPolicy } from "./access.js";
+
+export const ARTIFACT_ROUTE = "/v1/namespaces/:namespace/artifacts/*";
+export const LIST_ROUTE = "/v1/namespaces/:namespace/artifacts";
+const ARTIFACT_PATH = /^\/v1\/namespaces\/([^/]*)\/artifacts\/(.+)$/;
+const MAX_LIST_LIMIT = 1000;
+const READ_CHUNK_BYTES = 1 << 20;
+
+export interface NativeRouteDeps extends AccessPolicy {
+  readonly store: ArtifactStore;
+}
+
+/** kfp-artifacts://<namespace>/<key>: the artifact's URI, derived with no lookup. */
+export function artifactUri(namespace: string, key: string): string {
+  return `kfp-artifacts://${namespace}/${key}`;
+}
+
+export const etagOf = (sha256: string) => `"${sha256}"`;
+
+/** Namespace and key from the raw request target (the router sees a normalized URL). */
+function artifactTarget(c: Context<AppEnv>): { namespace: string; key: ArtifactKey } {
+  const match = ARTIFACT_PATH.exec(rawPath(c));
+  if (!match) throw badRequest("the artifact path is malformed");
+  const [, namespace = "", encodedKey = ""] = match;
+  const key = parseKey(decodePathTail(encodedKey));
+  c.get("record").key = key.key;
+  return { namespace: decodePathTail(namespace, "namespace"), key };
+}
+
+function contentLength(c: Context<AppEnv>): number | undefined {
+  const header = c.req.header("content-length");
+  if (header === undefined) return undefined;
+  if (!/^\d+$/.test(header)) throw badRequest("Content-Length must be a whole number");
+  return Number(header);
+}
+
+function expectedChecksum(c: Context<AppEnv>): string | undefined {
+  const header = c.req.header("x-checksum-sha256");
+  if (header === undefined) return undefined;
+  const value = header.trim().toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(value)) throw badRequest("X-Checksum-SHA256 must be 64 hexadecimal digits");
+  return value;
+}
+
+function createOnly(c: Context<AppEnv>): boolean {
+  const header = c.req.header("if-none-match");
+  if (header === undefined) return false;
+  if (header.trim() !== "*") throw badRequest("on PUT, If-None-Match supports only '*' (create-only)");
+  return true;
+}
+
+function wholeNumberParam(c: Context<AppEnv>, name: string, max: number): number | undefined {
+  const value = c.req.query(name);
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) > max) throw badRequest(`${name} must be a whole number from 0 to ${max}`);
+  return Number(value);
+}
+
+export function registerNativeRoutes(app: Hono<AppEnv>, deps: NativeRouteDeps): void {
+  const { store } = deps;
+
+  // Before the wildcard routes: "/artifacts/*" would also match "/artifacts".
+  app.get(LIST_ROUTE, async (c) => {
+    const namespace = decodePathTail(c.req.param("namespace"), "namespace");
+    const prefix = c.req.query("prefix") ?? "";
+    if (prefix !== "" && !prefix.endsWith("/")) parseKey(prefix, "prefix");
+    else if (prefix !== "") parseKey(prefix.slice(0, -1), "prefix");
+    const delimiter = c.req.query("delimiter");
+    if (delimiter !== undefined && delimiter !== "/" && delimiter !== "") throw badRequest("delimiter must be '/'");
+    const limit = wholeNumberParam(c, "limit", MAX_LIST_LIMIT) ?? MAX_LIST_LIMIT;
+    if (limit === 0) throw badRequest(`limit must be from 1 to ${MAX_LIST_LIMIT}`);
+    const after = decodeCursor(c.req.query("cursor"));
+    await admit(c, deps, namespace, "readArtifact");
+    const page = await store.list({ namespace, prefix, delimiter: delimiter === "/" ? "/" : undefined, limit, after });
+    return c.json({
+      items: page.items,
+      prefixes: page.prefixes,
+      nextCursor: page.lastReturned === undefined ? null : encodeCursor(page.lastReturned),
+    });
+  });
+
+  app.put(ARTIFACT_ROUTE, async (c) => {
+    const { namespace, key } = artifactTarget(c);
+    if (c.req.query("archive") !== undefined) throw badRequest("?archive=tar.gz uploads are not supported by this server version");
+    const declaredSize = contentLength(c);
+    const expectedSha256 = expectedChecksum(c);
+    const onlyCreate = createOnly(c);
+    await admit(c, deps, namespace, "writeArtifact");
+    const result = await store.put({
+      namespace,
+      key,
+      body: requestBody(c),
+      declaredSize,
+      expectedSha256,
+      createOnly: onlyCreate,
+    });
+    c.get("record").bytesIn = result.size;
+    c.header("ETag", etagOf(result.sha256));
+    return c.json(
+      { uri: artifactUri(namespace, key.key), namespace, key: key.key, size: result.size, sha256: result.sha256 },
+      result.created ? 201 : 200,
+    );
+  });
+
+  app.on(["GET", "HEAD"], ARTIFACT_ROUTE, async (c) => {
+    const { namespace, key } = artifactTarget(c);
+    const peek = wholeNumberParam(c, "peek", Number.MAX_SAFE_INTEGER);
+    await admit(c, deps, namespace, "readArtifact");
+    const opened = await store.open(namespace, key);
+    if ("directory" in opened) throw conflict("this key is a directory; download it with ?archive=tar.gz");
+    const { handle, size, sha256, modified } = opened;
+    let handed = false;
+    try {
+      const etag = etagOf(sha256);
+      const headers: Record<string, string> = {
+        "Content-Type": "application/octet-stream",
+        ETag: etag,
+        "Last-Modified": modified.toUTCString(),
+        "Accept-Ranges": "bytes",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": attachmentDisposition(key.segments.at(-1) ?? "artifact"),
+        "Cache-Control": "private, no-cache",
+        "X-Checksum-SHA256": sha256,
+      };
+      if (noneMatchHits(c.req.header("if-none-match"), etag)) {
+        return await sendStream(c, 304, withoutBodyHeaders(headers), null);
+      }
+      let status = 200;
+      let start = 0;
+      let end = size - 1;
+      if (peek !== undefined) {
+        end = Math.min(size, peek) - 1;
+        headers["X-Artifact-Size"] = String(size);
+      } else {
+        const range = ifRangeAllows(c.req.header("if-range"), etag, modified) ? parseRange(c.req.header("range"), size) : undefined;
+        if (range !== undefined) {
+          status = 206;
+          ({ start, end } = range);
+          headers["Content-Range"] = `bytes ${start}-${end}/${size}`;
+        }
+      }
+      const length = Math.max(0, end - start + 1);
+      headers["Content-Length"] = String(length);
+      c.get("record").bytesOut = length;
+      if (c.req.method === "HEAD" || length === 0) return await sendStream(c, status, headers, null);
+      handed = true;
+      // The stream owns the handle from here and closes it; it reads only [start, end], so ?peek=N stops early.
+      const body = handle.createReadStream({ start, end, highWaterMark: READ_CHUNK_BYTES, autoClose: true });
+      return await sendStream(c, status, headers, body);
+    } finally {
+      if (!handed) await handle.close();
+    }
+  });
+
+  app.delete(ARTIFACT_ROUTE, async (c) => {
+    const { namespace, key } = artifactTarget(c);
+    const recursive = c.req.query("recursive");
+    if (recursive !== undefined && recursive !== "true" && recursive !== "false") throw badRequest("recursive must be true or false");
+    await admit(c, deps, namespace, "deleteArtifact");
+    await store.delete(namespace, key, recursive === "true");
+    return c.body(null, 204);
+  });
+
+}
+
+function withoutBodyHeaders(headers: Record<string, string>): Record<string, string> {
+  const { "Content-Type": _type, "Content-Disposition": _disposition, ...rest } = headers;
+  return rest;
+}
+
+function encodeCursor(after: string): string {
+  return Buffer.from(JSON.stringify({ after }), "utf8").toString("base64url");
+}
+
+function decodeCursor(cursor: string | undefined): string | undefined {
+  if (cursor === undefined || cursor === "") return undefined;
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as { after?: unknown };
+    if (typeof parsed.after === "string") return parsed.after;
+  } catch {
+    // fall through to the client error
+  }
+  throw badRequest("cursor is not one this server returned");
+}

@@ -1,0 +1,56 @@
+// Operations endpoints (SPEC §4.3): liveness, readiness, metrics.
+import fs from "node:fs/promises";
+import type { Hono } from "hono";
+import type { Authorizer } from "../auth/types.js";
+import type { AppEnv } from "../http/env.js";
+import type { HttpMetrics } from "../metrics.js";
+import { tempPath } from "../storage/upload.js";
+import type { ArtifactStore } from "../storage/store.js";
+
+const VOLUME_CHECK_TIMEOUT_MS = 2000;
+
+export interface Lifecycle {
+  /** Set on SIGTERM: readiness fails at once. */
+  shuttingDown: boolean;
+}
+
+export interface OperationsDeps {
+  readonly store: ArtifactStore;
+  readonly authorizer: Authorizer;
+  readonly metrics: HttpMetrics;
+  readonly lifecycle: Lifecycle;
+  readonly nodeName: string;
+}
+
+/** Creates and removes a small file in the volume's internal directory: the volume is writable. */
+async function volumeWritable(store: ArtifactStore): Promise<boolean> {
+  const probe = tempPath(store.layout.tmpDir, "ready");
+  const attempt = (async () => {
+    await fs.writeFile(probe, "ready");
+    await fs.rm(probe, { force: true });
+    return true;
+  })().catch(() => false);
+  const timeout = new Promise<boolean>((resolve) => setTimeout(resolve, VOLUME_CHECK_TIMEOUT_MS, false).unref());
+  return Promise.race([attempt, timeout]);
+}
+
+export function registerOperationsRoutes(app: Hono<AppEnv>, deps: OperationsDeps): void {
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+
+  app.get("/readyz", async (c) => {
+    if (deps.lifecycle.shuttingDown) {
+      return c.json({ status: "shutting down", node: deps.nodeName }, 503);
+    }
+    const [volume, kubernetes] = await Promise.all([volumeWritable(deps.store), deps.authorizer.checkReady()]);
+    const ready = volume && kubernetes;
+    return c.json(
+      { status: ready ? "ready" : "not ready", node: deps.nodeName, checks: { volume, kubernetes } },
+      ready ? 200 : 503,
+    );
+  });
+
+  app.get("/metrics", async (c) => {
+    const body = await deps.metrics.registry.metrics();
+    return c.body(body, 200, { "Content-Type": deps.metrics.registry.contentType });
+  });
+}

@@ -1,0 +1,469 @@
+// ArtifactStore: the volume as the API sees it — atomic writes, contained reads, deletes, listings,
+// per-namespace usage and quotas, and the start-up sweep of temporary files left by a crash.
+import type { BigIntStats } from "node:fs";
+import fs from "node:fs/promises";
+import { constants as fsConstants } from "node:fs";
+import path from "node:path";
+import { badRequest, conflict, insufficientStorage, notFound, payloadTooLarge, preconditionFailed } from "../errors.js";
+import type { Logger } from "../log.js";
+import { VolumeLayout } from "./layout.js";
+import { describes, digestOpenFile, metaFor, readMeta, removeMeta, writeMeta } from "./meta.js";
+import { KeyedMutex } from "./mutex.js";
+import type { ArtifactKey } from "./names.js";
+import { isNoSpace, stageUpload, syncDirectory, TEMP_PREFIX, tempPath, volumeFull } from "./upload.js";
+import { NamespaceUsage } from "./usage.js";
+
+export interface StoreOptions {
+  readonly root: string;
+  readonly maxUploadBytes: number;
+  readonly minFreeBytes: number;
+  /** 0: no quota. */
+  readonly namespaceQuotaBytes: number;
+  readonly fsync: boolean;
+  /** Temporary files of other hosts older than this are crash leftovers (live uploads touch theirs). */
+  readonly staleTempMs: number;
+  readonly logger: Logger;
+}
+
+export interface PutRequest {
+  readonly namespace: string;
+  readonly key: ArtifactKey;
+  readonly body: AsyncIterable<Uint8Array>;
+  /** From Content-Length when the client sent one: lets limits refuse before a byte is read. */
+  readonly declaredSize?: number | undefined;
+  readonly expectedSha256?: string | undefined;
+  readonly createOnly?: boolean;
+}
+
+export interface PutResult {
+  readonly created: boolean;
+  readonly size: number;
+  readonly sha256: string;
+}
+
+export interface OpenArtifact {
+  readonly handle: fs.FileHandle;
+  readonly size: number;
+  readonly sha256: string;
+  readonly modified: Date;
+}
+
+export interface ListItem {
+  readonly key: string;
+  readonly size: number;
+  readonly sha256: string | null;
+  readonly modified: string;
+  readonly type: "file";
+}
+
+export interface ListRequest {
+  readonly namespace: string;
+  readonly prefix: string;
+  readonly delimiter: "/" | undefined;
+  readonly limit: number;
+  /** List strictly after this key or prefix. */
+  readonly after: string | undefined;
+}
+
+export interface ListResult {
+  readonly items: ListItem[];
+  readonly prefixes: string[];
+  /** The last key or prefix returned, when more may follow. */
+  readonly lastReturned: string | undefined;
+}
+
+type Entry = { readonly name: string; readonly isDirectory: boolean };
+
+export class ArtifactStore {
+  readonly layout: VolumeLayout;
+  readonly usage: NamespaceUsage;
+  readonly #commitLock = new KeyedMutex();
+  #rootReal = "";
+
+  constructor(readonly options: StoreOptions) {
+    this.layout = new VolumeLayout(options.root);
+    this.usage = new NamespaceUsage((namespace) => this.#measureNamespace(namespace), this.#commitLock);
+  }
+
+  /** Creates the internal directories and sweeps crash leftovers. Call once before serving. */
+  async init(): Promise<void> {
+    await fs.mkdir(this.options.root, { recursive: true });
+    this.#rootReal = await fs.realpath(this.options.root);
+    await fs.mkdir(this.layout.tmpDir, { recursive: true });
+    await fs.mkdir(this.layout.metaDir, { recursive: true });
+    await fs.mkdir(this.layout.runsDir, { recursive: true });
+    await this.sweepTemporaryFiles(true);
+  }
+
+  /**
+   * Removes temporary files left by a crash: at start-up every file this host left (its previous process
+   * is gone), and any file older than the stale threshold (other replicas' uploads keep theirs fresh).
+   */
+  async sweepTemporaryFiles(includeOwn: boolean): Promise<number> {
+    const now = Date.now();
+    let removed = 0;
+    for (const name of await fs.readdir(this.layout.tmpDir)) {
+      const full = path.join(this.layout.tmpDir, name);
+      const ownLeftover = includeOwn && name.startsWith(TEMP_PREFIX) && !name.startsWith(`${TEMP_PREFIX}${process.pid}.`);
+      let stale = false;
+      if (!ownLeftover) {
+        const stat = await fs.lstat(full).catch(() => undefined);
+        stale = stat !== undefined && now - stat.mtimeMs > this.options.staleTempMs;
+      }
+      if (ownLeftover || stale) {
+        await fs.rm(full, { recursive: true, force: true });
+        removed += 1;
+      }
+    }
+    if (removed > 0) this.options.logger.info("swept temporary files left by an earlier crash", { removed });
+    return removed;
+  }
+
+  /** Bytes that may still be written before the free-space reserve is reached. */
+  async writableBytes(): Promise<number> {
+    const stats = await fs.statfs(this.options.root);
+    return stats.bavail * stats.bsize - this.options.minFreeBytes;
+  }
+
+  async freeBytes(): Promise<number> {
+    const stats = await fs.statfs(this.options.root);
+    return stats.bavail * stats.bsize;
+  }
+
+  /** Checks limits that can be known before reading the body, so a doomed upload is refused at once. */
+  async #precheck(namespace: string, declaredSize: number | undefined): Promise<void> {
+    if (declaredSize === undefined) return;
+    if (declaredSize > this.options.maxUploadBytes) {
+      throw payloadTooLarge(`the artifact is larger than the limit of ${this.options.maxUploadBytes} bytes`);
+    }
+    if (declaredSize > (await this.writableBytes())) throw volumeFull();
+    const quota = this.options.namespaceQuotaBytes;
+    if (quota > 0 && (await this.usage.get(namespace)) + declaredSize > quota) throw quotaExceeded(quota);
+  }
+
+  async put(request: PutRequest): Promise<PutResult> {
+    const { namespace, key } = request;
+    const target = this.layout.artifactPath(namespace, key);
+    await this.#precheck(namespace, request.declaredSize);
+    if (request.createOnly && (await exists(target))) throw preconditionFailed("an artifact already exists at this key");
+
+    const staged = await stageUpload(request.body, this.layout.tmpDir, {
+      maxBytes: this.options.maxUploadBytes,
+      writableBytes: () => this.writableBytes(),
+      fsync: this.options.fsync,
+    });
+    try {
+      if (request.expectedSha256 !== undefined && request.expectedSha256 !== staged.sha256) {
+        throw badRequest(`checksum mismatch: the body's SHA-256 is ${staged.sha256}, X-Checksum-SHA256 said ${request.expectedSha256}`);
+      }
+      const created = await this.#commitLock.run(namespace, () => this.#commitFile(namespace, key, target, staged, request.createOnly === true));
+      return { created, size: staged.size, sha256: staged.sha256 };
+    } finally {
+      // After a successful rename the temporary name no longer exists; otherwise this removes it.
+      await fs.rm(staged.tempFile, { force: true });
+    }
+  }
+
+  async #commitFile(
+    namespace: string,
+    key: ArtifactKey,
+    target: string,
+    staged: { tempFile: string; size: number; sha256: string },
+    createOnly: boolean,
+  ): Promise<boolean> {
+    const parent = path.dirname(target);
+    await this.#ensureParentDirectories(namespace, key);
+    const previous = await fs.lstat(target).catch(ignoreMissing);
+    if (previous?.isDirectory()) throw conflict("a directory artifact exists at this key; delete it with ?recursive=true first");
+    if (previous !== undefined && !previous.isFile()) throw conflict("something other than an artifact exists at this key");
+    if (createOnly && previous !== undefined) throw preconditionFailed("an artifact already exists at this key");
+    const previousSize = previous?.size ?? 0;
+
+    const quota = this.options.namespaceQuotaBytes;
+    const used = await this.usage.getLocked(namespace);
+    if (quota > 0 && used - previousSize + staged.size > quota) throw quotaExceeded(quota);
+
+    const stagedStat = await fs.stat(staged.tempFile, { bigint: true });
+    await writeMeta(this.layout.metaPath(namespace, key.key), this.layout.tmpDir, metaFor(staged.sha256, stagedStat));
+    try {
+      if (createOnly) {
+        // link(2) fails with EEXIST atomically, even against another replica on a shared volume.
+        await fs.link(staged.tempFile, target);
+      } else {
+        await fs.rename(staged.tempFile, target);
+      }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "EEXIST") throw preconditionFailed("an artifact already exists at this key");
+      if ((error as NodeJS.ErrnoException).code === "EISDIR") throw conflict("a directory artifact exists at this key");
+      if (isNoSpace(error)) throw volumeFull();
+      throw error;
+    }
+    if (this.options.fsync) await syncDirectory(parent);
+    this.usage.add(namespace, staged.size - previousSize);
+    return previous === undefined;
+  }
+
+  /** mkdir -p below the namespace directory, refusing to pass through files or symlinks. */
+  async #ensureParentDirectories(namespace: string, key: ArtifactKey): Promise<void> {
+    const namespaceDir = this.layout.namespaceDir(namespace);
+    await fs.mkdir(namespaceDir, { recursive: true });
+    let current = namespaceDir;
+    for (const segment of key.segments.slice(0, -1)) {
+      current = path.join(current, segment);
+      try {
+        await fs.mkdir(current);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
+          if (isNoSpace(error)) throw volumeFull();
+          throw error;
+        }
+        const stat = await fs.lstat(current);
+        if (!stat.isDirectory()) throw conflict("a parent of this key is an artifact, not a directory");
+      }
+    }
+    await this.#assertContained(namespace, path.dirname(this.layout.artifactPath(namespace, key)));
+  }
+
+  /** Refuses any path whose real location is outside its namespace directory (symlinks on the volume). */
+  async #assertContained(namespace: string, candidate: string): Promise<void> {
+    const namespaceReal = path.join(this.#rootReal, namespace);
+    const namespaceStat = await fs.lstat(namespaceReal).catch(ignoreMissing);
+    if (!namespaceStat?.isDirectory()) throw notFound("artifact not found");
+    const real = await fs.realpath(candidate).catch(ignoreMissing);
+    if (real === undefined || (real !== namespaceReal && !real.startsWith(namespaceReal + path.sep))) {
+      this.options.logger.warn("refused a path that leaves its namespace directory", { namespace });
+      throw notFound("artifact not found");
+    }
+  }
+
+  /**
+   * Opens a file artifact for reading: O_NOFOLLOW on the file, realpath containment of the whole path, and
+   * a check that what was opened is what the contained path names. The digest is ensured from the sidecar,
+   * or recomputed when the sidecar does not describe these bytes.
+   */
+  async open(namespace: string, key: ArtifactKey): Promise<OpenArtifact | { directory: true }> {
+    const target = this.layout.artifactPath(namespace, key);
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(target, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR" || code === "ELOOP") throw notFound("artifact not found");
+      throw error;
+    }
+    try {
+      const stat = await handle.stat({ bigint: true });
+      await this.#assertContained(namespace, target);
+      const atPath = await fs.stat(target, { bigint: true });
+      if (atPath.ino !== stat.ino || atPath.dev !== stat.dev) throw notFound("artifact not found");
+      if (stat.isDirectory()) {
+        await handle.close();
+        return { directory: true };
+      }
+      if (!stat.isFile()) throw notFound("artifact not found");
+      const sha256 = await this.#digestFor(namespace, key.key, handle, stat);
+      return { handle, size: Number(stat.size), sha256, modified: stat.mtime };
+    } catch (error) {
+      await handle.close().catch(() => {});
+      throw error;
+    }
+  }
+
+  async #digestFor(namespace: string, key: string, handle: fs.FileHandle, stat: BigIntStats): Promise<string> {
+    const metaPath = this.layout.metaPath(namespace, key);
+    const meta = await readMeta(metaPath);
+    if (describes(meta, stat)) return meta.sha256;
+    // Rare: a crash or a race left the sidecar describing other bytes. Recompute from what is on disk.
+    const sha256 = await digestOpenFile(handle);
+    const after = await handle.stat({ bigint: true });
+    if (after.mtimeNs === stat.mtimeNs && after.size === stat.size) {
+      await writeMeta(metaPath, this.layout.tmpDir, metaFor(sha256, stat)).catch(() => {});
+    }
+    return sha256;
+  }
+
+  /** Whether `key` is a directory (for the archive download and the 409 on plain GET). */
+  async kindOf(namespace: string, key: ArtifactKey): Promise<"file" | "directory" | undefined> {
+    const stat = await fs.lstat(this.layout.artifactPath(namespace, key)).catch(ignoreMissing);
+    if (stat?.isDirectory()) return "directory";
+    if (stat?.isFile()) return "file";
+    return undefined;
+  }
+
+  async delete(namespace: string, key: ArtifactKey, recursive: boolean): Promise<void> {
+    const target = this.layout.artifactPath(namespace, key);
+    const trash = await this.#commitLock.run(namespace, async () => {
+      const stat = await fs.lstat(target).catch(ignoreMissing);
+      if (stat === undefined) throw notFound("artifact not found");
+      await this.#assertContained(namespace, path.dirname(target));
+      if (stat.isDirectory()) {
+        if (!recursive) throw conflict("this key is a directory; add ?recursive=true to delete it and everything below it");
+        // Rename first so the whole directory disappears at once; the slow removal happens outside the lock.
+        const moved = tempPath(this.layout.tmpDir, "trash");
+        await fs.rename(target, moved);
+        if (this.options.fsync) await syncDirectory(path.dirname(target));
+        await this.#pruneEmptyParents(namespace, target);
+        return moved;
+      }
+      await fs.unlink(target);
+      await removeMeta(this.layout.metaPath(namespace, key.key));
+      if (this.options.fsync) await syncDirectory(path.dirname(target));
+      this.usage.add(namespace, -stat.size);
+      await this.#pruneEmptyParents(namespace, target);
+      return undefined;
+    });
+    if (trash !== undefined) {
+      let freed = 0;
+      for await (const file of walkFiles(trash, "")) {
+        freed += file.size;
+        await removeMeta(this.layout.metaPath(namespace, `${key.key}/${file.relative}`));
+      }
+      await fs.rm(trash, { recursive: true, force: true });
+      this.usage.add(namespace, -freed);
+    }
+  }
+
+  /** Removes directories left empty by a delete, up to (not including) the namespace directory. */
+  async #pruneEmptyParents(namespace: string, removed: string): Promise<void> {
+    const namespaceDir = this.layout.namespaceDir(namespace);
+    let current = path.dirname(removed);
+    while (current.length > namespaceDir.length && current.startsWith(namespaceDir + path.sep)) {
+      try {
+        await fs.rmdir(current);
+      } catch {
+        return; // not empty (or gone): stop
+      }
+      current = path.dirname(current);
+    }
+  }
+
+  /**
+   * Lists keys in lexicographic order. Directories are walked with their entries sorted as the keys they
+   * contain would sort ("name/" for a directory), so a depth-first walk yields keys in order and a page can
+   * skip whole subtrees before the cursor.
+   */
+  async list(request: ListRequest): Promise<ListResult> {
+    const { namespace, prefix, delimiter, limit, after } = request;
+    const namespaceDir = this.layout.namespaceDir(namespace);
+    const items: ListItem[] = [];
+    const prefixes: string[] = [];
+    let lastReturned: string | undefined;
+    // Start at the deepest directory the prefix fixes.
+    const fixedDir = prefix.includes("/") ? prefix.slice(0, prefix.lastIndexOf("/") + 1) : "";
+    if (fixedDir !== "") {
+      for (const segment of fixedDir.slice(0, -1).split("/")) {
+        if (segment === "" || segment === "." || segment === ".." || segment.includes("\\") || segment.includes("\0")) {
+          return { items, prefixes, lastReturned };
+        }
+      }
+    }
+    const startDir = path.join(namespaceDir, ...fixedDir.split("/").filter(Boolean));
+    const startStat = await fs.lstat(startDir).catch(ignoreMissing);
+    if (!startStat?.isDirectory()) return { items, prefixes, lastReturned };
+    await this.#assertContained(namespace, startDir);
+
+    const count = () => items.length + prefixes.length;
+    const visit = async (directory: string, keyPrefix: string): Promise<boolean> => {
+      const entries = await readSortedEntries(directory);
+      for (const entry of entries) {
+        if (count() >= limit) return false;
+        const key = keyPrefix + entry.name;
+        const sortKey = entry.isDirectory ? `${key}/` : key;
+        // Entirely outside the prefix: skip (entries are sorted, but a prefix can end mid-name).
+        if (!sortKey.startsWith(prefix) && !prefix.startsWith(sortKey)) continue;
+        if (entry.isDirectory) {
+          const subtree = `${key}/`;
+          if (after !== undefined && subtree <= after && !after.startsWith(subtree)) continue;
+          if (delimiter === "/" && subtree.startsWith(prefix) && subtree.length > prefix.length) {
+            // The first '/' after the prefix ends the common prefix: this subtree is one entry.
+            const rest = subtree.slice(prefix.length);
+            const common = prefix + rest.slice(0, rest.indexOf("/") + 1);
+            if (common === subtree && (after === undefined || common > after)) {
+              prefixes.push(common);
+              lastReturned = common;
+              continue;
+            }
+            if (common !== subtree) continue;
+          }
+          if (!(await visit(path.join(directory, entry.name), subtree))) return false;
+          continue;
+        }
+        if (!key.startsWith(prefix)) continue;
+        if (after !== undefined && key <= after) continue;
+        const full = path.join(directory, entry.name);
+        const stat = await fs.stat(full, { bigint: true }).catch(ignoreMissing);
+        if (!stat?.isFile()) continue;
+        const meta = await readMeta(this.layout.metaPath(namespace, key));
+        items.push({
+          key,
+          size: Number(stat.size),
+          sha256: describes(meta, stat) ? meta.sha256 : null,
+          modified: stat.mtime.toISOString(),
+          type: "file",
+        });
+        lastReturned = key;
+      }
+      return true;
+    };
+    const complete = await visit(startDir, fixedDir);
+    return { items, prefixes, lastReturned: complete ? undefined : lastReturned };
+  }
+
+  /** Sum of file sizes below a namespace; the slow path, run once per namespace per process. */
+  async #measureNamespace(namespace: string): Promise<number> {
+    const namespaceDir = this.layout.namespaceDir(namespace);
+    let total = 0;
+    for await (const file of walkFiles(namespaceDir, "")) total += file.size;
+    return total;
+  }
+
+  /** Namespaces present on the volume (for usage metrics). */
+  async namespaces(): Promise<string[]> {
+    const entries = await fs.readdir(this.options.root, { withFileTypes: true }).catch(() => []);
+    return entries.filter((entry) => entry.isDirectory() && !entry.name.startsWith(".")).map((entry) => entry.name);
+  }
+}
+
+function quotaExceeded(quota: number) {
+  return insufficientStorage(`the namespace's artifact quota of ${quota} bytes would be exceeded`);
+}
+
+function ignoreMissing(error: unknown): undefined {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+  throw error;
+}
+
+async function exists(target: string): Promise<boolean> {
+  return (await fs.lstat(target).catch(ignoreMissing)) !== undefined;
+}
+
+async function readSortedEntries(directory: string): Promise<Entry[]> {
+  const dirents = await fs.readdir(directory, { withFileTypes: true }).catch((error: unknown) => {
+    ignoreMissing(error);
+    return [];
+  });
+  const entries = dirents
+    .filter((dirent) => dirent.isDirectory() || dirent.isFile())
+    .map((dirent) => ({ name: dirent.name, isDirectory: dirent.isDirectory() }));
+  const sortKey = (entry: Entry) => (entry.isDirectory ? `${entry.name}/` : entry.name);
+  return entries.sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : sortKey(a) > sortKey(b) ? 1 : 0));
+}
+
+/** Every regular file below `directory` (symlinks are not followed), with its path relative to it. */
+export async function* walkFiles(directory: string, relative: string): AsyncGenerator<{ relative: string; size: number }> {
+  const entries = await fs.readdir(directory, { withFileTypes: true }).catch((error: unknown) => {
+    ignoreMissing(error);
+    return [];
+  });
+  for (const entry of entries) {
+    const childRelative = relative === "" ? entry.name : `${relative}/${entry.name}`;
+    const full = path.join(directory, entry.name);
+    if (entry.isDirectory()) {
+      yield* walkFiles(full, childRelative);
+    } else if (entry.isFile()) {
+      const stat = await fs.lstat(full).catch(ignoreMissing);
+      if (stat !== undefined) yield { relative: childRelative, size: stat.size };
+    }
+  }
+}
