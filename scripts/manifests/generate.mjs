@@ -1,0 +1,195 @@
+#!/usr/bin/env node
+// Generates every file derived from the Helm chart, so the chart stays the single source of truth:
+//   charts/kfp-artifacts/examples/<topology>.yaml   `helm template` of each ci/*-values.yaml
+//   charts/kfp-artifacts/README.md                  the values table, from values.yaml's comments
+//   kustomize/base/**                               static manifests of the central server
+//   kustomize/components/*/generated/*.yaml         objects the components add (DaemonSet, PDB, ...)
+// Usage: node scripts/manifests/generate.mjs [--check]
+// --check renders in memory and fails, naming the files, when anything differs from what is committed (CI's guard against hand edits and forgotten regeneration).
+import { execFile } from "node:child_process";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import YAML from "yaml";
+import { renderChartReadme } from "./chart-readme.mjs";
+
+const run = promisify(execFile);
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const chartDir = path.join(repoRoot, "charts/kfp-artifacts");
+const helm = path.join(repoRoot, "bin/helm");
+
+// Static manifests are rendered as this release in this namespace (Kubeflow's install namespace).
+const RELEASE = "kfp-artifacts";
+const NAMESPACE = "kubeflow";
+// The dedicated template is rendered for this namespace, then made namespace-neutral for stamping.
+const PLACEHOLDER_NAMESPACE = "dedicated-placeholder";
+const STATIC = ["--set", "helmLabels=false", "--skip-tests"];
+const GENERATED_HEADER =
+  "# Generated from charts/kfp-artifacts by `make manifests` (scripts/manifests/generate.mjs). Do not edit.\n";
+
+/** `helm template` of the chart; returns the YAML text. */
+async function helmTemplate(args) {
+  const { stdout } = await run(helm, ["template", RELEASE, chartDir, "--namespace", NAMESPACE, ...args], {
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return stdout;
+}
+
+function parseObjects(text) {
+  return YAML.parseAllDocuments(text)
+    .map((document) => document.toJS())
+    .filter((object) => object && typeof object === "object");
+}
+
+function dumpObjects(objects) {
+  return GENERATED_HEADER + objects.map((object) => YAML.stringify(object, { lineWidth: 0 })).join("---\n");
+}
+
+function pick(objects, kind, name) {
+  const found = objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+  if (found.length === 0) throw new Error(`the chart rendered no ${kind}${name ? ` named ${name}` : ""}`);
+  return found;
+}
+
+/** Rewrites a dedicated server rendered for PLACEHOLDER_NAMESPACE into a template kustomize stamps
+ * with `namespace:` and `nameSuffix: -<namespace>` (which re-creates the chart's names exactly). */
+function neutralizeDedicated(value, fullname) {
+  const placeholderName = `${fullname}-${PLACEHOLDER_NAMESPACE}`;
+  if (Array.isArray(value)) return value.map((item) => neutralizeDedicated(item, fullname));
+  if (value && typeof value === "object") {
+    const copy = {};
+    for (const [key, item] of Object.entries(value)) {
+      if (key === "namespace" && item === PLACEHOLDER_NAMESPACE) continue;
+      copy[key] = neutralizeDedicated(item, fullname);
+    }
+    return copy;
+  }
+  return value === placeholderName ? fullname : value;
+}
+
+function kustomization(resources, extra = {}) {
+  return (
+    GENERATED_HEADER +
+    YAML.stringify({
+      apiVersion: "kustomize.config.k8s.io/v1beta1",
+      kind: "Kustomization",
+      ...extra,
+      resources,
+    })
+  );
+}
+
+/** Every generated file: relative path -> content. */
+async function generate() {
+  const files = new Map();
+
+  const ciDir = path.join(chartDir, "ci");
+  const ciFiles = (await readdir(ciDir)).filter((name) => name.endsWith("-values.yaml")).sort();
+  const examples = await Promise.all(
+    ciFiles.map(async (name) => [name, await helmTemplate(["--values", path.join(ciDir, name)])]),
+  );
+  for (const [name, text] of examples) {
+    const topology = name.replace(/-values\.yaml$/, "");
+    const header = `# helm template ${RELEASE} charts/kfp-artifacts -n ${NAMESPACE} -f charts/kfp-artifacts/ci/${name}\n`;
+    files.set(`charts/kfp-artifacts/examples/${topology}.yaml`, GENERATED_HEADER + header + text);
+  }
+
+  const valuesText = await readFile(path.join(chartDir, "values.yaml"), "utf8");
+  const schema = JSON.parse(await readFile(path.join(chartDir, "values.schema.json"), "utf8"));
+  const chart = YAML.parse(await readFile(path.join(chartDir, "Chart.yaml"), "utf8"));
+  files.set("charts/kfp-artifacts/README.md", renderChartReadme({ valuesText, schema, chart }));
+
+  const [central, dedicated, daemonset, rwx, networkPolicy, kubeflow] = await Promise.all([
+    helmTemplate([...STATIC]),
+    helmTemplate([...STATIC, "--set", "shared.enabled=false", "--set", `dedicated.namespaces={${PLACEHOLDER_NAMESPACE}}`]),
+    helmTemplate([...STATIC, "--values", path.join(ciDir, "daemonset-values.yaml")]),
+    helmTemplate([...STATIC, "--values", path.join(ciDir, "shared-rwx-values.yaml")]),
+    helmTemplate([...STATIC, "--set", "networkPolicy.enabled=true"]),
+    helmTemplate([...STATIC, "--values", path.join(ciDir, "kubeflow-values.yaml")]),
+  ]).then((texts) => texts.map(parseObjects));
+
+  const fullname = pick(central, "Deployment")[0].metadata.name;
+  const serverKinds = ["ServiceAccount", "PersistentVolumeClaim", "Deployment", "Service", "ClusterRoleBinding"];
+
+  files.set("kustomize/base/auth/clusterrole.yaml", dumpObjects(pick(central, "ClusterRole", `${fullname}-auth`)));
+  files.set("kustomize/base/auth/kustomization.yaml", kustomization(["clusterrole.yaml"]));
+  for (const kind of serverKinds) {
+    files.set(`kustomize/base/shared/${kind.toLowerCase()}.yaml`, dumpObjects(pick(central, kind)));
+  }
+  files.set("kustomize/base/shared/kustomization.yaml", kustomization(serverKinds.map((k) => `${k.toLowerCase()}.yaml`)));
+  files.set("kustomize/base/kustomization.yaml", kustomization(["auth", "shared"]));
+
+  for (const kind of serverKinds) {
+    const objects = pick(dedicated, kind).map((object) => neutralizeDedicated(object, fullname));
+    files.set(`kustomize/base/dedicated/${kind.toLowerCase()}.yaml`, dumpObjects(objects));
+  }
+  files.set(
+    "kustomize/base/dedicated/kustomization.yaml",
+    kustomization(serverKinds.map((k) => `${k.toLowerCase()}.yaml`)),
+  );
+
+  files.set("kustomize/components/daemonset/generated/daemonset.yaml", dumpObjects(pick(daemonset, "DaemonSet")));
+  files.set(
+    "kustomize/components/rwx/generated/poddisruptionbudget.yaml",
+    dumpObjects(pick(rwx, "PodDisruptionBudget")),
+  );
+  files.set(
+    "kustomize/components/networkpolicy/generated/networkpolicy.yaml",
+    dumpObjects(pick(networkPolicy, "NetworkPolicy")),
+  );
+  files.set(
+    "kustomize/components/istio/generated/authorizationpolicy.yaml",
+    dumpObjects(pick(kubeflow, "AuthorizationPolicy")),
+  );
+  files.set(
+    "kustomize/components/kubeflow-rbac/generated/clusterroles.yaml",
+    dumpObjects([...pick(central, "ClusterRole", `${fullname}-edit`), ...pick(central, "ClusterRole", `${fullname}-view`)]),
+  );
+  return files;
+}
+
+// Directories whose every file is generated: a stale file there is drift too.
+const GENERATED_DIRS = ["charts/kfp-artifacts/examples", "kustomize/base"];
+
+async function listFiles(root, relative) {
+  const entries = await readdir(path.join(root, relative), { withFileTypes: true }).catch(() => []);
+  const nested = await Promise.all(
+    entries.map((entry) => {
+      const child = path.posix.join(relative, entry.name);
+      return entry.isDirectory() ? listFiles(root, child) : [child];
+    }),
+  );
+  return nested.flat();
+}
+
+async function main() {
+  const check = process.argv.includes("--check");
+  const files = await generate();
+  if (!check) {
+    for (const dir of GENERATED_DIRS) await rm(path.join(repoRoot, dir), { recursive: true, force: true });
+    for (const [relative, content] of files) {
+      await mkdir(path.dirname(path.join(repoRoot, relative)), { recursive: true });
+      await writeFile(path.join(repoRoot, relative), content);
+    }
+    console.log(`generated ${files.size} files`);
+    return;
+  }
+  const drift = [];
+  for (const [relative, content] of files) {
+    const committed = await readFile(path.join(repoRoot, relative), "utf8").catch(() => undefined);
+    if (committed !== content) drift.push(committed === undefined ? `missing: ${relative}` : `differs: ${relative}`);
+  }
+  for (const dir of GENERATED_DIRS) {
+    for (const relative of await listFiles(repoRoot, dir)) {
+      if (!files.has(relative)) drift.push(`stale: ${relative}`);
+    }
+  }
+  if (drift.length > 0) {
+    console.error(`generated manifests are out of date (run \`make manifests\` and commit):\n  ${drift.join("\n  ")}`);
+    process.exit(1);
+  }
+  console.log(`manifests up to date (${files.size} files)`);
+}
+
+await main();
