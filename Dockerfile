@@ -6,11 +6,14 @@
 # Bases are pinned by tag, not digest: no registry was reachable where this file was written, so no
 # digest could be verified. To pin, resolve each tag and append the digest, e.g.
 #   docker buildx imagetools inspect gcr.io/distroless/nodejs24-debian12:nonroot   # -> Digest: sha256:…
-#   FROM gcr.io/distroless/nodejs24-debian12:nonroot@sha256:…
-# Keep NODE_VERSION and the distroless Node major in step with scripts/image/versions.sh.
+#   RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot@sha256:…
+# (here or with --build-arg; a mirror works the same way). Keep NODE_VERSION and the distroless Node
+# major in step with scripts/image/versions.sh; `make test-image` fails when they drift apart.
 ARG NODE_VERSION=24.21.0
+ARG BUILD_IMAGE=docker.io/library/node:${NODE_VERSION}-bookworm-slim
+ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
 
-FROM docker.io/library/node:${NODE_VERSION}-bookworm-slim AS build
+FROM ${BUILD_IMAGE} AS build
 WORKDIR /src
 # Dependencies first, so editing the sources reuses the `npm ci` layer.
 COPY package.json package-lock.json ./
@@ -20,7 +23,7 @@ COPY scripts/build.mjs scripts/build.mjs
 COPY server/src server/src
 RUN node scripts/build.mjs
 
-FROM gcr.io/distroless/nodejs24-debian12:nonroot
+FROM ${RUNTIME_IMAGE}
 ARG VERSION=0.0.0-dev
 LABEL org.opencontainers.image.title="kfp-artifacts" \
       org.opencontainers.image.description="Filesystem artifact store for Kubeflow Pipelines" \

@@ -10,7 +10,9 @@
 # that works, offline when it does not; IMAGE_BUILD=offline|dockerfile forces one.
 #
 # Environment: IMAGE (default kfp-artifacts:<version>), IMAGE_PUBLISHED (default
-# ghcr.io/kubeflow/kfp-artifacts:<version>), IMAGE_BUILD, IMAGE_PROBE_TIMEOUT (seconds, default 20).
+# ghcr.io/kubeflow/kfp-artifacts:<version>), IMAGE_BUILD, IMAGE_PROBE_TIMEOUT (seconds, default 20),
+# IMAGE_BUILD_BASE / IMAGE_RUNTIME_BASE (the Dockerfile's bases, e.g. a mirror or a tag@digest;
+# defaults in versions.sh).
 set -euo pipefail
 
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,6 +29,8 @@ image="${IMAGE:-kfp-artifacts:$version}"
 published="${IMAGE_PUBLISHED:-ghcr.io/kubeflow/kfp-artifacts:$version}"
 mode="${IMAGE_BUILD:-auto}"
 probe_timeout="${IMAGE_PROBE_TIMEOUT:-20}"
+build_base="${IMAGE_BUILD_BASE:-$NODE_BUILD_IMAGE}"
+runtime_base="${IMAGE_RUNTIME_BASE:-$DISTROLESS_BASE}"
 bundle=server/dist/server.mjs
 
 for name in "$image" "$published"; do
@@ -38,14 +42,19 @@ if ! docker info >/dev/null 2>&1; then
   bash scripts/lib/docker-up.sh || die "no Docker engine could be started (scripts/lib/docker-up.sh failed)"
 fi
 
+# True when the image is here already or can be pulled within the probe timeout.
+available() {
+  docker image inspect "$1" >/dev/null 2>&1 || timeout "$probe_timeout" docker pull --quiet "$1" >/dev/null 2>&1
+}
 if [[ $mode == auto ]]; then
-  if docker image inspect "$DISTROLESS_BASE" >/dev/null 2>&1 ||
-    timeout "$probe_timeout" docker pull --quiet "$DISTROLESS_BASE" >/dev/null 2>&1; then
-    mode=dockerfile
-  else
-    mode=offline
-    say "cannot pull $DISTROLESS_BASE (no registry within ${probe_timeout}s): building offline"
-  fi
+  mode=dockerfile
+  for base in "$runtime_base" "$build_base"; do
+    if ! available "$base"; then
+      mode=offline
+      say "cannot pull $base (no registry within ${probe_timeout}s): building offline"
+      break
+    fi
+  done
 fi
 
 labels=(
@@ -57,7 +66,8 @@ labels=(
 
 build_with_dockerfile() {
   say "docker build ($image)"
-  docker build --build-arg "VERSION=$version" --build-arg "NODE_VERSION=$NODE_VERSION" -t "$image" .
+  docker build --build-arg "VERSION=$version" --build-arg "NODE_VERSION=$NODE_VERSION" \
+    --build-arg "BUILD_IMAGE=$build_base" --build-arg "RUNTIME_IMAGE=$runtime_base" -t "$image" .
 }
 
 build_offline() {
@@ -118,10 +128,16 @@ build_offline() {
 }
 
 SECONDS=0
+previous_id="$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)"
 case "$mode" in
   dockerfile) build_with_dockerfile ;;
   offline) build_offline ;;
 esac
 [[ $published == "$image" ]] || docker tag "$image" "$published"
+image_id="$(docker image inspect -f '{{.Id}}' "$image")"
+if [[ -n $previous_id && $previous_id != "$image_id" ]]; then
+  # The image this build replaced; removal fails (harmlessly) while another tag or a container uses it.
+  docker image rm "$previous_id" >/dev/null 2>&1 || true
+fi
 size="$(docker image inspect -f '{{.Size}}' "$image")"
 say "built $image and $published via $mode in ${SECONDS}s: $((size / 1000000)) MB uncompressed ($size bytes)"

@@ -44,6 +44,19 @@ IMAGE="$image" "$script_dir/build.sh"
 pass build "$image in ${SECONDS}s"
 
 # --- Static checks ------------------------------------------------------------------------------------
+# The Dockerfile and the offline path must ship the same Node line: compare the Dockerfile's ARG
+# defaults with versions.sh, and the distroless Node major with the pinned Node version.
+dockerfile_arg() { sed -n "s/^ARG $1=//p" Dockerfile | head -n 1; }
+df_node="$(dockerfile_arg NODE_VERSION)"
+df_build="$(dockerfile_arg BUILD_IMAGE)"
+df_build="${df_build//\$\{NODE_VERSION\}/$df_node}"
+df_runtime="$(dockerfile_arg RUNTIME_IMAGE)"
+pins_ok() {
+  [[ $df_node == "$NODE_VERSION" && $df_build == "$NODE_BUILD_IMAGE" && $df_runtime == "$DISTROLESS_BASE" &&
+    $DISTROLESS_BASE == */nodejs"${NODE_VERSION%%.*}"-"$DEBIAN_RELEASE":* ]]
+}
+check pins-in-step "Dockerfile node $df_node, $df_runtime; offline node $NODE_VERSION, $DEBIAN_RELEASE" pins_ok
+
 user="$(docker image inspect -f '{{.Config.User}}' "$image")"
 check config-user "User=$user" test "$user" = "$NONROOT_UID:$NONROOT_UID"
 
