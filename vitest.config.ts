@@ -11,5 +11,6 @@ export default defineConfig({
     // Tests start real servers and child processes; two cores are all we have.
     maxWorkers: 2,
     reporters: ["default"],
+    globalSetup: ["server/test/support/global-setup.ts"],
   },
 });

@@ -1,5 +1,7 @@
 // The Kubernetes API clients of the authorizer, built from @kubernetes/client-node, with a deadline on
 // every call: a hung API server must turn into a prompt 503, never a hung request.
+import http from "node:http";
+import https from "node:https";
 import {
   ApiException,
   AuthenticationV1Api,
@@ -36,22 +38,32 @@ export function loadKubeConfig(kubeconfigPath: string | undefined): KubeConfig {
   return kubeConfig;
 }
 
+/** Idle keep-alive connections are closed before the API server's own idle timeout (90 s) would. */
+const IDLE_SOCKET_TIMEOUT_MS = 30_000;
+/** A fresh agent re-reads CA and client certificate files now and then (they may be rotated). */
+const AGENT_REFRESH_MS = 10 * 60_000;
+/** Concurrent connections to the API server (reviews are coalesced and cached, so this is generous). */
+const MAX_SOCKETS = 32;
+
 export function createKubeApis(kubeConfig: KubeConfig, timeoutMs: number): KubeApis {
   const cluster = kubeConfig.getCurrentCluster();
   if (!cluster) throw new Error("the kubeconfig has no current cluster");
+  const agents = new SharedAgent(kubeConfig, timeoutMs);
   // The client sends through node-fetch, which honours an AbortSignal for the connection, the headers
   // and the body; a middleware is the one place that sees every request before it is sent.
-  const deadline: Middleware = {
-    pre: (context) => {
+  const deadlineAndAgent: Middleware = {
+    pre: async (context) => {
       context.setSignal(AbortSignal.timeout(timeoutMs));
-      return Promise.resolve(context);
+      const agent = await agents.get();
+      if (agent) context.setAgent(agent);
+      return context;
     },
     post: (response) => Promise.resolve(response),
   };
   const configuration = createConfiguration({
     baseServer: new ServerConfiguration(cluster.server, {}),
     authMethods: { default: kubeConfig },
-    promiseMiddleware: [deadline],
+    promiseMiddleware: [deadlineAndAgent],
   });
   return {
     authentication: new AuthenticationV1Api(configuration),
@@ -59,6 +71,57 @@ export function createKubeApis(kubeConfig: KubeConfig, timeoutMs: number): KubeA
     version: new VersionApi(configuration),
     server: cluster.server,
   };
+}
+
+/**
+ * One keep-alive agent for every call. The client builds a new agent for each request, i.e. a new TCP
+ * connection and TLS handshake per review; reusing connections takes that cost off every cache miss
+ * and off the API server. Built from the same kubeconfig TLS settings the client would use; proxied
+ * clusters keep the client's own (proxy) agents.
+ */
+class SharedAgent {
+  private current: { agent: Promise<http.Agent | undefined>; createdAt: number } | undefined;
+
+  constructor(
+    private readonly kubeConfig: KubeConfig,
+    private readonly timeoutMs: number,
+  ) {}
+
+  get(): Promise<http.Agent | undefined> {
+    const now = Date.now();
+    if (!this.current || now - this.current.createdAt > AGENT_REFRESH_MS) {
+      const previous = this.current;
+      this.current = { agent: this.build(), createdAt: now };
+      // Let calls still using the old agent finish before its sockets are closed.
+      if (previous) {
+        setTimeout(() => void previous.agent.then((agent) => agent?.destroy()), this.timeoutMs + 1_000).unref();
+      }
+    }
+    return this.current.agent;
+  }
+
+  private async build(): Promise<http.Agent | undefined> {
+    const cluster = this.kubeConfig.getCurrentCluster();
+    if (!cluster || cluster.proxyUrl) return undefined;
+    const common = { keepAlive: true, maxSockets: MAX_SOCKETS, timeout: IDLE_SOCKET_TIMEOUT_MS };
+    if (cluster.server.startsWith("http:")) return new http.Agent(common);
+    const tls: https.RequestOptions = {};
+    try {
+      await this.kubeConfig.applyToHTTPSOptions(tls);
+    } catch {
+      return undefined; // the client's own per-request path reports the problem
+    }
+    return new https.Agent({
+      ...common,
+      ca: tls.ca,
+      cert: tls.cert,
+      key: tls.key,
+      pfx: tls.pfx,
+      passphrase: tls.passphrase,
+      servername: tls.servername,
+      ...(tls.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: tls.rejectUnauthorized }),
+    });
+  }
 }
 
 /**

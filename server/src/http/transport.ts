@@ -42,16 +42,12 @@ export async function sendStream(
   headers: Record<string, string>,
   body: Readable | null,
 ): Promise<Response> {
+  // Bodiless answers (HEAD, 304) go through Hono as usual: it re-wraps HEAD responses, which would lose
+  // the "already sent" marker of the fast path.
+  if (body === null) return new Response(null, { status, headers });
   const outgoing = nodeResponse(c);
-  if (outgoing === undefined) {
-    const webBody = body === null ? null : (Readable.toWeb(body) as unknown as ReadableStream<Uint8Array>);
-    return new Response(webBody, { status, headers });
-  }
+  if (outgoing === undefined) return new Response(Readable.toWeb(body) as unknown as ReadableStream<Uint8Array>, { status, headers });
   outgoing.writeHead(status, headers);
-  if (body === null) {
-    outgoing.end();
-    return RESPONSE_ALREADY_SENT;
-  }
   try {
     await pipeline(body, outgoing);
   } catch {

@@ -132,13 +132,14 @@ export class ArtifactStore {
 
   /** Checks limits that can be known before reading the body, so a doomed upload is refused at once. */
   async #precheck(namespace: string, declaredSize: number | undefined): Promise<void> {
-    if (declaredSize === undefined) return;
-    if (declaredSize > this.options.maxUploadBytes) {
+    const size = declaredSize ?? 0;
+    if (size > this.options.maxUploadBytes) {
       throw payloadTooLarge(`the artifact is larger than the limit of ${this.options.maxUploadBytes} bytes`);
     }
-    if (declaredSize > (await this.writableBytes())) throw volumeFull();
+    // Without a Content-Length this still refuses at once when the reserve is already reached.
+    if ((await this.writableBytes()) - size < 0) throw volumeFull();
     const quota = this.options.namespaceQuotaBytes;
-    if (quota > 0 && (await this.usage.get(namespace)) + declaredSize > quota) throw quotaExceeded(quota);
+    if (quota > 0 && (await this.usage.get(namespace)) + size > quota) throw quotaExceeded(quota);
   }
 
   async put(request: PutRequest): Promise<PutResult> {
@@ -156,6 +157,8 @@ export class ArtifactStore {
       if (request.expectedSha256 !== undefined && request.expectedSha256 !== staged.sha256) {
         throw badRequest(`checksum mismatch: the body's SHA-256 is ${staged.sha256}, X-Checksum-SHA256 said ${request.expectedSha256}`);
       }
+      // The staged bytes already occupy the volume: the write is refused if they ate into the reserve.
+      if ((await this.writableBytes()) < 0) throw volumeFull();
       const created = await this.#commitLock.run(namespace, () => this.#commitFile(namespace, key, target, staged, request.createOnly === true));
       return { created, size: staged.size, sha256: staged.sha256 };
     } finally {

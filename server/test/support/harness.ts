@@ -1,0 +1,123 @@
+// Test harness: a real server on 127.0.0.1:0 over a temporary volume, in-process or as a child process.
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { loadConfig, type Config } from "../../src/config.js";
+import { createLogger, silentLogger, type Logger } from "../../src/log.js";
+import { startServer, type RunningServer } from "../../src/server.js";
+
+export const REPO_ROOT = path.resolve(import.meta.dirname, "../../..");
+export const SERVER_BUNDLE = path.join(REPO_ROOT, "server/dist/server.mjs");
+
+export async function tempDir(label: string): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), `kfp-artifacts-${label}-`));
+}
+
+export interface TestServer {
+  readonly url: string;
+  readonly root: string;
+  readonly config: Config;
+  readonly running: RunningServer;
+  readonly logs: string[];
+  close(): Promise<void>;
+}
+
+/** An in-process server with AUTH_MODE=none unless `env` says otherwise. */
+export async function startTestServer(env: Record<string, string> = {}, options: { root?: string } = {}): Promise<TestServer> {
+  const root = options.root ?? (await tempDir("root"));
+  const config = loadConfig({ HOST: "127.0.0.1", PORT: "0", ARTIFACTS_ROOT: root, AUTH_MODE: "none", SHUTDOWN_GRACE_SECONDS: "2", ...env });
+  const logs: string[] = [];
+  const logger: Logger = env.LOG_LEVEL ? createLogger(config.logLevel, (line) => logs.push(line)) : silentLogger;
+  const running = await startServer(config, logger);
+  return {
+    url: `http://127.0.0.1:${running.port}`,
+    root,
+    config,
+    running,
+    logs,
+    close: () => running.shutdown(),
+  };
+}
+
+export interface ChildServer {
+  readonly url: string;
+  readonly child: ChildProcess;
+  readonly output: () => string;
+  /** Resolves with the exit code (or signal name) once the process has exited. */
+  readonly exited: Promise<number | string>;
+}
+
+/**
+ * Runs the built bundle as a separate process — for SIGKILL, SIGTERM and full-disk tests. `wrap` lets a
+ * test run it under another command (e.g. unshare with a tmpfs mount). Resolves once it listens.
+ */
+export async function startChildServer(
+  env: Record<string, string>,
+  wrap: (nodeArgs: string[]) => { command: string; args: string[] } = (nodeArgs) => ({ command: process.execPath, args: nodeArgs }),
+  timeoutMs = 15_000,
+): Promise<ChildServer> {
+  const { command, args } = wrap(["--enable-source-maps", SERVER_BUNDLE]);
+  const child = spawn(command, args, {
+    env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: "0", AUTH_MODE: "none", LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | string>((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal ?? -1)));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`child server did not listen within ${timeoutMs} ms:\n${output}`)), timeoutMs);
+    const onData = () => {
+      const match = /"msg":"listening"[^\n]*"port":(\d+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        child.stdout.off("data", onData);
+        resolve(Number(match[1]));
+      }
+    };
+    child.stdout.on("data", onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`child server exited (${code}) before listening:\n${output}`));
+    });
+  });
+  return { url: `http://127.0.0.1:${port}`, child, output: () => output, exited };
+}
+
+/** Rejects when `promise` takes longer than `ms`: every wait in these tests is bounded. */
+export function within<T>(ms: number, promise: Promise<T>, what = "operation"): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Polls `check` until it returns true, failing after `ms`. */
+export async function eventually(check: () => Promise<boolean> | boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`${what}: not true within ${ms} ms`);
+}
+
+/** Every file below `dir` (relative paths), for asserting what is and is not on the volume. */
+export async function listFiles(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  const walk = async (current: string, relative: string): Promise<void> => {
+    for (const entry of await fs.readdir(current, { withFileTypes: true }).catch(() => [])) {
+      const rel = relative ? `${relative}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) await walk(path.join(current, entry.name), rel);
+      else found.push(rel);
+    }
+  };
+  await walk(dir, "");
+  return found.sort();
+}
+
+export function artifactUrl(base: string, namespace: string, key: string): string {
+  return `${base}/v1/namespaces/${namespace}/artifacts/${key.split("/").map(encodeURIComponent).join("/")}`;
+}

@@ -1,0 +1,188 @@
+// Streaming over real sockets: large bodies, ranges on the fast path, client aborts, concurrent writers,
+// slow clients and file-descriptor hygiene (SPEC §8).
+import { createHash, randomBytes } from "node:crypto";
+import fs from "node:fs/promises";
+import http from "node:http";
+import net from "node:net";
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { artifactUrl, eventually, listFiles, startTestServer, within, type TestServer } from "./support/harness.js";
+
+const sha = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
+const servers: TestServer[] = [];
+
+async function server(env: Record<string, string> = {}): Promise<TestServer> {
+  const started = await startTestServer(env);
+  servers.push(started);
+  return started;
+}
+
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+async function openFds(): Promise<number> {
+  return (await fs.readdir("/proc/self/fd")).length;
+}
+
+async function tmpEntries(s: TestServer): Promise<string[]> {
+  return listFiles(path.join(s.root, ".kfp-artifacts/tmp"));
+}
+
+/** A PUT over a raw http.request that writes `first`, then lets the test decide what happens next. */
+function startUpload(url: string, headers: Record<string, string> = {}) {
+  const request = http.request(url, { method: "PUT", headers: { "Content-Type": "application/octet-stream", ...headers } });
+  const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    request.on("response", (res) => {
+      let body = "";
+      res.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    request.on("error", reject);
+  });
+  return { request, response };
+}
+
+describe("transfers over a real socket", () => {
+  it("round-trips 64 MiB with the right digest, and serves ranges and peeks from the fast path", async () => {
+    const s = await server();
+    const data = randomBytes(64 << 20);
+    const url = artifactUrl(s.url, "team-a", "big/blob.bin");
+    const put = await within(30_000, fetch(url, { method: "PUT", body: data }), "64 MiB PUT");
+    expect(put.status).toBe(201);
+    expect(((await put.json()) as { sha256: string; size: number }).sha256).toBe(sha(data));
+    const get = await within(30_000, fetch(url), "64 MiB GET");
+    expect(get.headers.get("content-length")).toBe(String(data.length));
+    const received = Buffer.from(await get.arrayBuffer());
+    expect(received.equals(data)).toBe(true);
+
+    const range = await fetch(url, { headers: { Range: "bytes=1048570-1048580" } });
+    expect(range.status).toBe(206);
+    expect(Buffer.from(await range.arrayBuffer()).equals(data.subarray(1048570, 1048581))).toBe(true);
+    const peek = await fetch(`${url}?peek=10`);
+    expect(Buffer.from(await peek.arrayBuffer()).equals(data.subarray(0, 10))).toBe(true);
+    expect(peek.headers.get("x-artifact-size")).toBe(String(data.length));
+    const head = await fetch(url, { method: "HEAD" });
+    expect(head.headers.get("content-length")).toBe(String(data.length));
+    expect(head.headers.get("etag")).toBe(`"${sha(data)}"`);
+  });
+
+  it("a client abort mid-upload keeps the old version and leaves nothing partial", async () => {
+    const s = await server();
+    const url = artifactUrl(s.url, "team-a", "model.bin");
+    expect((await fetch(url, { method: "PUT", body: "old version" })).status).toBe(201);
+
+    const { request, response } = startUpload(url, { "Content-Length": String(16 << 20) });
+    response.catch(() => {}); // the socket is destroyed on purpose
+    request.write(randomBytes(4 << 20));
+    await eventually(async () => (await tmpEntries(s)).length === 1, 5000, "the upload's temporary file appears");
+    request.destroy();
+
+    await eventually(async () => (await tmpEntries(s)).length === 0, 5000, "the temporary file is removed");
+    const get = await fetch(url);
+    expect(await get.text()).toBe("old version");
+    expect(await listFiles(path.join(s.root, "team-a"))).toEqual(["model.bin"]);
+  });
+
+  it("concurrent writers to one key: the result is exactly one writer's complete content", async () => {
+    const s = await server();
+    const url = artifactUrl(s.url, "team-a", "contended");
+    const bodies = Array.from({ length: 8 }, () => randomBytes(2 << 20));
+    const results = await within(30_000, Promise.all(bodies.map((body) => fetch(url, { method: "PUT", body }))), "8 concurrent PUTs");
+    expect(results.every((r) => r.status === 200 || r.status === 201)).toBe(true);
+    expect(results.filter((r) => r.status === 201).length).toBe(1);
+    const get = await fetch(url);
+    const stored = Buffer.from(await get.arrayBuffer());
+    const winners = bodies.filter((body) => body.equals(stored));
+    expect(winners).toHaveLength(1);
+    expect(get.headers.get("etag")).toBe(`"${sha(stored)}"`);
+    expect(get.headers.get("x-checksum-sha256")).toBe(sha(stored));
+    expect(await tmpEntries(s)).toEqual([]);
+  });
+
+  it("concurrent create-only writers: exactly one 201, the others 412", async () => {
+    const s = await server();
+    const url = artifactUrl(s.url, "team-a", "once");
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => fetch(url, { method: "PUT", body: `writer ${i}`, headers: { "If-None-Match": "*" } })),
+    );
+    expect(results.map((r) => r.status).sort()).toEqual([201, 412, 412, 412, 412, 412]);
+    expect(await (await fetch(url)).text()).toMatch(/^writer \d$/);
+  });
+
+  it("an oversized streamed body (no Content-Length) is cut off with 413 and nothing is kept", async () => {
+    const s = await server({ MAX_UPLOAD_BYTES: "1Mi" });
+    const url = artifactUrl(s.url, "team-a", "too-big");
+    const { request, response } = startUpload(url, { "Transfer-Encoding": "chunked" });
+    request.on("error", () => {}); // the server may close the connection after answering
+    request.write(randomBytes(512 << 10));
+    request.write(randomBytes(1 << 20));
+    request.end();
+    const answer = await within(10_000, response, "413 answer");
+    expect(answer.status).toBe(413);
+    expect(JSON.parse(answer.body)).toMatchObject({ error: { code: "PayloadTooLarge" } });
+    expect((await fetch(url)).status).toBe(404);
+    await eventually(async () => (await tmpEntries(s)).length === 0, 5000, "no temporary file left");
+  });
+
+  it("an oversized declared body is refused before it is read", async () => {
+    const s = await server({ MAX_UPLOAD_BYTES: "1Mi" });
+    const url = artifactUrl(s.url, "team-a", "too-big");
+    const { request, response } = startUpload(url, { "Content-Length": String(100 << 20) });
+    request.on("error", () => {});
+    request.write(Buffer.alloc(1024)); // only 1 KiB of the declared 100 MiB ever arrives
+    const answer = await within(10_000, response, "413 answer");
+    expect(answer.status).toBe(413);
+    request.destroy();
+    expect(await tmpEntries(s)).toEqual([]);
+  });
+
+  it("a stalled uploader is timed out: no temporary file, no file descriptor leak", async () => {
+    const s = await server({ IDLE_TIMEOUT_SECONDS: "1" });
+    const before = await openFds();
+    const url = new URL(artifactUrl(s.url, "team-a", "slow"));
+    const socket = net.connect(Number(url.port), "127.0.0.1");
+    await new Promise<void>((resolve) => socket.once("connect", resolve));
+    socket.write(`PUT ${url.pathname} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n`);
+    socket.write(Buffer.alloc(1000));
+    const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+    socket.on("error", () => {});
+    await within(10_000, closed, "the server closing the stalled connection");
+    await eventually(async () => (await tmpEntries(s)).length === 0, 5000, "temporary file removed");
+    await eventually(async () => (await openFds()) <= before, 5000, "file descriptors back to the baseline");
+    expect((await fetch(artifactUrl(s.url, "team-a", "slow"))).status).toBe(404);
+  });
+
+  it("a reader that stops reading is timed out and its file is closed", async () => {
+    const s = await server({ IDLE_TIMEOUT_SECONDS: "1" });
+    const url = artifactUrl(s.url, "team-a", "large");
+    expect((await fetch(url, { method: "PUT", body: randomBytes(32 << 20) })).status).toBe(201);
+    const before = await openFds();
+    const target = new URL(url);
+    const socket = net.connect(Number(target.port), "127.0.0.1");
+    await new Promise<void>((resolve) => socket.once("connect", resolve));
+    socket.write(`GET ${target.pathname} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    socket.pause(); // never read: the server's writes back up and stall
+    socket.on("error", () => {});
+    const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+    // A paused socket does not see the FIN; the server-side count of open files is what matters.
+    await eventually(async () => (await openFds()) <= before, 10_000, "the server closed the stalled download and its file");
+    socket.destroy();
+    await within(5000, closed, "socket closed");
+  });
+
+  it("SIGTERM-style shutdown lets an in-flight upload finish and refuses new connections", async () => {
+    const s = await startTestServer({ SHUTDOWN_GRACE_SECONDS: "10" });
+    const url = artifactUrl(s.url, "team-a", "in-flight");
+    const { request, response } = startUpload(url, { "Content-Length": String(2 << 20) });
+    request.write(randomBytes(1 << 20));
+    await eventually(async () => (await listFiles(path.join(s.root, ".kfp-artifacts/tmp"))).length === 1, 5000, "upload started");
+    const shutdown = s.close();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await expect(fetch(`${s.url}/healthz`)).rejects.toThrow();
+    request.end(randomBytes(1 << 20));
+    expect((await within(10_000, response, "in-flight upload")).status).toBe(201);
+    await within(10_000, shutdown, "shutdown");
+    expect((await fs.stat(path.join(s.root, "team-a/in-flight"))).size).toBe(2 << 20);
+  });
+});
