@@ -1,0 +1,3 @@
+module kfp-artifacts.local/pause
+
+go 1.24.0
