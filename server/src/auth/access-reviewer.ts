@@ -4,7 +4,7 @@ import type { V1SubjectAccessReview } from "@kubernetes/client-node";
 import { serviceUnavailable } from "../errors.js";
 import type { Logger } from "../log.js";
 import { BoundedTtlCache, InFlight } from "./bounded-cache.js";
-import { describeKubeFailure, withDeadline, type KubeApis } from "./kube-client.js";
+import { callKubeApi, describeKubeFailure, type KubeApis } from "./kube-client.js";
 import type { AuthMetrics } from "./metrics.js";
 import type { ArtifactVerb, Identity } from "./types.js";
 
@@ -67,7 +67,7 @@ export class AccessReviewer {
     const stopTimer = metrics.startTimer("access");
     let review: V1SubjectAccessReview;
     try {
-      review = await withDeadline(apis.authorization.createSubjectAccessReview({ body }), timeoutMs);
+      review = await callKubeApi(() => apis.authorization.createSubjectAccessReview({ body }), timeoutMs);
     } catch (error) {
       const failure = describeKubeFailure(error, []);
       metrics.review("access", "error");

@@ -125,6 +125,26 @@ class SharedAgent {
 }
 
 /**
+ * One call with a deadline. A connection reset is retried once while time remains: the API server may
+ * close a kept-alive connection just as it is reused, and reviews change nothing, so a retry is safe.
+ */
+export async function callKubeApi<T>(call: () => Promise<T>, timeoutMs: number): Promise<T> {
+  const started = Date.now();
+  try {
+    return await withDeadline(call(), timeoutMs);
+  } catch (error) {
+    const left = timeoutMs - (Date.now() - started);
+    if (!isConnectionReset(error) || left < timeoutMs / 2) throw error;
+    return await withDeadline(call(), left);
+  }
+}
+
+function isConnectionReset(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "ECONNRESET" || code === "EPIPE";
+}
+
+/**
  * Races `call` against a deadline as well: the signal above covers the HTTP exchange, this covers
  * everything before it (credential plugins, token files) so no call can outlive timeoutMs by much.
  */

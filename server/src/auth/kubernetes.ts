@@ -4,7 +4,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import type { Config } from "../config.js";
 import { forbidden, unauthorized } from "../errors.js";
 import { AccessReviewer } from "./access-reviewer.js";
-import { createKubeApis, describeKubeFailure, loadKubeConfig, withDeadline } from "./kube-client.js";
+import { callKubeApi, createKubeApis, describeKubeFailure, loadKubeConfig } from "./kube-client.js";
 import { createAuthMetrics } from "./metrics.js";
 import { readCredentials } from "./request-credentials.js";
 import { TokenReviewer } from "./token-reviewer.js";
@@ -104,7 +104,7 @@ export function createKubernetesAuthorizer(
   async function probeApiServer(): Promise<boolean> {
     const stopTimer = metrics.startTimer("version");
     try {
-      await withDeadline(apis.version.getCode(), timeoutMs);
+      await callKubeApi(() => apis.version.getCode(), timeoutMs);
       onApiAnswer(true);
       if (lastProbeReady === false) logger.info("the Kubernetes API server answers again", { server: apis.server });
       lastProbeReady = true;

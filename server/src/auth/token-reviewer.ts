@@ -5,7 +5,7 @@ import type { V1TokenReview } from "@kubernetes/client-node";
 import { serviceUnavailable } from "../errors.js";
 import type { Logger } from "../log.js";
 import { BoundedTtlCache, InFlight } from "./bounded-cache.js";
-import { describeKubeFailure, redact, withDeadline, type KubeApis } from "./kube-client.js";
+import { callKubeApi, describeKubeFailure, redact, type KubeApis } from "./kube-client.js";
 import type { AuthMetrics } from "./metrics.js";
 import type { Identity } from "./types.js";
 
@@ -63,7 +63,7 @@ export class TokenReviewer {
     const stopTimer = metrics.startTimer("token");
     let review: V1TokenReview;
     try {
-      review = await withDeadline(apis.authentication.createTokenReview({ body }), timeoutMs);
+      review = await callKubeApi(() => apis.authentication.createTokenReview({ body }), timeoutMs);
     } catch (error) {
       const failure = describeKubeFailure(error, [token]);
       metrics.review("token", "error");

@@ -297,7 +297,8 @@ export class ArtifactStore {
     const target = this.layout.artifactPath(namespace, key);
     const trash = await this.#commitLock.run(namespace, async () => {
       const stat = await fs.lstat(target).catch(ignoreMissing);
-      if (stat === undefined) throw notFound("artifact not found");
+      // Symlinks, sockets, devices: not artifacts, and never removed through the API.
+      if (stat === undefined || (!stat.isFile() && !stat.isDirectory())) throw notFound("artifact not found");
       await this.#assertContained(namespace, path.dirname(target));
       if (stat.isDirectory()) {
         if (!recursive) throw conflict("this key is a directory; add ?recursive=true to delete it and everything below it");

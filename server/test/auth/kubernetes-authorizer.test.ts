@@ -103,6 +103,7 @@ beforeEach(async () => {
   await api.resume();
   api.failure = { kind: "none" };
   api.delayMs = 0;
+  api.resetConnections = 0;
   api.resetCounts();
   logLines = [];
   registry = new Registry();
@@ -382,6 +383,29 @@ describe("fail closed", () => {
     const error = await httpError(authorizer.authorize(bearer(TOKENS.alice), "team-a", "readArtifact"));
     expect(error.status).toBe(503);
     expect(api.calls.unauthenticatedCallers).toBe(1);
+  });
+});
+
+describe("connections", () => {
+  it("reuses kept-alive connections to the API server across reviews", async () => {
+    const authorizer = makeAuthorizer();
+    const before = api.connections;
+    for (let i = 0; i < 20; i += 1) await httpError(authorizer.authorize(bearer(TOKENS.alice), `ns-${i}`, "readArtifact"));
+    expect(api.calls.subjectAccessReviews).toBe(20);
+    expect(api.connections - before).toBeLessThanOrEqual(2);
+  });
+
+  it("retries a review once after a connection reset, and fails closed when resets persist", async () => {
+    const authorizer = makeAuthorizer();
+    api.resetConnections = 1;
+    await expect(authorizer.authorize(bearer(TOKENS.alice), "team-a", "readArtifact")).resolves.toMatchObject({
+      user: "alice@example.com",
+    });
+    expect(api.calls.tokenReviews).toBe(2);
+    api.resetConnections = 10;
+    const error = await httpError(authorizer.authorize(bearer(TOKENS.alice), "team-a", "writeArtifact"));
+    expect(error.status).toBe(503);
+    expect(api.calls.subjectAccessReviews).toBe(3); // 1 answered, then 2 resets: one try and one retry
   });
 });
 

@@ -114,6 +114,8 @@ export class FakeKubeApi {
   /** Delay before every answer, in ms (a slow API server). */
   delayMs = 0;
   failure: FakeFailure = { kind: "none" };
+  /** The next this-many requests have their connection destroyed without an answer (a reset). */
+  resetConnections = 0;
   readonly callerToken: string;
 
   private server: http.Server | undefined;
@@ -216,6 +218,11 @@ export class FakeKubeApi {
             : undefined;
     if (!endpoint) return sendStatus(response, 404, "NotFound", `the fake has no ${route}`);
     this.calls[endpoint] += 1;
+    if (this.resetConnections > 0) {
+      this.resetConnections -= 1;
+      request.socket.destroy();
+      return;
+    }
 
     if (request.headers.authorization !== `Bearer ${this.callerToken}`) {
       this.calls.unauthenticatedCallers += 1;

@@ -1,0 +1,121 @@
+// Failures that need a separate server process: SIGKILL mid-upload, a full filesystem (ENOSPC on a real
+// tmpfs in a private mount namespace), and SIGTERM's exit code (SPEC §8). The child runs the bundle.
+import { randomBytes } from "node:crypto";
+import fs from "node:fs/promises";
+import http from "node:http";
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { artifactUrl, eventually, listFiles, startChildServer, tempDir, within, type ChildServer } from "./support/harness.js";
+
+const children: ChildServer[] = [];
+afterEach(() => {
+  for (const child of children.splice(0)) child.child.kill("SIGKILL");
+});
+
+async function child(env: Record<string, string>, wrap?: Parameters<typeof startChildServer>[1]): Promise<ChildServer> {
+  const started = await startChildServer(env, wrap);
+  children.push(started);
+  return started;
+}
+
+function upload(url: string, headers: Record<string, string>) {
+  const request = http.request(url, { method: "PUT", headers });
+  const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    request.on("response", (res) => {
+      let body = "";
+      res.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    request.on("error", reject);
+  });
+  return { request, response };
+}
+
+describe("process failures", () => {
+  it("SIGKILL mid-upload: the old version survives, the partial upload never appears, and restart sweeps it", async () => {
+    const root = await tempDir("sigkill");
+    const first = await child({ ARTIFACTS_ROOT: root });
+    const url = artifactUrl(first.url, "team-a", "model.bin");
+    expect((await fetch(url, { method: "PUT", body: "version 1" })).status).toBe(201);
+
+    const { request, response } = upload(url, { "Content-Length": String(8 << 20) });
+    response.catch(() => {});
+    request.on("error", () => {});
+    request.write(randomBytes(4 << 20));
+    const tmp = path.join(root, ".kfp-artifacts/tmp");
+    await eventually(async () => {
+      const files = await listFiles(tmp);
+      return files.length === 1 && (await fs.stat(path.join(tmp, files[0] ?? ""))).size > 0;
+    }, 10_000, "the partial upload is on disk");
+    first.child.kill("SIGKILL");
+    expect(await within(5000, first.exited, "SIGKILL")).toBe("SIGKILL");
+    request.destroy();
+
+    expect(await listFiles(tmp)).toHaveLength(1); // the crash leftover
+    expect(await fs.readFile(path.join(root, "team-a/model.bin"), "utf8")).toBe("version 1");
+
+    const second = await child({ ARTIFACTS_ROOT: root });
+    expect(await listFiles(tmp)).toEqual([]);
+    expect(second.output()).toMatch(/swept temporary files left by an earlier crash/);
+    const get = await fetch(artifactUrl(second.url, "team-a", "model.bin"));
+    expect(await get.text()).toBe("version 1");
+    expect(await listFiles(path.join(root, "team-a"))).toEqual(["model.bin"]);
+  });
+
+  it("ENOSPC on a full volume: 507, nothing partial, earlier artifacts readable, writes work again after a delete", async () => {
+    const root = await tempDir("enospc");
+    // A real 8 MiB filesystem, mounted only inside the child's own mount namespace.
+    const mapRoot = process.getuid?.() === 0 ? [] : ["--map-root-user"];
+    const server = await child({ ARTIFACTS_ROOT: root, MIN_FREE_BYTES: "0" }, (nodeArgs) => ({
+      command: "unshare",
+      args: ["--mount", ...mapRoot, "sh", "-c", 'mount -t tmpfs -o size=8m tmpfs "$0" && exec "$@"', root, process.execPath, ...nodeArgs],
+    }));
+    // What the child sees at `root` is the tmpfs; /proc/<pid>/root shows its mount namespace.
+    const volume = `/proc/${server.child.pid}/root${root}`;
+    expect((await fs.statfs(volume)).blocks * (await fs.statfs(volume)).bsize).toBeLessThanOrEqual(8 << 20);
+
+    const keep = randomBytes(3 << 20);
+    expect((await fetch(artifactUrl(server.url, "team-a", "keep.bin"), { method: "PUT", body: keep })).status).toBe(201);
+
+    // Streamed without a Content-Length, so only the write itself can discover the disk is full.
+    const { request, response } = upload(artifactUrl(server.url, "team-a", "fill.bin"), { "Transfer-Encoding": "chunked" });
+    request.on("error", () => {});
+    for (let i = 0; i < 8; i += 1) request.write(randomBytes(1 << 20));
+    request.end();
+    const answer = await within(15_000, response, "ENOSPC answer");
+    expect(answer.status).toBe(507);
+    expect(JSON.parse(answer.body)).toEqual({ error: { code: "InsufficientStorage", message: "not enough free space on the artifact volume" } });
+    expect(answer.body).not.toContain(root);
+
+    await eventually(async () => (await listFiles(path.join(volume, ".kfp-artifacts/tmp"))).length === 0, 5000, "no partial upload left");
+    expect(await listFiles(path.join(volume, "team-a"))).toEqual(["keep.bin"]);
+    const get = await fetch(artifactUrl(server.url, "team-a", "keep.bin"));
+    expect(Buffer.from(await get.arrayBuffer()).equals(keep)).toBe(true);
+
+    // A declared size that cannot fit is refused before any byte is written.
+    const declared = await fetch(artifactUrl(server.url, "team-a", "huge.bin"), {
+      method: "PUT",
+      body: Buffer.alloc(6 << 20),
+    });
+    expect(declared.status).toBe(507);
+
+    expect((await fetch(artifactUrl(server.url, "team-a", "keep.bin"), { method: "DELETE" })).status).toBe(204);
+    expect((await fetch(artifactUrl(server.url, "team-a", "after.bin"), { method: "PUT", body: randomBytes(4 << 20) })).status).toBe(201);
+  });
+
+  it("SIGTERM: readiness fails, the process exits 0 well within the grace period", async () => {
+    const root = await tempDir("sigterm");
+    const server = await child({ ARTIFACTS_ROOT: root, SHUTDOWN_GRACE_SECONDS: "5" });
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+    const started = Date.now();
+    server.child.kill("SIGTERM");
+    expect(await within(5000, server.exited, "exit after SIGTERM")).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(server.output()).toMatch(/"msg":"stopped"/);
+  });
+
+  it("refuses an invalid configuration with a message naming the variable and exit code 2", async () => {
+    const failing = startChildServer({ ARTIFACTS_ROOT: await tempDir("badconfig"), PORT: "not-a-port" });
+    await expect(failing).rejects.toThrow(/exited \(2\)[\s\S]*PORT/);
+  });
+});
