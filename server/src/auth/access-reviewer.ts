@@ -71,7 +71,7 @@ export class AccessReviewer {
     } catch (error) {
       const failure = describeKubeFailure(error, []);
       metrics.review("access", "error");
-      this.options.onApiAnswer(failure.status !== undefined);
+      this.options.onApiAnswer(false);
       logger.error(
         failure.ourFault
           ? "SubjectAccessReview refused by the Kubernetes API server: check this server's credentials and RBAC (create subjectaccessreviews)"

@@ -20,7 +20,7 @@ export interface TokenReviewerOptions {
   readonly timeoutMs: number;
   readonly metrics: AuthMetrics;
   readonly logger: Logger;
-  /** Told after every call whether the API server answered (for readiness). */
+  /** Told after every call whether the API server answered successfully (for readiness). */
   readonly onApiAnswer: (answered: boolean) => void;
   readonly now?: () => number;
 }
@@ -67,7 +67,7 @@ export class TokenReviewer {
     } catch (error) {
       const failure = describeKubeFailure(error, [token]);
       metrics.review("token", "error");
-      this.options.onApiAnswer(failure.status !== undefined);
+      this.options.onApiAnswer(false);
       logger.error(
         failure.ourFault
           ? "TokenReview refused by the Kubernetes API server: check this server's credentials and RBAC (create tokenreviews)"

@@ -346,6 +346,9 @@ describe("fail closed", () => {
     api.failure = { kind: "status", status: 500 };
     const error = await httpError(authorizer.authorize(bearer(TOKENS.alice), "team-a", "writeArtifact"));
     expect(error.status).toBe(503);
+    // An error answer is not a successful one: readiness asks again at once, and the API still fails.
+    expect(await authorizer.checkReady()).toBe(false);
+    expect(api.calls.version).toBe(1);
     api.failure = { kind: "none" };
     await expect(authorizer.authorize(bearer(TOKENS.alice), "team-a", "writeArtifact")).resolves.toMatchObject({
       user: "alice@example.com",
