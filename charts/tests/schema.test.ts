@@ -1,0 +1,123 @@
+// values.schema.json: strict (wrong types, unknown keys and bad enums are refused before rendering),
+// and in sync with values.yaml, which documents every value.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { chartDir, helmTemplate, type RenderOptions } from "./lib/render.js";
+
+type Schema = { type?: string | string[]; properties?: Record<string, Schema>; additionalProperties?: unknown };
+
+const schema = JSON.parse(readFileSync(path.join(chartDir, "values.schema.json"), "utf8")) as Schema;
+const valuesText = readFileSync(path.join(chartDir, "values.yaml"), "utf8");
+const values = parse(valuesText) as Record<string, unknown>;
+
+const rejections: { name: string; options: RenderOptions; error: RegExp }[] = [
+  { name: "an unknown top-level key", options: { set: ["replicas=3"] }, error: /additional properties 'replicas' not allowed/ },
+  { name: "an unknown nested key", options: { set: ["persistence.sizeGi=5"] }, error: /additional properties 'sizeGi' not allowed/ },
+  { name: "an unknown workload kind", options: { set: ["shared.workloadKind=statefulset"] }, error: /shared\/workloadKind/ },
+  { name: "an unknown access mode", options: { set: ["persistence.accessMode=ReadOnlyMany"] }, error: /persistence\/accessMode/ },
+  { name: "an unknown auth mode", options: { set: ["auth.mode=basic"] }, error: /auth\/mode/ },
+  { name: "a string replica count", options: { setString: ["shared.replicas=two"] }, error: /shared\/replicas/ },
+  { name: "a negative replica count", options: { set: ["shared.replicas=-1"] }, error: /shared\/replicas/ },
+  { name: "a namespace that is not a DNS label", options: { set: ["dedicated.namespaces={Team_A}"] }, error: /dedicated\/namespaces\/0/ },
+  { name: "a byte size with an unknown unit", options: { set: ["limits.maxUploadBytes=10GB"] }, error: /limits\/maxUploadBytes/ },
+  { name: "a malformed digest", options: { set: ["image.digest=latest"] }, error: /image\/digest/ },
+  { name: "a bad traffic policy", options: { set: ["service.internalTrafficPolicy=Node"] }, error: /service\/internalTrafficPolicy/ },
+  { name: "a bad log level", options: { set: ["logLevel=trace"] }, error: /logLevel/ },
+  { name: "an extraEnv value that is not a string", options: { set: ["extraEnv[0].name=FSYNC", "extraEnv[0].value=false"] }, error: /extraEnv\/0\/value/ },
+  { name: "an empty audience list", options: { set: ["auth.audiences={}"] }, error: /auth\/audiences/ },
+  { name: "a header name with spaces", options: { set: ["auth.trustedUserHeader=x user"] }, error: /auth\/trustedUserHeader/ },
+  { name: "a pull policy typo", options: { set: ["image.pullPolicy=IfNotPresnt"] }, error: /image\/pullPolicy/ },
+];
+
+describe("values.schema.json", () => {
+  it.each(rejections)("rejects $name", async ({ options, error }) => {
+    const result = await helmTemplate(options);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/values don't meet the specifications of the schema/);
+    expect(result.stderr).toMatch(error);
+  });
+
+  it("closes every object it describes (additionalProperties: false), except Helm's shared `global`", () => {
+    const open: string[] = [];
+    const walk = (node: Schema, at: string) => {
+      if (node.properties) {
+        if (node.additionalProperties !== false && at !== "global") open.push(at || "(root)");
+        for (const [key, child] of Object.entries(node.properties)) walk(child, at ? `${at}.${key}` : key);
+      }
+    };
+    walk(schema, "");
+    expect(open).toEqual([]);
+  });
+
+  it("describes exactly the keys values.yaml has, so neither can drift", () => {
+    const schemaPaths: string[] = [];
+    const walkSchema = (node: Schema, at: string[]) => {
+      for (const [key, child] of Object.entries(node.properties ?? {})) {
+        schemaPaths.push([...at, key].join("."));
+        walkSchema(child, [...at, key]);
+      }
+    };
+    walkSchema(schema, []);
+    const valuePaths: string[] = [];
+    const walkValues = (node: unknown, at: string[]) => {
+      if (node === null || typeof node !== "object" || Array.isArray(node)) return;
+      for (const [key, child] of Object.entries(node)) {
+        const here = [...at, key];
+        valuePaths.push(here.join("."));
+        // Free-form maps (labels, security contexts, probes, resources) are passed through whole.
+        const childSchema = here.reduce<Schema | undefined>((s, k) => s?.properties?.[k], schema);
+        if (childSchema?.properties) walkValues(child, here);
+      }
+    };
+    walkValues(values, []);
+    expect(valuePaths.sort()).toEqual(schemaPaths.sort());
+  });
+
+  it("is satisfied by values.yaml itself", async () => {
+    const result = await helmTemplate();
+    expect(result.code).toBe(0);
+  });
+});
+
+/** Paths of the values a `# -- text` comment documents (the key on the line after the comment block). */
+function documentedPaths(text: string): Set<string> {
+  const documented = new Set<string>();
+  const stack: { indent: number; key: string }[] = [];
+  let pending = false;
+  for (const line of text.split("\n")) {
+    if (/^\s*# -- /.test(line)) pending = true;
+    if (/^\s*#/.test(line)) continue;
+    const match = /^(\s*)([A-Za-z0-9_]+):/.exec(line);
+    if (!match) {
+      pending = false;
+      continue;
+    }
+    const indent = match[1]?.length ?? 0;
+    while (stack.length > 0 && (stack[stack.length - 1]?.indent ?? 0) >= indent) stack.pop();
+    stack.push({ indent, key: match[2] ?? "" });
+    if (pending) documented.add(stack.map((entry) => entry.key).join("."));
+    pending = false;
+  }
+  return documented;
+}
+
+describe("values.yaml", () => {
+  it("documents every value with a `# --` comment (headings of documented groups excepted)", () => {
+    const documented = documentedPaths(valuesText);
+    const undocumented: string[] = [];
+    const walk = (node: Schema, at: string[]) => {
+      for (const [key, child] of Object.entries(node.properties ?? {})) {
+        const here = [...at, key];
+        if (documented.has(here.join("."))) continue;
+        // An undocumented group heading is fine when each of its values is documented.
+        if (child.properties !== undefined) walk(child, here);
+        else undocumented.push(here.join("."));
+      }
+    };
+    walk(schema, []);
+    expect(undocumented).toEqual([]);
+    expect(documented.size).toBeGreaterThan(60);
+  });
+});
