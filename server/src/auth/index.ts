@@ -3,6 +3,7 @@ import type { Config } from "../config.js";
 import { createKubernetesAuthorizer } from "./kubernetes.js";
 import type { Authorizer, AuthorizerDeps } from "./types.js";
 
+export { AccessDenied } from "./access-denied.js";
 export { createKubernetesAuthorizer, type KubernetesAuthorizerOptions } from "./kubernetes.js";
 export type { ArtifactVerb, Authorizer, AuthorizerDeps, Identity } from "./types.js";
 

@@ -2,7 +2,8 @@
 // do this (SubjectAccessReview). Every failure of the API server fails closed with a 503.
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Config } from "../config.js";
-import { forbidden, unauthorized } from "../errors.js";
+import { unauthorized } from "../errors.js";
+import { AccessDenied } from "./access-denied.js";
 import { AccessReviewer } from "./access-reviewer.js";
 import { callKubeApi, createKubeApis, describeKubeFailure, loadKubeConfig } from "./kube-client.js";
 import { createAuthMetrics } from "./metrics.js";
@@ -93,7 +94,7 @@ export function createKubernetesAuthorizer(
     const identity = await identify(headers);
     if (!(await access.isAllowed(identity, namespace, verb))) {
       logger.warn("access denied", { user: identity.user, groups: identity.groups, via: identity.via, namespace, verb });
-      throw forbidden(`user "${identity.user}" may not ${verb} in namespace "${namespace}"`);
+      throw new AccessDenied(identity, verb, namespace);
     }
     return identity;
   }

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Registry } from "prom-client";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createAuthorizer } from "../../src/auth/index.js";
+import { AccessDenied, createAuthorizer } from "../../src/auth/index.js";
 import {
   createKubernetesAuthorizer,
   type KubernetesAuthorizer,
@@ -211,6 +211,9 @@ describe("authorization", () => {
     const other = await httpError(authorizer.authorize(bearer(TOKENS.alice), "team-b", "readArtifact"));
     expect(other.status).toBe(403);
     expect(other.message).toBe('user "alice@example.com" may not readArtifact in namespace "team-b"');
+    // The refusal still names who was refused, for the request's audit line.
+    expect(other).toBeInstanceOf(AccessDenied);
+    expect((other as AccessDenied).identity).toMatchObject({ user: "alice@example.com", groups: ["team-a-editors", "system:authenticated"] });
     const nobody = await httpError(authorizer.authorize(bearer(TOKENS.mallory), "team-a", "readArtifact"));
     expect(nobody.status).toBe(403);
     const denials = logLines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((l) => l.msg === "access denied");
