@@ -292,7 +292,7 @@ describe("shared and dedicated together", () => {
 });
 
 describe("Kubeflow", () => {
-  it("admits the trusted header only from the gateway and the KFP UI, and trusts kubeflow-userid", () => {
+  it("admits the trusted header only from the gateway and the KFP UI, others only with a token, and trusts kubeflow-userid", () => {
     const all = objects("kubeflow");
     const policy = findObject(all, "AuthorizationPolicy", "kfp-artifacts", NAMESPACE);
     expect(policy.spec).toEqual({
@@ -311,7 +311,16 @@ describe("Kubeflow", () => {
             },
           ],
         },
-        { when: [{ key: "request.headers[kubeflow-userid]", notValues: ["*"] }] },
+        {
+          when: [
+            { key: "request.headers[authorization]", values: ["*"] },
+            { key: "request.headers[kubeflow-userid]", notValues: ["*"] },
+          ],
+        },
+        {
+          to: [{ operation: { methods: ["GET"], paths: ["/healthz", "/readyz", "/metrics"] } }],
+          when: [{ key: "request.headers[kubeflow-userid]", notValues: ["*"] }],
+        },
       ],
     });
     const env = envOf(serverContainer(findObject(all, "Deployment", "kfp-artifacts")));
