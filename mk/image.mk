@@ -4,7 +4,7 @@ IMAGE_VERSION := $(shell sed -n 's/^  "version": "\([^"]*\)",$$/\1/p' package.js
 IMAGE ?= kfp-artifacts:$(IMAGE_VERSION)
 IMAGE_PUBLISHED ?= ghcr.io/kubeflow/kfp-artifacts:$(IMAGE_VERSION)
 
-.PHONY: image test-image
+.PHONY: image test-image test-image-dockerfile
 
 image: build ## container image $(IMAGE), also tagged $(IMAGE_PUBLISHED) (IMAGE_BUILD=offline|dockerfile forces a path)
 	IMAGE='$(IMAGE)' IMAGE_PUBLISHED='$(IMAGE_PUBLISHED)' scripts/image/build.sh
@@ -12,3 +12,7 @@ image: build ## container image $(IMAGE), also tagged $(IMAGE_PUBLISHED) (IMAGE_
 # Builds the image itself, so that it can report "skipped" when no Docker engine can be started.
 test-image: build ## build the image and check it: user, size, read-only run, PUT/GET, /readyz, stop, Node LTS
 	IMAGE='$(IMAGE)' IMAGE_PUBLISHED='$(IMAGE_PUBLISHED)' scripts/image/test.sh
+
+# Not part of `make test` (debootstrap takes minutes): runs ./Dockerfile offline against stand-in bases.
+test-image-dockerfile: ## check ./Dockerfile without a registry (stand-in bases), then the test-image checks
+	scripts/image/test-dockerfile-offline.sh
