@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The kfp-artifacts server image: the esbuild bundle (one file plus its source map) on a distroless
 # Node LTS base, running as the numeric nonroot user. `make image` uses this file wherever base images
 # can be pulled; elsewhere it assembles an equivalent image offline (scripts/image/, docs/image.md).
