@@ -6,7 +6,7 @@ IMAGE_PUBLISHED ?= ghcr.io/kubeflow/kfp-artifacts:$(IMAGE_VERSION)
 
 .PHONY: image test-image test-image-dockerfile
 
-image: build ## container image $(IMAGE), also tagged $(IMAGE_PUBLISHED) (IMAGE_BUILD=offline|dockerfile forces a path)
+image: build ## build kfp-artifacts:<version> (IMAGE=… overrides), also tagged ghcr.io/kubeflow/kfp-artifacts:<version>
 	IMAGE='$(IMAGE)' IMAGE_PUBLISHED='$(IMAGE_PUBLISHED)' scripts/image/build.sh
 
 # Builds the image itself, so that it can report "skipped" when no Docker engine can be started.

@@ -39,6 +39,10 @@ fi
   die "$node_tgz does not match the pinned integrity $NODE_INTEGRITY"
 
 # --- Debian packages ----------------------------------------------------------------------------------
+# apt fetches the packages of this machine's release; the distroless base it mirrors is Debian 12.
+codename="$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-unknown}")"
+[[ $codename == bookworm ]] ||
+  say "warning: this machine runs '$codename', not bookworm: the libraries will come from '$codename'"
 newest_deb() { find "$debs_dir" -maxdepth 1 -name "${1}_*_*.deb" -printf '%f\n' | sort -V | tail -n 1; }
 download_debs() { (cd "$debs_dir" && apt-get download "$@" 2>/dev/null >&2); }
 missing=()
