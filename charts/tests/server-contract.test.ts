@@ -1,0 +1,115 @@
+// The chart against the server it deploys: every topology's container environment passes the server's
+// own configuration validation (server/src/config.ts), and the `helm test` script round-trips an
+// artifact through the real server.
+import { execFile } from "node:child_process";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../server/src/config.js";
+import { createLogger } from "../../server/src/log.js";
+import { type RunningServer, startServer } from "../../server/src/server.js";
+import { at, ciValuesFiles, type Container, type KubeObject, type PodSpec, podSpecs, renderChart } from "./lib/render.js";
+
+const NODE_NAME = "node-1";
+
+/** The environment Kubernetes would give the container, downward API fields resolved. */
+function resolvedEnv(container: Container, owner: KubeObject): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const variable of container.env ?? []) {
+    const fieldPath = at(variable.valueFrom, "fieldRef", "fieldPath");
+    if (fieldPath === "metadata.namespace") env[variable.name] = owner.metadata.namespace ?? "";
+    else if (fieldPath === "spec.nodeName") env[variable.name] = NODE_NAME;
+    else if (fieldPath !== undefined) env[variable.name] = `field:${String(fieldPath)}`;
+    else env[variable.name] = variable.value ?? "";
+  }
+  return env;
+}
+
+describe("server environment contract", () => {
+  it.each(ciValuesFiles())("the servers of %s start with a valid configuration", async (valuesFile) => {
+    const objects = await renderChart({ valuesFiles: [valuesFile], skipTests: true });
+    const workloads = objects.filter((o) => o.kind === "Deployment" || o.kind === "DaemonSet");
+    expect(workloads.length).toBeGreaterThanOrEqual(1);
+    for (const workload of workloads) {
+      const spec = at(workload, "spec", "template", "spec") as PodSpec;
+      const container = spec.containers.find((c) => c.name === "server");
+      if (!container) throw new Error(`${workload.metadata.name} has no server container`);
+      const config = loadConfig(resolvedEnv(container, workload));
+      expect(config.port).toBe(8080);
+      expect(config.artifactsRoot).toBe("/artifacts");
+      expect(config.nodeName).toBe(NODE_NAME);
+      const dedicated = workload.metadata.labels?.["app.kubernetes.io/component"] === "dedicated-server";
+      expect(config.scopeNamespace).toBe(dedicated ? workload.metadata.namespace : undefined);
+      expect(Number(spec.terminationGracePeriodSeconds) * 1000).toBeGreaterThan(config.shutdownGraceMs);
+    }
+  });
+
+  it("passes byte sizes the way the server reads them", async () => {
+    const objects = await renderChart({ set: ["limits.maxUploadBytes=1Gi", "limits.namespaceQuotaBytes=5368709120"] });
+    const deployment = objects.find((o) => o.kind === "Deployment");
+    const container = (at(deployment, "spec", "template", "spec") as PodSpec).containers[0] as Container;
+    const config = loadConfig(resolvedEnv(container, deployment as KubeObject));
+    expect(config.maxUploadBytes).toBe(2 ** 30);
+    expect(config.namespaceQuotaBytes).toBe(5 * 2 ** 30);
+    expect(config.minFreeBytes).toBe(256 * 2 ** 20);
+  });
+});
+
+describe("helm test script", () => {
+  let scratch = "";
+  let running: RunningServer | undefined;
+  let script = "";
+
+  beforeAll(async () => {
+    scratch = await mkdtemp(path.join(os.tmpdir(), "helm-test-script-"));
+    await writeFile(path.join(scratch, "token"), "test-token\n");
+    const config = loadConfig({
+      HOST: "127.0.0.1",
+      PORT: "0",
+      ARTIFACTS_ROOT: path.join(scratch, "data"),
+      AUTH_MODE: "none",
+      LOG_LEVEL: "error",
+    });
+    running = await startServer(config, createLogger("error"));
+    const objects = await renderChart();
+    const pod = podSpecs(objects).find(({ owner }) => owner.startsWith("Pod "));
+    const command = pod?.spec.containers[0]?.command as string[] | undefined;
+    // The pod reads its projected token from a fixed path; point the script at the scratch token.
+    script = (command?.[2] ?? "").replace("/var/run/secrets/tokens/token", path.join(scratch, "token"));
+  });
+
+  afterAll(async () => {
+    await running?.shutdown();
+    if (scratch) await rm(scratch, { recursive: true, force: true });
+  });
+
+  function runScript(artifactsUrl: string): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      execFile(
+        process.execPath,
+        ["-e", script],
+        { env: { ARTIFACTS_URL: artifactsUrl, POD_UID: "3f1c2b", PATH: process.env.PATH ?? "" }, timeout: 30_000 },
+        (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+  }
+
+  it("writes, reads back and deletes an artifact through the server", async () => {
+    expect(script).toContain("fetch(url");
+    const port = running?.port ?? 0;
+    const result = await runScript(`http://127.0.0.1:${port}/v1/namespaces/kubeflow/artifacts`);
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ ok: true, uri: "kfp-artifacts://kubeflow/helm-test/3f1c2b.txt" });
+    // The test cleans up after itself.
+    expect(await readdir(path.join(scratch, "data/kubeflow/helm-test")).catch(() => [])).toEqual([]);
+  });
+
+  it("fails, saying why, when the server refuses the write", async () => {
+    const port = running?.port ?? 0;
+    const result = await runScript(`http://127.0.0.1:${port}/v1/namespaces/Not_A_Namespace/artifacts`);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/artifact round trip failed: PUT 4\d\d/);
+  });
+});
