@@ -40,11 +40,18 @@ fi
 
 # --- Debian packages ----------------------------------------------------------------------------------
 # apt fetches the packages of this machine's release; the distroless base it mirrors is Debian 12.
-codename="$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-unknown}")"
+codename="$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release 2>/dev/null || true)"
 [[ $codename == bookworm ]] ||
   say "warning: this machine runs '$codename', not bookworm: the libraries will come from '$codename'"
+# Packages older than a week are fetched again, so security updates reach the next build.
+find "$debs_dir" -maxdepth 1 -name '*.deb' -mtime +7 -delete
 newest_deb() { find "$debs_dir" -maxdepth 1 -name "${1}_*_*.deb" -printf '%f\n' | sort -V | tail -n 1; }
-download_debs() { (cd "$debs_dir" && apt-get download "$@" 2>/dev/null >&2); }
+download_debs() {
+  (cd "$debs_dir" && apt-get download "$@" 2>/dev/null >&2) || return 1
+  # apt keeps the server's mtime; the age above counts from the download.
+  local package
+  for package in "$@"; do touch "$debs_dir/$(newest_deb "$package")"; done
+}
 missing=()
 for package in "${DEBIAN_PACKAGES[@]}"; do
   [[ -n $(newest_deb "$package") ]] || missing+=("$package")

@@ -69,6 +69,11 @@ ids="$(docker run --rm --read-only --cap-drop ALL --security-opt no-new-privileg
   -p 'process.getuid() + ":" + process.getgid()')" || ids="(node did not run)"
 check runtime-user "uid:gid=$ids" test "$ids" = "$NONROOT_UID:$NONROOT_UID"
 
+# Distroless: nothing to exec into. A shell in the image would be a regression.
+shells="$(docker run --rm "$image" -p '["/bin/sh", "/bin/bash", "/busybox/sh", "/usr/bin/apt"].filter((p) => require("node:fs").existsSync(p)).join(" ")')" ||
+  shells="(node did not run)"
+check no-shell "shells or package managers found: ${shells:-none}" test -z "$shells"
+
 node_info="$(docker run --rm "$image" -p 'process.version + " " + (process.release.lts || "not-LTS")')" ||
   node_info="(node did not run)"
 expected_major="v${NODE_VERSION%%.*}."
