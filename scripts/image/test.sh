@@ -44,6 +44,11 @@ IMAGE="$image" "$script_dir/build.sh"
 pass build "$image in ${SECONDS}s"
 
 # --- Static checks ------------------------------------------------------------------------------------
+published="${IMAGE_PUBLISHED:-ghcr.io/kubeflow/kfp-artifacts:$version}"
+image_id="$(docker image inspect -f '{{.Id}}' "$image")"
+published_id="$(docker image inspect -f '{{.Id}}' "$published" 2>/dev/null || echo missing)"
+check published-tag "$published is the same image" test "$published_id" = "$image_id"
+
 # The Dockerfile and the offline path must ship the same Node line: compare the Dockerfile's ARG
 # defaults with versions.sh, and the distroless Node major with the pinned Node version.
 dockerfile_arg() { sed -n "s/^ARG $1=//p" Dockerfile | head -n 1; }
