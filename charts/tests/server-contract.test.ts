@@ -20,7 +20,7 @@ function resolvedEnv(container: Container, owner: KubeObject): Record<string, st
     const fieldPath = at(variable.valueFrom, "fieldRef", "fieldPath");
     if (fieldPath === "metadata.namespace") env[variable.name] = owner.metadata.namespace ?? "";
     else if (fieldPath === "spec.nodeName") env[variable.name] = NODE_NAME;
-    else if (fieldPath !== undefined) env[variable.name] = `field:${String(fieldPath)}`;
+    else if (fieldPath !== undefined) env[variable.name] = `field:${JSON.stringify(fieldPath)}`;
     else env[variable.name] = variable.value ?? "";
   }
   return env;
