@@ -9,12 +9,15 @@ import type { AppEnv, RequestRecord } from "./http/env.js";
 import { nodeResponse, rawPath } from "./http/transport.js";
 import type { Logger } from "./log.js";
 import type { HttpMetrics } from "./metrics.js";
+import { isKfpPath, registerKfpRoutes } from "./routes/kfp.js";
 import { registerNativeRoutes } from "./routes/native.js";
 import { registerOperationsRoutes, type Lifecycle } from "./routes/operations.js";
+import type { RunIndex } from "./storage/runs.js";
 import type { ArtifactStore } from "./storage/store.js";
 
 export interface AppDeps {
   readonly store: ArtifactStore;
+  readonly runs: RunIndex;
   readonly authorizer: Authorizer;
   readonly metrics: HttpMetrics;
   readonly logger: Logger;
@@ -28,6 +31,15 @@ const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i;
 function isClientAbort(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   return code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE" || (error as Error | undefined)?.message === "aborted";
+}
+
+/** The JSON error body: SPEC §4.1's shape, or KFP's on the compatibility API. */
+function errorResponse(c: Context<AppEnv>, error: HttpError): Response {
+  for (const [name, value] of Object.entries(error.headers)) c.header(name, value);
+  if (isKfpPath(rawPath(c))) {
+    return c.json({ error_message: error.message, error_details: `${error.code}: ${error.message}` }, error.status);
+  }
+  return c.json({ error: { code: error.code, message: error.message } }, error.status);
 }
 
 export function createApp(config: Config, deps: AppDeps): Hono<AppEnv> {
@@ -85,21 +97,20 @@ export function createApp(config: Config, deps: AppDeps): Hono<AppEnv> {
   });
 
   registerOperationsRoutes(app, { ...deps, nodeName: config.nodeName });
-  registerNativeRoutes(app, { store: deps.store, authorizer: deps.authorizer, scopeNamespace: config.scopeNamespace });
+  const access = { authorizer: deps.authorizer, scopeNamespace: config.scopeNamespace };
+  registerNativeRoutes(app, { ...access, store: deps.store });
+  registerKfpRoutes(app, { ...access, store: deps.store, runs: deps.runs });
 
-  app.notFound((c) => c.json({ error: { code: "NotFound", message: "no such route" } }, 404));
+  app.notFound((c) => errorResponse(c, new HttpError(404, "NotFound", "no such route")));
 
   app.onError((error, c: Context<AppEnv>) => {
-    if (error instanceof HttpError) {
-      for (const [name, value] of Object.entries(error.headers)) c.header(name, value);
-      return c.json({ error: { code: error.code, message: error.message } }, error.status);
-    }
+    if (error instanceof HttpError) return errorResponse(c, error);
     if (isClientAbort(error)) {
-      return c.json({ error: { code: "ClientClosedRequest", message: "the request body was not received completely" } }, 400);
+      return errorResponse(c, new HttpError(400, "ClientClosedRequest", "the request body was not received completely"));
     }
     // Unexpected: the details (stack, paths) go to our log only, never to the client.
     logger.error("unhandled error", { method: c.req.method, route: c.req.routePath, error: String(error), stack: error.stack });
-    return c.json({ error: { code: "Internal", message: "internal server error" } }, 500);
+    return errorResponse(c, new HttpError(500, "Internal", "internal server error"));
   });
 
   return app;

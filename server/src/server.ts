@@ -2,13 +2,9 @@
 // the listening socket, signals and graceful shutdown.
 import type { Server } from "node:http";
 import { serve } from "@hono/node-server";
-import { createApp } from "./app.js";
-import { createAuthorizer } from "./auth/index.js";
+import { assemble } from "./assemble.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import { createLogger, type Logger } from "./log.js";
-import { createMetrics } from "./metrics.js";
-import type { Lifecycle } from "./routes/operations.js";
-import { ArtifactStore } from "./storage/store.js";
 
 /** How often crash leftovers of other replicas are looked for on a shared volume. */
 const SWEEP_INTERVAL_MS = 60_000;
@@ -21,23 +17,7 @@ export interface RunningServer {
 }
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
-  const store = new ArtifactStore({
-    root: config.artifactsRoot,
-    maxUploadBytes: config.maxUploadBytes,
-    minFreeBytes: config.minFreeBytes,
-    namespaceQuotaBytes: config.namespaceQuotaBytes,
-    fsync: config.fsync,
-    staleTempMs: Math.max(2 * config.idleTimeoutMs, 10 * 60_000),
-    logger,
-  });
-  await store.init();
-  const metrics = createMetrics({
-    freeBytes: () => store.freeBytes(),
-    usedBytesByNamespace: () => store.usage.entries(),
-  });
-  const authorizer = createAuthorizer(config, { registry: metrics.registry, logger });
-  const lifecycle: Lifecycle = { shuttingDown: false };
-  const app = createApp(config, { store, authorizer, metrics, logger, lifecycle });
+  const { app, store, lifecycle } = await assemble(config, logger);
 
   if (config.authMode === "none") {
     logger.warn(

@@ -3,37 +3,16 @@ import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
-import { createApp } from "../src/app.js";
-import { createAllowAllAuthorizer } from "../src/auth/index.js";
+import { assemble } from "../src/assemble.js";
 import { loadConfig } from "../src/config.js";
 import { silentLogger } from "../src/log.js";
-import { createMetrics } from "../src/metrics.js";
-import { ArtifactStore } from "../src/storage/store.js";
 import { listFiles, tempDir } from "./support/harness.js";
 
 const sha = (data: string | Uint8Array) => createHash("sha256").update(data).digest("hex");
 
 async function makeApp(env: Record<string, string> = {}) {
   const root = await tempDir("api");
-  const config = loadConfig({ ARTIFACTS_ROOT: root, AUTH_MODE: "none", ...env });
-  const store = new ArtifactStore({
-    root,
-    maxUploadBytes: config.maxUploadBytes,
-    minFreeBytes: config.minFreeBytes,
-    namespaceQuotaBytes: config.namespaceQuotaBytes,
-    fsync: config.fsync,
-    staleTempMs: 60_000,
-    logger: silentLogger,
-  });
-  await store.init();
-  const metrics = createMetrics({ freeBytes: () => store.freeBytes(), usedBytesByNamespace: () => store.usage.entries() });
-  const app = createApp(config, {
-    store,
-    authorizer: createAllowAllAuthorizer(),
-    metrics,
-    logger: silentLogger,
-    lifecycle: { shuttingDown: false },
-  });
+  const { app, store } = await assemble(loadConfig({ ARTIFACTS_ROOT: root, AUTH_MODE: "none", ...env }), silentLogger);
   return { app, root, store };
 }
 

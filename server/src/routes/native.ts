@@ -6,6 +6,7 @@ import type { AppEnv } from "../http/env.js";
 import { attachmentDisposition, ifRangeAllows, noneMatchHits, parseRange } from "../http/ranges.js";
 import { rawPath, requestBody, sendStream } from "../http/transport.js";
 import { decodePathTail, parseKey, type ArtifactKey } from "../storage/names.js";
+import { packArchive } from "../storage/archive.js";
 import type { ArtifactStore } from "../storage/store.js";
 import { admit, type AccessPolicy } from "./access.js";
 
@@ -36,7 +37,7 @@ function artifactTarget(c: Context<AppEnv>): { namespace: string; key: ArtifactK
   return { namespace: decodePathTail(namespace, "namespace"), key };
 }
 
-function contentLength(c: Context<AppEnv>): number | undefined {
+export function contentLength(c: Context<AppEnv>): number | undefined {
   const header = c.req.header("content-length");
   if (header === undefined) return undefined;
   if (!/^\d+$/.test(header)) throw badRequest("Content-Length must be a whole number");
@@ -55,6 +56,14 @@ function createOnly(c: Context<AppEnv>): boolean {
   const header = c.req.header("if-none-match");
   if (header === undefined) return false;
   if (header.trim() !== "*") throw badRequest("on PUT, If-None-Match supports only '*' (create-only)");
+  return true;
+}
+
+/** `?archive=tar.gz` selects directory-artifact handling; any other value is a client error. */
+function archiveParam(c: Context<AppEnv>): boolean {
+  const value = c.req.query("archive");
+  if (value === undefined) return false;
+  if (value !== "tar.gz") throw badRequest("archive must be tar.gz");
   return true;
 }
 
@@ -90,19 +99,25 @@ export function registerNativeRoutes(app: Hono<AppEnv>, deps: NativeRouteDeps): 
 
   app.put(ARTIFACT_ROUTE, async (c) => {
     const { namespace, key } = artifactTarget(c);
-    if (c.req.query("archive") !== undefined) throw badRequest("?archive=tar.gz uploads are not supported by this server version");
-    const declaredSize = contentLength(c);
-    const expectedSha256 = expectedChecksum(c);
-    const onlyCreate = createOnly(c);
-    await admit(c, deps, namespace, "writeArtifact");
-    const result = await store.put({
+    const archive = archiveParam(c);
+    const request = {
       namespace,
       key,
-      body: requestBody(c),
-      declaredSize,
-      expectedSha256,
-      createOnly: onlyCreate,
-    });
+      declaredSize: contentLength(c),
+      expectedSha256: expectedChecksum(c),
+      createOnly: createOnly(c),
+    };
+    await admit(c, deps, namespace, "writeArtifact");
+    const body = requestBody(c);
+    if (archive) {
+      const result = await store.putArchive({ ...request, body });
+      c.get("record").bytesIn = result.size;
+      return c.json(
+        { uri: artifactUri(namespace, key.key), namespace, key: key.key, size: result.size, sha256: result.sha256, files: result.files },
+        result.created ? 201 : 200,
+      );
+    }
+    const result = await store.put({ ...request, body });
     c.get("record").bytesIn = result.size;
     c.header("ETag", etagOf(result.sha256));
     return c.json(
@@ -114,7 +129,21 @@ export function registerNativeRoutes(app: Hono<AppEnv>, deps: NativeRouteDeps): 
   app.on(["GET", "HEAD"], ARTIFACT_ROUTE, async (c) => {
     const { namespace, key } = artifactTarget(c);
     const peek = wholeNumberParam(c, "peek", Number.MAX_SAFE_INTEGER);
+    const archive = archiveParam(c);
     await admit(c, deps, namespace, "readArtifact");
+    if (archive) {
+      const location = await store.resolveForArchive(namespace, key);
+      const name = key.segments.at(-1) ?? "artifact";
+      const headers = {
+        "Content-Type": "application/gzip",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": attachmentDisposition(`${name}.tar.gz`),
+        "Cache-Control": "private, no-cache",
+      };
+      if (c.req.method === "HEAD") return await sendStream(c, 200, headers, null);
+      const source = "directory" in location ? location : { file: location.file, singleName: name };
+      return await sendStream(c, 200, headers, packArchive(source));
+    }
     const opened = await store.open(namespace, key);
     if ("directory" in opened) throw conflict("this key is a directory; download it with ?archive=tar.gz");
     const { handle, size, sha256, modified } = opened;

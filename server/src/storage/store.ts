@@ -6,6 +6,7 @@ import { constants as fsConstants } from "node:fs";
 import path from "node:path";
 import { badRequest, conflict, insufficientStorage, notFound, payloadTooLarge, preconditionFailed } from "../errors.js";
 import type { Logger } from "../log.js";
+import { extractArchive, type ExtractResult } from "./archive.js";
 import { VolumeLayout } from "./layout.js";
 import { describes, digestOpenFile, metaFor, readMeta, removeMeta, writeMeta } from "./meta.js";
 import { KeyedMutex } from "./mutex.js";
@@ -16,6 +17,7 @@ import { NamespaceUsage } from "./usage.js";
 export interface StoreOptions {
   readonly root: string;
   readonly maxUploadBytes: number;
+  readonly maxArchiveExpandedBytes: number;
   readonly minFreeBytes: number;
   /** 0: no quota. */
   readonly namespaceQuotaBytes: number;
@@ -39,6 +41,11 @@ export interface PutResult {
   readonly created: boolean;
   readonly size: number;
   readonly sha256: string;
+}
+
+export interface PutArchiveResult extends PutResult {
+  /** Regular files in the extracted directory; `size` is their total, `sha256` the archive's digest. */
+  readonly files: number;
 }
 
 export interface OpenArtifact {
@@ -206,6 +213,86 @@ export class ArtifactStore {
     return previous === undefined;
   }
 
+  /**
+   * Stores a tar.gz body as a directory at `key`, all or nothing: it is extracted into a staging directory
+   * on the volume, then swapped in under the namespace's commit lock (the previous file or directory is
+   * moved aside first — rename cannot replace a non-empty directory — and removed afterwards).
+   */
+  async putArchive(request: PutRequest): Promise<PutArchiveResult> {
+    const { namespace, key } = request;
+    const target = this.layout.artifactPath(namespace, key);
+    await this.#precheck(namespace, request.declaredSize);
+    if (request.createOnly && (await exists(target))) throw preconditionFailed("an artifact already exists at this key");
+    const staging = tempPath(this.layout.tmpDir, "extract");
+    await fs.mkdir(staging);
+    try {
+      const extracted = await extractArchive(request.body, staging, {
+        maxArchiveBytes: this.options.maxUploadBytes,
+        maxExpandedBytes: this.options.maxArchiveExpandedBytes,
+        writableBytes: () => this.writableBytes(),
+        fsync: this.options.fsync,
+      });
+      if (request.expectedSha256 !== undefined && request.expectedSha256 !== extracted.archiveSha256) {
+        throw badRequest(`checksum mismatch: the body's SHA-256 is ${extracted.archiveSha256}, X-Checksum-SHA256 said ${request.expectedSha256}`);
+      }
+      if ((await this.writableBytes()) < 0) throw volumeFull();
+      if (this.options.fsync) await syncTree(staging);
+      const commit = await this.#commitLock.run(namespace, () =>
+        this.#commitDirectory(namespace, key, target, staging, extracted, request.createOnly === true),
+      );
+      if (commit.trash !== undefined) await this.#discardReplaced(namespace, key.key, commit.trash, extracted);
+      return { created: commit.created, size: extracted.expandedBytes, sha256: extracted.archiveSha256, files: extracted.files.length };
+    } finally {
+      await fs.rm(staging, { recursive: true, force: true });
+    }
+  }
+
+  async #commitDirectory(
+    namespace: string,
+    key: ArtifactKey,
+    target: string,
+    staging: string,
+    extracted: ExtractResult,
+    createOnly: boolean,
+  ): Promise<{ created: boolean; trash: string | undefined }> {
+    await this.#ensureParentDirectories(namespace, key);
+    const previous = await fs.lstat(target).catch(ignoreMissing);
+    if (previous !== undefined && !previous.isFile() && !previous.isDirectory()) throw conflict("something other than an artifact exists at this key");
+    if (createOnly && previous !== undefined) throw preconditionFailed("an artifact already exists at this key");
+    let previousSize = previous?.isFile() ? previous.size : 0;
+    if (previous?.isDirectory()) for await (const file of walkFiles(target, "")) previousSize += file.size;
+    const quota = this.options.namespaceQuotaBytes;
+    const used = await this.usage.getLocked(namespace);
+    if (quota > 0 && used - previousSize + extracted.expandedBytes > quota) throw quotaExceeded(quota);
+    for (const file of extracted.files) {
+      const stat = await fs.stat(path.join(staging, file.relative), { bigint: true });
+      await writeMeta(this.layout.metaPath(namespace, `${key.key}/${file.relative}`), this.layout.tmpDir, metaFor(file.sha256, stat));
+    }
+    let trash: string | undefined;
+    if (previous !== undefined) {
+      trash = tempPath(this.layout.tmpDir, "trash");
+      await fs.rename(target, trash);
+    }
+    await fs.rename(staging, target);
+    if (this.options.fsync) await syncDirectory(path.dirname(target));
+    this.usage.add(namespace, extracted.expandedBytes - previousSize);
+    return { created: previous === undefined, trash };
+  }
+
+  /** Removes what an archive replaced, and the sidecars of its files that the new directory does not have. */
+  async #discardReplaced(namespace: string, key: string, trash: string, extracted: ExtractResult): Promise<void> {
+    const kept = new Set(extracted.files.map((file) => file.relative));
+    const stat = await fs.lstat(trash);
+    if (stat.isFile()) {
+      await removeMeta(this.layout.metaPath(namespace, key));
+    } else {
+      for await (const file of walkFiles(trash, "")) {
+        if (!kept.has(file.relative)) await removeMeta(this.layout.metaPath(namespace, `${key}/${file.relative}`));
+      }
+    }
+    await fs.rm(trash, { recursive: true, force: true });
+  }
+
   /** mkdir -p below the namespace directory, refusing to pass through files or symlinks. */
   async #ensureParentDirectories(namespace: string, key: ArtifactKey): Promise<void> {
     const namespaceDir = this.layout.namespaceDir(namespace);
@@ -283,6 +370,15 @@ export class ArtifactStore {
       await writeMeta(metaPath, this.layout.tmpDir, metaFor(sha256, stat)).catch(() => {});
     }
     return sha256;
+  }
+
+  /** The contained location of a file or directory artifact, for streaming it as an archive. */
+  async resolveForArchive(namespace: string, key: ArtifactKey): Promise<{ directory: string } | { file: string }> {
+    const target = this.layout.artifactPath(namespace, key);
+    const stat = await fs.lstat(target).catch(ignoreMissing);
+    if (stat === undefined || (!stat.isFile() && !stat.isDirectory())) throw notFound("artifact not found");
+    await this.#assertContained(namespace, target);
+    return stat.isDirectory() ? { directory: target } : { file: target };
   }
 
   /** Whether `key` is a directory (for the archive download and the 409 on plain GET). */
@@ -436,6 +532,14 @@ function ignoreMissing(error: unknown): undefined {
   const code = (error as NodeJS.ErrnoException).code;
   if (code === "ENOENT" || code === "ENOTDIR") return undefined;
   throw error;
+}
+
+/** fsync every directory below `root` (and itself) so extracted entries survive power loss. */
+async function syncTree(root: string): Promise<void> {
+  await syncDirectory(root);
+  for (const entry of await fs.readdir(root, { withFileTypes: true })) {
+    if (entry.isDirectory()) await syncTree(path.join(root, entry.name));
+  }
 }
 
 async function exists(target: string): Promise<boolean> {

@@ -18,12 +18,36 @@
 import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import http from "node:http";
+import https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import path from "node:path";
 
 /** The artifact verbs of SPEC §5, for building rules. */
 export const VIEWER_VERBS: readonly string[] = ["readArtifact"];
 export const EDITOR_VERBS: readonly string[] = ["readArtifact", "writeArtifact", "deleteArtifact"];
+
+/**
+ * TEST-ONLY certificate and key for `tls: true` (self-signed, SAN 127.0.0.1 and localhost, valid
+ * 2000-2199, so no test depends on today's date). They protect nothing: never use them elsewhere.
+ */
+export const FAKE_TLS_CERT_PEM = `-----BEGIN CERTIFICATE-----
+MIIBizCCATGgAwIBAgIBATAKBggqhkjOPQQDAjAeMRwwGgYDVQQDDBNmYWtlLWt1
+YmUtYXBpc2VydmVyMCAXDTAwMDEwMTAwMDAwMFoYDzIxOTkxMjMxMjM1OTU5WjAe
+MRwwGgYDVQQDDBNmYWtlLWt1YmUtYXBpc2VydmVyMFkwEwYHKoZIzj0CAQYIKoZI
+zj0DAQcDQgAE8Wv7tUZ+BoIsPfDcwQPACl6pgRQioQXsAJirLxnuxA6+cJsu44B1
+y7a7stTJSLB7raSzTJ/jaJZzIimNCnp6QKNeMFwwDwYDVR0TAQH/BAUwAwEB/zAO
+BgNVHQ8BAf8EBAMCAoQwGgYDVR0RBBMwEYcEfwAAAYIJbG9jYWxob3N0MB0GA1Ud
+DgQWBBSlDd2RAlWmXWNXRGBIrCQQAn1aJTAKBggqhkjOPQQDAgNIADBFAiB0niE+
+lDx+qFsNdhssJu13yn2gtrfegUCMmL6ttdhy8wIhAIJodMpxztUSMiPqXa0w0n3g
+ZIdhAdZk9bhilRrWVACq
+-----END CERTIFICATE-----
+`;
+const FAKE_TLS_KEY_PEM = `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgfp1MzNWiYKRElOke
+UoKPWUmp5tdLXHWtDD61zmPQRPihRANCAATxa/u1Rn4Ggiw98NzBA8AKXqmBFCKh
+BewAmKsvGe7EDr5wmy7jgHXLtruy1MlIsHutpLNMn+NolnMiKY0KenpA
+-----END PRIVATE KEY-----
+`;
 
 /** The audiences a real API server assumes when a TokenReview names none. */
 export const API_SERVER_AUDIENCES: readonly string[] = ["https://kubernetes.default.svc.cluster.local"];
@@ -70,6 +94,8 @@ export interface FakeKubeApiOptions {
   readonly callerToken?: string;
   /** Port to listen on; default 0 (any free port). */
   readonly port?: number;
+  /** Serve HTTPS with FAKE_TLS_CERT_PEM (the kubeconfig then carries it as the CA) instead of HTTP. */
+  readonly tls?: boolean;
 }
 
 export interface ReceivedTokenReview {
@@ -118,6 +144,8 @@ export class FakeKubeApi {
   resetConnections = 0;
   readonly callerToken: string;
 
+  readonly tls: boolean;
+
   private server: http.Server | undefined;
   private readonly sockets = new Set<Socket>();
   private port: number;
@@ -127,6 +155,7 @@ export class FakeKubeApi {
     this.rules = [...(options.rules ?? [])];
     this.callerToken = options.callerToken ?? `caller-${randomBytes(12).toString("hex")}`;
     this.port = options.port ?? 0;
+    this.tls = options.tls ?? false;
   }
 
   static async start(options: FakeKubeApiOptions = {}): Promise<FakeKubeApi> {
@@ -137,7 +166,7 @@ export class FakeKubeApi {
 
   /** Base URL, e.g. http://127.0.0.1:40123 (stable across stop()/resume()). */
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.tls ? "https" : "http"}://127.0.0.1:${this.port}`;
   }
 
   get running(): boolean {
@@ -169,16 +198,20 @@ export class FakeKubeApi {
   }
 
   /**
-   * Writes a kubeconfig pointing at this fake (plain HTTP, so `insecure-skip-tls-verify: true`, which
-   * the client requires for http:// servers) and returns its path. `token` defaults to callerToken.
+   * Writes `<directory>/kubeconfig` pointing at this fake and returns its path: over HTTPS with
+   * FAKE_TLS_CERT_PEM as the CA, over HTTP with `insecure-skip-tls-verify: true` (which the client
+   * requires for http:// servers). `token` defaults to callerToken.
    */
   async writeKubeconfig(directory: string, token: string = this.callerToken): Promise<string> {
-    return writeKubeconfigFile(path.join(directory, "kubeconfig"), this.url, token);
+    return writeKubeconfigFile(path.join(directory, "kubeconfig"), this.url, token, this.tls ? FAKE_TLS_CERT_PEM : undefined);
   }
 
   private async listen(): Promise<void> {
-    const server = http.createServer((request, response) => this.handle(request, response));
-    server.on("connection", (socket) => {
+    const handler = (request: http.IncomingMessage, response: http.ServerResponse) => this.handle(request, response);
+    const server = this.tls
+      ? https.createServer({ cert: FAKE_TLS_CERT_PEM, key: FAKE_TLS_KEY_PEM }, handler)
+      : http.createServer(handler);
+    server.on("connection", (socket: Socket) => {
       this.connections += 1;
       this.sockets.add(socket);
       socket.once("close", () => this.sockets.delete(socket));
@@ -290,12 +323,18 @@ export class FakeKubeApi {
   }
 }
 
-/** Writes a kubeconfig for `server` authenticating with `token`; returns `filePath`. JSON is valid YAML. */
-export async function writeKubeconfigFile(filePath: string, server: string, token: string): Promise<string> {
+/**
+ * Writes a kubeconfig for `server` authenticating with `token` and trusting `caPem` (https servers);
+ * returns `filePath`. JSON is valid YAML.
+ */
+export async function writeKubeconfigFile(filePath: string, server: string, token: string, caPem?: string): Promise<string> {
+  const cluster: Record<string, unknown> = { server };
+  if (server.startsWith("http:")) cluster["insecure-skip-tls-verify"] = true;
+  if (caPem !== undefined) cluster["certificate-authority-data"] = Buffer.from(caPem).toString("base64");
   const kubeconfig = {
     apiVersion: "v1",
     kind: "Config",
-    clusters: [{ name: "fake", cluster: { server, "insecure-skip-tls-verify": server.startsWith("http:") } }],
+    clusters: [{ name: "fake", cluster }],
     users: [{ name: "kfp-artifacts", user: { token } }],
     contexts: [{ name: "fake", context: { cluster: "fake", user: "kfp-artifacts" } }],
     "current-context": "fake",

@@ -1,6 +1,7 @@
 // Test harness: a real server on 127.0.0.1:0 over a temporary volume, in-process or as a child process.
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs/promises";
+import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { loadConfig, type Config } from "../../src/config.js";
@@ -120,4 +121,23 @@ export async function listFiles(dir: string): Promise<string[]> {
 
 export function artifactUrl(base: string, namespace: string, key: string): string {
   return `${base}/v1/namespaces/${namespace}/artifacts/${key.split("/").map(encodeURIComponent).join("/")}`;
+}
+
+/** PUT with Transfer-Encoding: chunked (no Content-Length), in 64 KiB pieces; fetch cannot be made to do it. */
+export function putChunked(url: string, body: Buffer): Promise<{ status: number; body: string }> {
+  return within(
+    30_000,
+    new Promise((resolve, reject) => {
+      const request = http.request(url, { method: "PUT", headers: { "Transfer-Encoding": "chunked" } });
+      request.on("response", (response) => {
+        let text = "";
+        response.on("data", (chunk: Buffer) => (text += chunk.toString()));
+        response.on("end", () => resolve({ status: response.statusCode ?? 0, body: text }));
+      });
+      request.on("error", reject);
+      for (let offset = 0; offset < body.length; offset += 65536) request.write(body.subarray(offset, offset + 65536));
+      request.end();
+    }),
+    `chunked PUT ${url}`,
+  );
 }

@@ -1,0 +1,46 @@
+// Builds the application from its configuration: the store (initialized), metrics, authorizer and the
+// Hono app. server.ts serves the result; tests use it with app.request().
+import type { Hono } from "hono";
+import { createApp } from "./app.js";
+import { createAuthorizer } from "./auth/index.js";
+import type { Authorizer } from "./auth/types.js";
+import type { Config } from "./config.js";
+import type { AppEnv } from "./http/env.js";
+import type { Logger } from "./log.js";
+import { createMetrics, type HttpMetrics } from "./metrics.js";
+import type { Lifecycle } from "./routes/operations.js";
+import { RunIndex } from "./storage/runs.js";
+import { ArtifactStore } from "./storage/store.js";
+
+export interface Assembled {
+  readonly app: Hono<AppEnv>;
+  readonly store: ArtifactStore;
+  readonly runs: RunIndex;
+  readonly metrics: HttpMetrics;
+  readonly authorizer: Authorizer;
+  readonly lifecycle: Lifecycle;
+}
+
+export async function assemble(config: Config, logger: Logger, overrides: { authorizer?: Authorizer } = {}): Promise<Assembled> {
+  const store = new ArtifactStore({
+    root: config.artifactsRoot,
+    maxUploadBytes: config.maxUploadBytes,
+    maxArchiveExpandedBytes: config.maxArchiveExpandedBytes,
+    minFreeBytes: config.minFreeBytes,
+    namespaceQuotaBytes: config.namespaceQuotaBytes,
+    fsync: config.fsync,
+    // Live uploads touch their temporary files at least once per idle timeout.
+    staleTempMs: Math.max(2 * config.idleTimeoutMs, 10 * 60_000),
+    logger,
+  });
+  await store.init();
+  const runs = new RunIndex(store.layout.runsDir, store.layout.tmpDir, config.fsync);
+  const metrics = createMetrics({
+    freeBytes: () => store.freeBytes(),
+    usedBytesByNamespace: () => store.usage.entries(),
+  });
+  const authorizer = overrides.authorizer ?? createAuthorizer(config, { registry: metrics.registry, logger });
+  const lifecycle: Lifecycle = { shuttingDown: false };
+  const app = createApp(config, { store, runs, authorizer, metrics, logger, lifecycle });
+  return { app, store, runs, metrics, authorizer, lifecycle };
+}

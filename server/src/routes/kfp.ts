@@ -1,0 +1,128 @@
+// The KFP compatibility API of KEP-12513 (SPEC §4.2):
+//   POST /apis/{v1beta1,v2beta1}/runs/{run_id}/nodes/{node_id}/artifacts/{name}:write
+//   GET  /apis/{v1beta1,v2beta1}/runs/{run_id}/nodes/{node_id}/artifacts/{name}:read
+// Both versions share one implementation. The run's namespace and pipeline come from the first :write's
+// query parameters and are kept in the run index; :read answers {"data":"<base64>"} streamed.
+import type { FileHandle } from "node:fs/promises";
+import { Readable } from "node:stream";
+import type { Context, Hono } from "hono";
+import { badRequest, conflict, notFound } from "../errors.js";
+import type { AppEnv } from "../http/env.js";
+import { rawPath, requestBody, sendStream } from "../http/transport.js";
+import { decodePathTail, parseKey, parseSegment, validateNamespace } from "../storage/names.js";
+import type { RunIndex, RunRecord } from "../storage/runs.js";
+import type { ArtifactStore } from "../storage/store.js";
+import { admit, type AccessPolicy } from "./access.js";
+import { artifactUri, contentLength } from "./native.js";
+
+export const KFP_WRITE_ROUTE = "/apis/:version{v1beta1|v2beta1}/runs/:run/nodes/:node/artifacts/:name{.+:write}";
+export const KFP_READ_ROUTE = "/apis/:version{v1beta1|v2beta1}/runs/:run/nodes/:node/artifacts/:name{.+:read}";
+const KFP_PATH = /^\/apis\/(?:v1beta1|v2beta1)\/runs\/([^/]+)\/nodes\/([^/]+)\/artifacts\/([^/]+):(read|write)$/;
+const READ_CHUNK_BYTES = 3 << 20; // a multiple of 3: base64 of each chunk needs no carry-over
+const JSON_PREFIX = Buffer.from('{"data":"');
+const JSON_SUFFIX = Buffer.from('"}');
+
+export interface KfpRouteDeps extends AccessPolicy {
+  readonly store: ArtifactStore;
+  readonly runs: RunIndex;
+}
+
+export function isKfpPath(pathname: string): boolean {
+  return pathname.startsWith("/apis/");
+}
+
+interface KfpTarget {
+  readonly runId: string;
+  readonly nodeId: string;
+  readonly name: string;
+}
+
+function kfpTarget(c: Context<AppEnv>): KfpTarget {
+  const match = KFP_PATH.exec(rawPath(c));
+  if (!match) throw badRequest("the artifact path is malformed");
+  const [, run = "", node = "", name = ""] = match;
+  return {
+    runId: parseSegment(decodePathTail(run, "run_id"), "run_id"),
+    nodeId: parseSegment(decodePathTail(node, "node_id"), "node_id"),
+    name: parseSegment(decodePathTail(name, "artifact name"), "artifact name"),
+  };
+}
+
+/** The run's namespace and pipeline: from the index, checked against the query when both are present. */
+async function resolveRun(c: Context<AppEnv>, runs: RunIndex, runId: string, mayRecord: boolean): Promise<{ record: RunRecord; known: boolean }> {
+  const namespace = c.req.query("namespace");
+  const pipeline = c.req.query("pipeline");
+  if (namespace !== undefined) validateNamespace(namespace);
+  if (pipeline !== undefined) parseSegment(pipeline, "pipeline");
+  const known = await runs.get(runId);
+  if (known !== undefined) {
+    if ((namespace !== undefined && namespace !== known.namespace) || (pipeline !== undefined && pipeline !== known.pipeline)) {
+      throw conflict("this run is recorded with another namespace or pipeline");
+    }
+    return { record: known, known: true };
+  }
+  if (!mayRecord) throw notFound("no artifacts are recorded for this run");
+  if (namespace === undefined || pipeline === undefined) {
+    throw badRequest("the first write of a run must name its namespace and pipeline (?namespace=…&pipeline=…)");
+  }
+  return { record: { runId, namespace, pipeline }, known: false };
+}
+
+async function* base64Json(handle: FileHandle, size: number): AsyncGenerator<Buffer> {
+  yield JSON_PREFIX;
+  const buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+  let position = 0;
+  try {
+    while (position < size) {
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(READ_CHUNK_BYTES, size - position), position);
+      if (bytesRead === 0) break;
+      position += bytesRead;
+      // Full chunks are multiples of 3, so only the last one can end with base64 padding.
+      yield Buffer.from(buffer.subarray(0, bytesRead).toString("base64"), "latin1");
+    }
+  } finally {
+    await handle.close();
+  }
+  yield JSON_SUFFIX;
+}
+
+export function registerKfpRoutes(app: Hono<AppEnv>, deps: KfpRouteDeps): void {
+  const { store, runs } = deps;
+
+  app.post(KFP_WRITE_ROUTE, async (c) => {
+    const { runId, nodeId, name } = kfpTarget(c);
+    const { record, known } = await resolveRun(c, runs, runId, true);
+    const key = parseKey(`${record.pipeline}/${runId}/${nodeId}/${name}`);
+    c.get("record").key = key.key;
+    await admit(c, deps, record.namespace, "writeArtifact");
+    // Recorded only once the caller is known to be allowed to write in that namespace.
+    if (!known) {
+      const inForce = await runs.claim(record);
+      if (inForce.namespace !== record.namespace || inForce.pipeline !== record.pipeline) {
+        throw conflict("this run is recorded with another namespace or pipeline");
+      }
+    }
+    const result = await store.put({ namespace: record.namespace, key, body: requestBody(c), declaredSize: contentLength(c) });
+    c.get("record").bytesIn = result.size;
+    return c.json({ uri: artifactUri(record.namespace, key.key) }, 200);
+  });
+
+  app.get(KFP_READ_ROUTE, async (c) => {
+    const { runId, nodeId, name } = kfpTarget(c);
+    const { record } = await resolveRun(c, runs, runId, false);
+    const key = parseKey(`${record.pipeline}/${runId}/${nodeId}/${name}`);
+    c.get("record").key = key.key;
+    await admit(c, deps, record.namespace, "readArtifact");
+    const opened = await store.open(record.namespace, key);
+    if ("directory" in opened) throw conflict("this artifact is a directory");
+    const length = JSON_PREFIX.length + 4 * Math.ceil(opened.size / 3) + JSON_SUFFIX.length;
+    c.get("record").bytesOut = length;
+    const headers = {
+      "Content-Type": "application/json",
+      "Content-Length": String(length),
+      "X-Content-Type-Options": "nosniff",
+      "Cache-Control": "private, no-cache",
+    };
+    return sendStream(c, 200, headers, Readable.from(base64Json(opened.handle, opened.size), { objectMode: false }));
+  });
+}

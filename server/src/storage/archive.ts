@@ -1,0 +1,210 @@
+// Directory artifacts as tar.gz. Extraction writes into a staging directory on the volume and refuses
+// anything but regular files and directories with safe names, within size and entry-count bounds
+// (decompression bombs); the caller swaps the result in. Packing streams a directory out as tar.gz
+// with backpressure end to end, one file open at a time — memory does not grow with the directory.
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { PassThrough, Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import zlib from "node:zlib";
+import tar from "tar-stream";
+import { badRequest, HttpError, payloadTooLarge } from "../errors.js";
+import { parseKey } from "./names.js";
+import { isNoSpace, volumeFull } from "./upload.js";
+
+export const MAX_ARCHIVE_ENTRIES = 100_000;
+const FREE_SPACE_CHECK_INTERVAL = 64 << 20;
+
+export interface ExtractLimits {
+  /** Bound on the compressed body. */
+  readonly maxArchiveBytes: number;
+  /** Bound on the sum of the extracted files' sizes. */
+  readonly maxExpandedBytes: number;
+  readonly writableBytes: () => Promise<number>;
+  readonly fsync: boolean;
+}
+
+export interface ExtractedFile {
+  /** Path below the extracted directory, '/'-separated. */
+  readonly relative: string;
+  readonly sha256: string;
+}
+
+export interface ExtractResult {
+  readonly files: ExtractedFile[];
+  readonly expandedBytes: number;
+  /** Digest and size of the archive as uploaded. */
+  readonly archiveSha256: string;
+  readonly archiveBytes: number;
+}
+
+/** Entry names as tar tools write them ("./a", "dir/") into the key form ("a", "dir"), or "" for the root. */
+function entryPath(name: string): string {
+  let relative = name;
+  while (relative.startsWith("./")) relative = relative.slice(2);
+  if (relative === ".") return "";
+  if (relative.endsWith("/")) relative = relative.slice(0, -1);
+  return relative;
+}
+
+/**
+ * Extracts `body` (tar.gz) into `stagingDir`, which must exist and be empty. Throws HttpError 400 for a
+ * malformed or hostile archive, 413 past the bounds, 507 when the volume fills; the caller removes
+ * `stagingDir` on any failure.
+ */
+export async function extractArchive(body: AsyncIterable<Uint8Array>, stagingDir: string, limits: ExtractLimits): Promise<ExtractResult> {
+  const archiveHash = createHash("sha256");
+  let archiveBytes = 0;
+  async function* measured(): AsyncGenerator<Uint8Array> {
+    for await (const chunk of body) {
+      archiveBytes += chunk.byteLength;
+      if (archiveBytes > limits.maxArchiveBytes) throw payloadTooLarge(`the archive is larger than the limit of ${limits.maxArchiveBytes} bytes`);
+      archiveHash.update(chunk);
+      yield chunk;
+    }
+  }
+  const extract = tar.extract();
+  const feeding = pipeline(Readable.from(measured()), zlib.createGunzip(), extract);
+  // Whatever fails first, the other side's rejection must not go unhandled.
+  feeding.catch(() => {});
+
+  const files: ExtractedFile[] = [];
+  const seen = new Set<string>();
+  let expandedBytes = 0;
+  let entries = 0;
+  let nextSpaceCheck = FREE_SPACE_CHECK_INTERVAL;
+  try {
+    for await (const entry of extract) {
+      const { header } = entry;
+      entries += 1;
+      if (entries > MAX_ARCHIVE_ENTRIES) throw payloadTooLarge(`the archive has more than ${MAX_ARCHIVE_ENTRIES} entries`);
+      const relative = entryPath(header.name);
+      if (header.type !== "file" && header.type !== "directory" && header.type !== "contiguous-file") {
+        throw badRequest(`archive entries must be regular files or directories; "${relative}" is a ${header.type}`);
+      }
+      if (relative === "") {
+        if (header.type !== "directory") throw badRequest("an archive entry has an empty name");
+        entry.resume();
+        continue;
+      }
+      if (header.name.startsWith("/")) throw badRequest("archive entries must not have absolute paths");
+      const { segments } = parseKey(relative, "archive entry name");
+      if (seen.has(relative)) throw badRequest(`the archive has two entries named "${relative}"`);
+      seen.add(relative);
+      const target = path.join(stagingDir, ...segments);
+      await fs.mkdir(path.dirname(target), { recursive: true }).catch((error: unknown) => {
+        throw conflictOrSpace(error, relative);
+      });
+      if (header.type === "directory") {
+        await fs.mkdir(target).catch((error: unknown) => {
+          if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw conflictOrSpace(error, relative);
+        });
+        entry.resume();
+        continue;
+      }
+      const handle = await fs.open(target, "wx", 0o640).catch((error: unknown) => {
+        throw conflictOrSpace(error, relative);
+      });
+      const hash = createHash("sha256");
+      try {
+        for await (const chunk of entry as AsyncIterable<Buffer>) {
+          expandedBytes += chunk.byteLength;
+          if (expandedBytes > limits.maxExpandedBytes) {
+            throw payloadTooLarge(`the archive expands to more than the limit of ${limits.maxExpandedBytes} bytes`);
+          }
+          if (expandedBytes >= nextSpaceCheck) {
+            nextSpaceCheck += FREE_SPACE_CHECK_INTERVAL;
+            if ((await limits.writableBytes()) <= 0) throw volumeFull();
+          }
+          hash.update(chunk);
+          await handle.write(chunk);
+        }
+        if (limits.fsync) await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      files.push({ relative, sha256: hash.digest("hex") });
+    }
+    await feeding;
+  } catch (caught) {
+    extract.destroy();
+    // When the feeding side fails (bad gzip, the compressed-size limit), this loop only sees its stream
+    // destroyed: the feeding side's error is the real one.
+    const feedError = await feeding.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    const error = caught instanceof HttpError || feedError === undefined ? caught : feedError;
+    if (error instanceof HttpError) throw error;
+    if (isNoSpace(error)) throw volumeFull();
+    if (isArchiveFormatError(error)) throw badRequest("the body is not a valid tar.gz archive");
+    throw error;
+  }
+  return { files, expandedBytes, archiveSha256: archiveHash.digest("hex"), archiveBytes };
+}
+
+function conflictOrSpace(error: unknown, relative: string): Error {
+  if (isNoSpace(error)) return volumeFull();
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "EEXIST" || code === "ENOTDIR") return badRequest(`the archive's entries conflict at "${relative}"`);
+  return error as Error;
+}
+
+function isArchiveFormatError(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code !== undefined && code.startsWith("Z_")) return true; // zlib: not gzip, truncated, corrupt
+  const message = (error as Error).message ?? "";
+  return /header|tar|unexpected end|invalid/i.test(message);
+}
+
+/** Files and directories below `directory`, sorted, as '/'-separated relative paths. */
+async function* walkTree(directory: string, relative = ""): AsyncGenerator<{ relative: string; full: string; isDirectory: boolean }> {
+  const entries = await fs.readdir(directory, { withFileTypes: true });
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const entry of entries) {
+    const childRelative = relative === "" ? entry.name : `${relative}/${entry.name}`;
+    const full = path.join(directory, entry.name);
+    if (entry.isDirectory()) {
+      yield { relative: childRelative, full, isDirectory: true };
+      yield* walkTree(full, childRelative);
+    } else if (entry.isFile()) {
+      yield { relative: childRelative, full, isDirectory: false };
+    }
+    // Symlinks and special files are never packed.
+  }
+}
+
+/**
+ * Streams `directory` (or a single file, as a one-entry archive named `singleName`) as tar.gz. Each file
+ * is piped into its tar entry, which waits while the consumer is slow: backpressure reaches the disk.
+ */
+export function packArchive(source: { directory: string } | { file: string; singleName: string }): Readable {
+  const pack = tar.pack();
+  // Throughput over ratio: artifacts are often compressed already (models, parquet, images).
+  const gzip = zlib.createGzip({ level: 1 });
+  const output = new PassThrough({ highWaterMark: 1 << 20 });
+  const addFile = async (full: string, name: string) => {
+    const stat = await fs.stat(full);
+    const entry = pack.entry({ name, size: stat.size, mode: 0o644, mtime: stat.mtime, type: "file" });
+    await pipeline(createReadStream(full, { highWaterMark: 1 << 20 }), entry);
+  };
+  const produce = async () => {
+    if ("file" in source) {
+      await addFile(source.file, source.singleName);
+    } else {
+      for await (const item of walkTree(source.directory)) {
+        if (item.isDirectory) {
+          pack.entry({ name: `${item.relative}/`, type: "directory", mode: 0o755 });
+        } else {
+          await addFile(item.full, item.relative);
+        }
+      }
+    }
+    pack.finalize();
+  };
+  pipeline(pack, gzip, output).catch((error: unknown) => output.destroy(error as Error));
+  produce().catch((error: unknown) => pack.destroy(error as Error));
+  return output;
+}

@@ -1,0 +1,222 @@
+// KEP-12513 compatibility API and directory artifacts, over a real socket.
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeTarGz, readTarGz, type TestEntry } from "./support/archives.js";
+import { artifactUrl, listFiles, putChunked, startTestServer, type TestServer } from "./support/harness.js";
+
+let s: TestServer;
+beforeAll(async () => {
+  s = await startTestServer({ MAX_ARCHIVE_EXPANDED_BYTES: "8Mi" });
+});
+afterAll(async () => {
+  await s.close();
+});
+
+const kfp = (version: string, run: string, node: string, name: string, action: "read" | "write", query = "") =>
+  `${s.url}/apis/${version}/runs/${encodeURIComponent(run)}/nodes/${encodeURIComponent(node)}/artifacts/${encodeURIComponent(name)}:${action}${query}`;
+
+/** A directory tree like a component's output: nested, binary, empty, non-ASCII names. */
+function outputTree(): TestEntry[] {
+  return [
+    { name: "model/", type: "directory" },
+    { name: "model/weights.bin", content: randomBytes(300_000) },
+    { name: "model/config.json", content: '{"layers":3}' },
+    { name: "metrics/", type: "directory" },
+    { name: "metrics/accuracy.txt", content: "0.97" },
+    { name: "metrics/empty", content: "" },
+    { name: "données/résultat.csv", content: "a,b\n1,2\n" },
+  ];
+}
+
+async function tmpIsEmpty(): Promise<boolean> {
+  return (await listFiles(path.join(s.root, ".kfp-artifacts/tmp"))).length === 0;
+}
+
+describe("KFP compatibility API", () => {
+  for (const version of ["v1beta1", "v2beta1"]) {
+    it(`${version}: a launcher-style client round-trips a tar.gz of a directory tree`, async () => {
+      const tree = outputTree();
+      const archive = await makeTarGz(tree);
+      const run = `run-${version}-${randomBytes(4).toString("hex")}`;
+      const write = await fetch(kfp(version, run, "train-node", "model", "write", "?namespace=team-a&pipeline=training"), {
+        method: "POST",
+        headers: { "Content-Type": "application/octet-stream" },
+        body: archive,
+      });
+      expect(write.status).toBe(200);
+      expect(await write.json()).toEqual({ uri: `kfp-artifacts://team-a/training/${run}/train-node/model` });
+
+      const read = await fetch(kfp(version, run, "train-node", "model", "read"));
+      expect(read.status).toBe(200);
+      expect(read.headers.get("content-type")).toBe("application/json");
+      const body = (await read.json()) as { data: string };
+      const decoded = Buffer.from(body.data, "base64");
+      expect(decoded.equals(archive)).toBe(true);
+      const files = await readTarGz(decoded);
+      for (const entry of tree) {
+        if (entry.type === "directory") continue;
+        expect(files.get(entry.name)?.equals(Buffer.from(entry.content ?? "")), entry.name).toBe(true);
+      }
+      // The same bytes are a plain artifact on the native API.
+      const native = await fetch(artifactUrl(s.url, "team-a", `training/${run}/train-node/model`));
+      expect(Buffer.from(await native.arrayBuffer()).equals(archive)).toBe(true);
+    });
+  }
+
+  it("remembers a run's namespace and pipeline; conflicting values are refused in KFP's error shape", async () => {
+    const run = `run-${randomBytes(4).toString("hex")}`;
+    expect((await fetch(kfp("v2beta1", run, "n1", "a", "write", "?namespace=team-a&pipeline=p"), { method: "POST", body: "1" })).status).toBe(200);
+    const later = await fetch(kfp("v2beta1", run, "n2", "b", "write"), { method: "POST", body: "2" });
+    expect(await later.json()).toEqual({ uri: `kfp-artifacts://team-a/p/${run}/n2/b` });
+    const matching = await fetch(kfp("v1beta1", run, "n2", "b", "read", "?namespace=team-a&pipeline=p"));
+    expect(Buffer.from(((await matching.json()) as { data: string }).data, "base64").toString()).toBe("2");
+    const conflicting = await fetch(kfp("v2beta1", run, "n3", "c", "write", "?namespace=team-b&pipeline=p"), { method: "POST", body: "3" });
+    expect(conflicting.status).toBe(409);
+    const error = (await conflicting.json()) as Record<string, string>;
+    expect(Object.keys(error).sort()).toEqual(["error_details", "error_message"]);
+    expect(error.error_message).toMatch(/another namespace/);
+    expect((await listFiles(path.join(s.root, "team-b"))).length).toBe(0);
+  });
+
+  it("refuses a first write without namespace and pipeline (400) and a read of an unknown run (404)", async () => {
+    const run = `run-${randomBytes(4).toString("hex")}`;
+    const missing = await fetch(kfp("v2beta1", run, "n", "a", "write"), { method: "POST", body: "x" });
+    expect(missing.status).toBe(400);
+    expect(((await missing.json()) as { error_message: string }).error_message).toMatch(/namespace and pipeline/);
+    const unknown = await fetch(kfp("v2beta1", run, "n", "a", "read"));
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toHaveProperty("error_message");
+  });
+
+  it("answers 404 for a missing artifact of a known run", async () => {
+    const run = `run-${randomBytes(4).toString("hex")}`;
+    await fetch(kfp("v2beta1", run, "n", "a", "write", "?namespace=team-a&pipeline=p"), { method: "POST", body: "x" });
+    expect((await fetch(kfp("v2beta1", run, "n", "nothing", "read"))).status).toBe(404);
+  });
+
+  it.each([
+    ["run_id", (bad: string) => kfp("v2beta1", bad, "n", "a", "write", "?namespace=team-a&pipeline=p")],
+    ["node_id", (bad: string) => kfp("v2beta1", "r-hostile", bad, "a", "write", "?namespace=team-a&pipeline=p")],
+    ["name", (bad: string) => kfp("v2beta1", "r-hostile", "n", bad, "write", "?namespace=team-a&pipeline=p")],
+    ["pipeline", (bad: string) => kfp("v2beta1", "r-hostile2", "n", "a", "write", `?namespace=team-a&pipeline=${encodeURIComponent(bad)}`)],
+  ])("refuses hostile %s values with 400 and keeps nothing", async (_what, url) => {
+    for (const bad of ["..", ".", "a\\b", "a\u0000b", "a\nb", "x".repeat(300), "a/b"]) {
+      const response = await fetch(url(bad), { method: "POST", body: "pwned" });
+      expect([400, 404], `${JSON.stringify(bad)} → ${response.status}`).toContain(response.status);
+      expect(await response.json()).toHaveProperty("error_message");
+    }
+    expect(await tmpIsEmpty()).toBe(true);
+    expect(await listFiles(s.root)).not.toContain(expect.stringMatching(/pwned/));
+  });
+
+  it("streams a large :read as exact-length base64 JSON", async () => {
+    const run = `run-${randomBytes(4).toString("hex")}`;
+    const data = randomBytes((5 << 20) + 1); // not a multiple of 3: padding at the end
+    await fetch(kfp("v2beta1", run, "n", "big", "write", "?namespace=team-a&pipeline=p"), { method: "POST", body: data });
+    const read = await fetch(kfp("v2beta1", run, "n", "big", "read"));
+    const text = await read.text();
+    expect(read.headers.get("content-length")).toBe(String(text.length));
+    const parsed = JSON.parse(text) as { data: string };
+    expect(Buffer.from(parsed.data, "base64").equals(data)).toBe(true);
+  });
+});
+
+describe("directory artifacts (?archive=tar.gz)", () => {
+  it("PUT extracts a directory; files are artifacts; GET ?archive=tar.gz streams it back entry by entry", async () => {
+    const entries: TestEntry[] = Array.from({ length: 400 }, (_, i) => ({
+      name: `shard-${String(Math.floor(i / 50)).padStart(2, "0")}/part-${String(i).padStart(4, "0")}.bin`,
+      content: randomBytes(1000 + i),
+    }));
+    const put = await fetch(`${artifactUrl(s.url, "team-a", "dataset")}?archive=tar.gz`, { method: "PUT", body: await makeTarGz(entries) });
+    expect(put.status).toBe(201);
+    const result = (await put.json()) as { files: number; size: number; uri: string };
+    expect(result.files).toBe(400);
+    expect(result.size).toBe(entries.reduce((sum, entry) => sum + Buffer.from(entry.content ?? "").length, 0));
+    expect(result.uri).toBe("kfp-artifacts://team-a/dataset");
+
+    const one = await fetch(artifactUrl(s.url, "team-a", "dataset/shard-03/part-0150.bin"));
+    expect(Buffer.from(await one.arrayBuffer()).equals(Buffer.from(entries[150]?.content ?? ""))).toBe(true);
+    expect((await fetch(artifactUrl(s.url, "team-a", "dataset"))).status).toBe(409);
+
+    const download = await fetch(`${artifactUrl(s.url, "team-a", "dataset")}?archive=tar.gz`);
+    expect(download.status).toBe(200);
+    expect(download.headers.get("content-type")).toBe("application/gzip");
+    expect(download.headers.get("content-disposition")).toContain("dataset.tar.gz");
+    const files = await readTarGz(Buffer.from(await download.arrayBuffer()));
+    const downloadedFiles = [...files.keys()].filter((name) => !name.endsWith("/"));
+    expect(downloadedFiles).toHaveLength(400);
+    for (const entry of entries) expect(files.get(entry.name)?.equals(Buffer.from(entry.content ?? "")), entry.name).toBe(true);
+  });
+
+  it("a single file downloads as a one-entry archive", async () => {
+    await fetch(artifactUrl(s.url, "team-a", "single.txt"), { method: "PUT", body: "solo" });
+    const files = await readTarGz(Buffer.from(await (await fetch(`${artifactUrl(s.url, "team-a", "single.txt")}?archive=tar.gz`)).arrayBuffer()));
+    expect([...files.entries()].map(([name, content]) => [name, content.toString()])).toEqual([["single.txt", "solo"]]);
+  });
+
+  it("replacing a directory is all or nothing: a bad archive leaves the old directory intact", async () => {
+    const key = "swap";
+    await fetch(`${artifactUrl(s.url, "team-a", key)}?archive=tar.gz`, { method: "PUT", body: await makeTarGz([{ name: "old.txt", content: "old" }]) });
+    const bad = await makeTarGz([{ name: "new.txt", content: "new" }, { name: "../escape.txt", content: "x" }]);
+    expect((await fetch(`${artifactUrl(s.url, "team-a", key)}?archive=tar.gz`, { method: "PUT", body: bad })).status).toBe(400);
+    expect(await (await fetch(artifactUrl(s.url, "team-a", `${key}/old.txt`))).text()).toBe("old");
+    expect((await fetch(artifactUrl(s.url, "team-a", `${key}/new.txt`))).status).toBe(404);
+
+    const good = await makeTarGz([{ name: "new.txt", content: "new" }]);
+    expect((await fetch(`${artifactUrl(s.url, "team-a", key)}?archive=tar.gz`, { method: "PUT", body: good })).status).toBe(200);
+    expect((await fetch(artifactUrl(s.url, "team-a", `${key}/old.txt`))).status).toBe(404);
+    expect(await (await fetch(artifactUrl(s.url, "team-a", `${key}/new.txt`))).text()).toBe("new");
+    expect(await tmpIsEmpty()).toBe(true);
+  });
+
+  const hostile: [string, () => Promise<Buffer>, number, RegExp][] = [
+    ["traversal", () => makeTarGz([{ name: "ok.txt", content: "ok" }, { name: "a/../../escape.txt", content: "x" }]), 400, /'\.' or '\.\.'/],
+    ["absolute path", () => makeTarGz([{ name: "/etc/cron.d/evil", content: "x" }]), 400, /absolute|empty segments/],
+    ["symlink", () => makeTarGz([{ name: "link", type: "symlink", linkname: "/etc/passwd" }]), 400, /symlink/],
+    ["hardlink", () => makeTarGz([{ name: "a.txt", content: "a" }, { name: "hard", type: "link", linkname: "a.txt" }]), 400, /link/],
+    ["character device", () => makeTarGz([{ name: "null", type: "character-device" }]), 400, /character-device/],
+    ["fifo", () => makeTarGz([{ name: "pipe", type: "fifo" }]), 400, /fifo/],
+    ["backslash name", () => makeTarGz([{ name: "a\\..\\b", content: "x" }]), 400, /backslash/],
+    ["duplicate entry", () => makeTarGz([{ name: "a", content: "1" }, { name: "a", content: "2" }]), 400, /two entries/],
+    ["file/directory clash", () => makeTarGz([{ name: "a", content: "1" }, { name: "a/b", content: "2" }]), 400, /conflict/],
+    ["decompression bomb", () => makeTarGz([{ name: "zeros", content: Buffer.alloc(16 << 20) }]), 413, /expands to more than/],
+    ["not gzip", () => Promise.resolve(Buffer.from("this is not an archive")), 400, /not a valid tar\.gz/],
+    ["truncated gzip", async () => (await makeTarGz([{ name: "a", content: randomBytes(100_000) }])).subarray(0, 5000), 400, /not a valid tar\.gz/],
+  ];
+  it.each(hostile)("refuses a hostile archive (%s) and keeps nothing", async (_name, build, status, message) => {
+    const key = `hostile-${_name.replace(/\W+/g, "-")}`;
+    const response = await fetch(`${artifactUrl(s.url, "team-a", key)}?archive=tar.gz`, { method: "PUT", body: await build() });
+    expect(response.status).toBe(status);
+    expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(message);
+    expect((await fetch(artifactUrl(s.url, "team-a", key))).status).toBe(404);
+    expect(await tmpIsEmpty()).toBe(true);
+    expect(await listFiles(s.root)).not.toContain("escape.txt");
+  });
+
+  it("bounds the compressed body by MAX_UPLOAD_BYTES (413)", async () => {
+    const small = await startTestServer({ MAX_UPLOAD_BYTES: "64Ki" });
+    try {
+      const archive = await makeTarGz([{ name: "noise", content: randomBytes(256 << 10) }]);
+      const response = await putChunked(`${artifactUrl(small.url, "team-a", "big")}?archive=tar.gz`, archive);
+      expect(response.status).toBe(413);
+      expect(await listFiles(small.root)).toEqual([]);
+    } finally {
+      await small.close();
+    }
+  });
+
+  it("counts the expanded size against the namespace quota", async () => {
+    const quota = await startTestServer({ NAMESPACE_QUOTA_BYTES: "100Ki" });
+    try {
+      const response = await fetch(`${artifactUrl(quota.url, "team-a", "big")}?archive=tar.gz`, {
+        method: "PUT",
+        body: await makeTarGz([{ name: "zeros", content: Buffer.alloc(200 << 10) }]), // compresses to ~1 KiB
+      });
+      expect(response.status).toBe(507);
+      expect(await listFiles(quota.root)).toEqual([]);
+    } finally {
+      await quota.close();
+    }
+  });
+});
