@@ -170,7 +170,7 @@ describe("directory artifacts (?archive=tar.gz)", () => {
     expect(await tmpIsEmpty()).toBe(true);
   });
 
-  const hostile: [string, () => Promise<Buffer>, number, RegExp][] = [
+  const hostile: [string, () => Promise<Buffer<ArrayBuffer>>, number, RegExp][] = [
     ["traversal", () => makeTarGz([{ name: "ok.txt", content: "ok" }, { name: "a/../../escape.txt", content: "x" }]), 400, /'\.' or '\.\.'/],
     ["absolute path", () => makeTarGz([{ name: "/etc/cron.d/evil", content: "x" }]), 400, /absolute|empty segments/],
     ["symlink", () => makeTarGz([{ name: "link", type: "symlink", linkname: "/etc/passwd" }]), 400, /symlink/],

@@ -11,7 +11,7 @@ export interface TestEntry {
   readonly linkname?: string;
 }
 
-export async function makeTarGz(entries: readonly TestEntry[]): Promise<Buffer> {
+export async function makeTarGz(entries: readonly TestEntry[]): Promise<Buffer<ArrayBuffer>> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   const collected = pipeline(pack, zlib.createGzip(), async (source: AsyncIterable<Buffer>) => {
@@ -28,7 +28,10 @@ export async function makeTarGz(entries: readonly TestEntry[]): Promise<Buffer> 
   }
   pack.finalize();
   await collected;
-  return Buffer.concat(chunks);
+  // Backed by a plain ArrayBuffer, so the DOM typings accept it as a fetch body.
+  const archive = Buffer.alloc(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
+  Buffer.concat(chunks).copy(archive);
+  return archive;
 }
 
 /** Files of a tar.gz by name (directories listed with an empty buffer and a trailing '/'). */
