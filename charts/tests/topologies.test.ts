@@ -160,6 +160,14 @@ describe("shared server on ReadWriteOnce (the default)", () => {
     expect(at(role, "rules", 0, "verbs")).toEqual(["readArtifact", "writeArtifact", "deleteArtifact"]);
     const binding = findObject(all, "RoleBinding", "kfp-artifacts-test", NAMESPACE);
     expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: "kfp-artifacts-test", namespace: NAMESPACE }]);
+    // Grants are created first and removed once the test passed; the pod stays for `helm test --logs`.
+    for (const grant of [role, binding, findObject(all, "ServiceAccount", "kfp-artifacts-test")]) {
+      expect(grant.metadata.annotations).toMatchObject({
+        "helm.sh/hook-weight": "-10",
+        "helm.sh/hook-delete-policy": "before-hook-creation,hook-succeeded",
+      });
+    }
+    expect(pod.metadata.annotations?.["helm.sh/hook-delete-policy"]).toBe("before-hook-creation");
   });
 
   it("explains the URI scheme, the Service URL and next steps in NOTES.txt", async () => {
