@@ -1,6 +1,7 @@
 // The gate every artifact request passes before any byte is read or written: namespace shape, the
 // dedicated server's scope, then authentication and authorization, all recorded for the audit log.
 import type { Context } from "hono";
+import { AccessDenied } from "../auth/access-denied.js";
 import type { Authorizer, ArtifactVerb } from "../auth/types.js";
 import { HttpError, notFound } from "../errors.js";
 import type { AppEnv } from "../http/env.js";
@@ -28,6 +29,11 @@ export async function admit(c: Context<AppEnv>, policy: AccessPolicy, namespace:
     record.decision = "allow";
   } catch (error) {
     record.decision = error instanceof HttpError && (error.status === 401 || error.status === 403) ? "deny" : "error";
+    // A denial knows who was denied: the audit line names them.
+    if (error instanceof AccessDenied) {
+      record.user = error.identity.user;
+      record.groups = error.identity.groups;
+    }
     throw error;
   }
 }

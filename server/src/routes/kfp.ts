@@ -18,7 +18,9 @@ import { artifactUri, contentLength } from "./native.js";
 export const KFP_WRITE_ROUTE = "/apis/:version{v1beta1|v2beta1}/runs/:run/nodes/:node/artifacts/:name{.+:write}";
 export const KFP_READ_ROUTE = "/apis/:version{v1beta1|v2beta1}/runs/:run/nodes/:node/artifacts/:name{.+:read}";
 const KFP_PATH = /^\/apis\/(?:v1beta1|v2beta1)\/runs\/([^/]+)\/nodes\/([^/]+)\/artifacts\/([^/]+):(read|write)$/;
-const READ_CHUNK_BYTES = 3 << 20; // a multiple of 3: base64 of each chunk needs no carry-over
+// A multiple of 3, so base64 of each chunk needs no carry-over; small enough that the short-lived
+// base64 strings are collected young (3 MiB chunks grew RSS by ~72 MiB on a 256 MiB read).
+const READ_CHUNK_BYTES = 768 << 10;
 const JSON_PREFIX = Buffer.from('{"data":"');
 const JSON_SUFFIX = Buffer.from('"}');
 
