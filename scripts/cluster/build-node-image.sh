@@ -92,14 +92,17 @@ docker exec "$container" ctr --namespace=k8s.io images list -q | tee "$IMAGES_DI
 while read -r ref; do
   grep -qx "$ref" "$IMAGES_DIR/node-$NODE_KEY.images" || die "image $ref missing from the node's containerd"
 done <"$COMPONENT_IMAGES_TAR.list"
-docker exec "$container" sh -c 'pkill containerd; for i in $(seq 1 30); do pgrep containerd >/dev/null || exit 0; sleep 1; done; exit 1'
+# Stop containerd cleanly so its metadata is flushed. PID 1 here is sleep, which never reaps, so a
+# stopped containerd lingers as a zombie: wait until no live (non-Z) containerd process remains.
+docker exec "$container" sh -c 'pkill -x containerd; for i in $(seq 1 30); do
+  ps -C containerd -o stat= | grep -qv "^Z" || exit 0; sleep 1; done; echo "containerd did not stop" >&2; exit 1'
 docker exec "$container" rm -f /var/log/containerd-build.log
 
-docker commit \
-  --change 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]' \
-  --change 'CMD []' \
-  --change 'ENV container=docker' \
-  --change 'STOPSIGNAL SIGRTMIN+3' \
-  "$container" "$NODE_IMAGE" >/dev/null
+# docker commit cannot set STOPSIGNAL, so the runtime settings of kind's base image go on in a build.
+docker commit "$container" "$stage_image-committed" >/dev/null
+printf '%s\n' "FROM $stage_image-committed" 'ENV container=docker' 'STOPSIGNAL SIGRTMIN+3' \
+  'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]' 'CMD []' |
+  docker build -q -t "$NODE_IMAGE" - >/dev/null
+docker rmi "$stage_image-committed" >/dev/null 2>&1 || true
 docker rmi "$stage_image" >/dev/null 2>&1 || true
 log "built $NODE_IMAGE"

@@ -13,6 +13,7 @@ if "$KIND_BIN" get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
   if [[ $running_image == "$node_image" ]]; then
     log "cluster $CLUSTER_NAME already runs $node_image"
     "$KIND_BIN" get kubeconfig --name "$CLUSTER_NAME" >"$KUBECONFIG_PATH"
+    "$KIND_BIN" export kubeconfig --name "$CLUSTER_NAME"
     exit 0
   fi
   log "cluster $CLUSTER_NAME runs ${running_image:-an unknown image}, not $node_image: recreating it"
@@ -23,3 +24,5 @@ config="$(dirname "$KUBECONFIG_PATH")/kind-config.yaml"
 sed "s#hostPath: KFP_E2E_SHARED_DIR#hostPath: $E2E_SHARED_DIR#" "$KIND_CONFIG" >"$config"
 "$KIND_BIN" create cluster --name "$CLUSTER_NAME" --image "$node_image" --config "$config" \
   --kubeconfig "$KUBECONFIG_PATH" --retain --wait 0s
+# Also the default kubeconfig (context kind-$CLUSTER_NAME), as plain `kind create cluster` would do.
+"$KIND_BIN" export kubeconfig --name "$CLUSTER_NAME"

@@ -11,7 +11,7 @@ ns=kfp-cluster-verify
 fail() { log "verify: $*"; exit 1; }
 step() { log "verify: $*"; }
 
-# Test pods need a shell with httpd/wget/nslookup: offline it is our busybox, baked into the node image.
+# Test pods need a shell with httpd/nc/nslookup: offline it is our busybox, baked into the node image.
 if [[ $(cat "$PATH_MARKER" 2>/dev/null) == offline ]]; then tool_image="$BUSYBOX_IMAGE"; else tool_image=busybox:1.36.1; fi
 
 step "nodes"
@@ -45,9 +45,15 @@ done
 k -n "$ns" wait --for=condition=Ready pod/web-0 pod/web-1 --timeout=120s >/dev/null ||
   fail "web pods on the workers not Ready within 120s"
 
+# GET / on <address>:8080 from web-0, printing the response body's last line (the serving node's name).
+# nc rather than wget: Debian's static busybox wget crashes (SIGSEGV) in these containers.
+http_get_from_web0() {
+  k -n "$ns" exec web-0 -- sh -c "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 $1 8080" 2>&1 | tail -1 || true
+}
+
 step "pod-to-pod traffic across nodes"
 ip1="$(k -n "$ns" get pod web-1 -o jsonpath='{.status.podIP}')"
-got="$(k -n "$ns" exec web-0 -- wget -q -T 5 -O - "http://$ip1:8080/" 2>&1 || true)"
+got="$(http_get_from_web0 "$ip1")"
 [[ $got == "${workers[1]}" ]] || fail "web-0 on ${workers[0]} cannot reach web-1 at $ip1 on ${workers[1]}: $got"
 
 step "Service"
@@ -55,7 +61,7 @@ k -n "$ns" expose pod web-1 --name verify-web --port 8080 >/dev/null
 cluster_ip="$(k -n "$ns" get service verify-web -o jsonpath='{.spec.clusterIP}')"
 got=""
 for _ in $(seq 1 20); do
-  got="$(k -n "$ns" exec web-0 -- wget -q -T 3 -O - "http://$cluster_ip:8080/" 2>&1 || true)"
+  got="$(http_get_from_web0 "$cluster_ip")"
   [[ $got == "${workers[1]}" ]] && break
   sleep 1
 done
@@ -105,7 +111,7 @@ if [[ ! -x $probe_dir/pause ]]; then
 fi
 probe_image="$LOCAL_IMAGE_PREFIX/kind-load-probe:$(hash_of "$probe_dir/pause")"
 printf 'FROM scratch\nCOPY pause /pause\nENTRYPOINT ["/pause"]\n' >"$probe_dir/Dockerfile"
-docker build -q -t "$probe_image" "$probe_dir" >/dev/null || fail "docker build of $probe_image failed"
+docker build -q -t "$probe_image" "$probe_dir" >/dev/null 2>&1 || fail "docker build of $probe_image failed"
 "$KIND_BIN" load docker-image --name "$CLUSTER_NAME" "$probe_image" >/dev/null 2>&1 || fail "kind load docker-image $probe_image failed"
 k -n "$ns" run loaded --image "$probe_image" --image-pull-policy Never --restart Never >/dev/null
 k -n "$ns" wait --for=condition=Ready pod/loaded --timeout=60s >/dev/null || fail "pod from the loaded image $probe_image not Ready within 60s"
