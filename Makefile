@@ -48,7 +48,9 @@ lint: $(NPM_STAMP) ## eslint, zero warnings
 	npx eslint --max-warnings 0 .
 
 unit: $(NPM_STAMP) ## vitest: every test that needs no cluster
-	npx vitest run
+	@mkdir -p .cache
+	status=0; npx vitest run --reporter=default --reporter=json --outputFile.json=.cache/vitest-report.json || status=$$?; \
+	node scripts/test-summary.mjs .cache/vitest-report.json; exit $$status
 
 test: install typecheck lint $(TEST_TARGETS) unit ## install, type-check, lint and run every test that needs no cluster
 
