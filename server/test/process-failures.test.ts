@@ -2,10 +2,9 @@
 // tmpfs in a private mount namespace), and SIGTERM's exit code (SPEC §8). The child runs the bundle.
 import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
-import http from "node:http";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { artifactUrl, eventually, listFiles, startChildServer, tempDir, within, type ChildServer } from "./support/harness.js";
+import { artifactUrl, eventually, listFiles, startChildServer, startUpload, tempDir, within, type ChildServer } from "./support/harness.js";
 
 const children: ChildServer[] = [];
 afterEach(() => {
@@ -18,19 +17,6 @@ async function child(env: Record<string, string>, wrap?: Parameters<typeof start
   return started;
 }
 
-function upload(url: string, headers: Record<string, string>) {
-  const request = http.request(url, { method: "PUT", headers });
-  const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
-    request.on("response", (res) => {
-      let body = "";
-      res.on("data", (chunk: Buffer) => (body += chunk.toString()));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    request.on("error", reject);
-  });
-  return { request, response };
-}
-
 describe("process failures", () => {
   it("SIGKILL mid-upload: the old version survives, the partial upload never appears, and restart sweeps it", async () => {
     const root = await tempDir("sigkill");
@@ -38,7 +24,7 @@ describe("process failures", () => {
     const url = artifactUrl(first.url, "team-a", "model.bin");
     expect((await fetch(url, { method: "PUT", body: "version 1" })).status).toBe(201);
 
-    const { request, response } = upload(url, { "Content-Length": String(8 << 20) });
+    const { request, response } = startUpload(url, { "Content-Length": String(8 << 20) });
     response.catch(() => {});
     request.on("error", () => {});
     request.write(randomBytes(4 << 20));
@@ -78,7 +64,7 @@ describe("process failures", () => {
     expect((await fetch(artifactUrl(server.url, "team-a", "keep.bin"), { method: "PUT", body: keep })).status).toBe(201);
 
     // Streamed without a Content-Length, so only the write itself can discover the disk is full.
-    const { request, response } = upload(artifactUrl(server.url, "team-a", "fill.bin"), { "Transfer-Encoding": "chunked" });
+    const { request, response } = startUpload(artifactUrl(server.url, "team-a", "fill.bin"), { "Transfer-Encoding": "chunked" });
     request.on("error", () => {});
     for (let i = 0; i < 8; i += 1) request.write(randomBytes(1 << 20));
     request.end();

@@ -2,11 +2,10 @@
 // slow clients and file-descriptor hygiene (SPEC §8).
 import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
-import http from "node:http";
 import net from "node:net";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { artifactUrl, eventually, listFiles, startTestServer, within, type TestServer } from "./support/harness.js";
+import { artifactUrl, eventually, listFiles, startTestServer, startUpload, within, type TestServer } from "./support/harness.js";
 
 const sha = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
 const servers: TestServer[] = [];
@@ -27,20 +26,6 @@ async function openFds(): Promise<number> {
 
 async function tmpEntries(s: TestServer): Promise<string[]> {
   return listFiles(path.join(s.root, ".kfp-artifacts/tmp"));
-}
-
-/** A PUT over a raw http.request that writes `first`, then lets the test decide what happens next. */
-function startUpload(url: string, headers: Record<string, string> = {}) {
-  const request = http.request(url, { method: "PUT", headers: { "Content-Type": "application/octet-stream", ...headers } });
-  const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
-    request.on("response", (res) => {
-      let body = "";
-      res.on("data", (chunk: Buffer) => (body += chunk.toString()));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    request.on("error", reject);
-  });
-  return { request, response };
 }
 
 describe("transfers over a real socket", () => {

@@ -141,3 +141,20 @@ export function putChunked(url: string, body: Buffer): Promise<{ status: number;
     `chunked PUT ${url}`,
   );
 }
+
+/**
+ * A PUT over http.request that the test drives: write some of the body, then end it, stall, or destroy
+ * the connection. `response` settles with the status and body the server sent.
+ */
+export function startUpload(url: string, headers: Record<string, string> = {}) {
+  const request = http.request(url, { method: "PUT", headers: { "Content-Type": "application/octet-stream", ...headers } });
+  const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    request.on("response", (res) => {
+      let body = "";
+      res.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    request.on("error", reject);
+  });
+  return { request, response };
+}
