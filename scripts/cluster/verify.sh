@@ -7,7 +7,8 @@ source "$(dirname "$0")/lib.sh"
 
 KUBECTL_BIN="$(kubectl_binary)"
 k() { "$KUBECTL_BIN" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
-ns=kfp-cluster-verify
+# A fresh namespace per run, so a run never waits for the previous one to finish terminating.
+ns="kfp-cluster-verify-$(date +%s)"
 fail() { log "verify: $*"; exit 1; }
 step() { log "verify: $*"; }
 
@@ -23,8 +24,9 @@ mapfile -t workers < <(k get nodes -l '!node-role.kubernetes.io/control-plane' -
 k -n kube-system wait --for=condition=Ready pod -l k8s-app=kube-dns --timeout=120s >/dev/null ||
   fail "CoreDNS not Ready within 120s"
 
-k delete namespace "$ns" --ignore-not-found --wait=true --timeout=60s >/dev/null
+k delete namespace -l kfp-artifacts/cluster-verify=true --wait=false >/dev/null
 k create namespace "$ns" >/dev/null
+k label namespace "$ns" kfp-artifacts/cluster-verify=true >/dev/null
 
 step "a web pod on each worker"
 for i in 0 1; do
@@ -34,6 +36,7 @@ kind: Pod
 metadata: { name: web-$i, labels: { app: verify-web } }
 spec:
   nodeName: ${workers[$i]}
+  terminationGracePeriodSeconds: 0 # httpd as PID 1 ignores SIGTERM; do not hold up namespace deletion
   containers:
     - name: web
       image: $tool_image
@@ -90,6 +93,7 @@ kind: Pod
 metadata: { name: writer }
 spec:
   restartPolicy: Never
+  terminationGracePeriodSeconds: 0
   containers:
     - name: writer
       image: $tool_image
@@ -113,7 +117,8 @@ probe_image="$LOCAL_IMAGE_PREFIX/kind-load-probe:$(hash_of "$probe_dir/pause")"
 printf 'FROM scratch\nCOPY pause /pause\nENTRYPOINT ["/pause"]\n' >"$probe_dir/Dockerfile"
 docker build -q -t "$probe_image" "$probe_dir" >/dev/null 2>&1 || fail "docker build of $probe_image failed"
 "$KIND_BIN" load docker-image --name "$CLUSTER_NAME" "$probe_image" >/dev/null 2>&1 || fail "kind load docker-image $probe_image failed"
-k -n "$ns" run loaded --image "$probe_image" --image-pull-policy Never --restart Never >/dev/null
+k -n "$ns" run loaded --image "$probe_image" --image-pull-policy Never --restart Never \
+  --overrides '{"spec":{"terminationGracePeriodSeconds":0}}' >/dev/null
 k -n "$ns" wait --for=condition=Ready pod/loaded --timeout=60s >/dev/null || fail "pod from the loaded image $probe_image not Ready within 60s"
 
 k delete namespace "$ns" --wait=false >/dev/null
