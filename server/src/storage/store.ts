@@ -110,13 +110,12 @@ export class ArtifactStore {
     const now = Date.now();
     let removed = 0;
     for (const name of await fs.readdir(this.layout.tmpDir)) {
+      // This process's own entries are live work (uploads, extractions, deletions in progress).
+      if (name.startsWith(`${TEMP_PREFIX}${process.pid}.`)) continue;
       const full = path.join(this.layout.tmpDir, name);
-      const ownLeftover = includeOwn && name.startsWith(TEMP_PREFIX) && !name.startsWith(`${TEMP_PREFIX}${process.pid}.`);
-      let stale = false;
-      if (!ownLeftover) {
-        const stat = await fs.lstat(full).catch(() => undefined);
-        stale = stat !== undefined && now - stat.mtimeMs > this.options.staleTempMs;
-      }
+      const ownLeftover = includeOwn && name.startsWith(TEMP_PREFIX);
+      // A directory (an extraction) is only as old as its newest file: one large entry can take long.
+      const stale = !ownLeftover && now - (await newestModification(full)) > this.options.staleTempMs;
       if (ownLeftover || stale) {
         await fs.rm(full, { recursive: true, force: true });
         removed += 1;
@@ -532,6 +531,18 @@ function ignoreMissing(error: unknown): undefined {
   const code = (error as NodeJS.ErrnoException).code;
   if (code === "ENOENT" || code === "ENOTDIR") return undefined;
   throw error;
+}
+
+/** The latest modification time of a file, or of anything below a directory (0 if it is gone). */
+async function newestModification(entry: string): Promise<number> {
+  const stat = await fs.lstat(entry).catch(() => undefined);
+  if (stat === undefined) return 0;
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  let newest = stat.mtimeMs;
+  for (const child of await fs.readdir(entry).catch(() => [])) {
+    newest = Math.max(newest, await newestModification(path.join(entry, child)));
+  }
+  return newest;
 }
 
 /** fsync every directory below `root` (and itself) so extracted entries survive power loss. */

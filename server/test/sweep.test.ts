@@ -1,0 +1,61 @@
+// The temporary-file sweep: crash leftovers go, live work (this process's, or a peer's still being
+// written) stays — on a shared volume several replicas use the same tmp directory.
+import fs from "node:fs/promises";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { silentLogger } from "../src/log.js";
+import { ArtifactStore } from "../src/storage/store.js";
+import { TEMP_PREFIX } from "../src/storage/upload.js";
+import { listFiles, tempDir } from "./support/harness.js";
+
+const STALE_MS = 60_000;
+
+async function makeStore() {
+  const store = new ArtifactStore({
+    root: await tempDir("sweep"),
+    maxUploadBytes: 1 << 30,
+    maxArchiveExpandedBytes: 1 << 30,
+    minFreeBytes: 0,
+    namespaceQuotaBytes: 0,
+    fsync: false,
+    staleTempMs: STALE_MS,
+    logger: silentLogger,
+  });
+  await store.init();
+  return store;
+}
+
+async function age(entry: string, ms: number): Promise<void> {
+  const when = new Date(Date.now() - ms);
+  await fs.utimes(entry, when, when);
+}
+
+describe("sweepTemporaryFiles", () => {
+  it("at start-up removes this host's leftovers; periodically only stale entries of others; never its own", async () => {
+    const store = await makeStore();
+    const tmp = store.layout.tmpDir;
+    const own = path.join(tmp, `${TEMP_PREFIX}${process.pid}.live.upload`);
+    const ownOld = path.join(tmp, `${TEMP_PREFIX}${process.pid}.old.upload`);
+    const deadProcess = path.join(tmp, `${TEMP_PREFIX}999999.crashed.upload`);
+    const peerFresh = path.join(tmp, "other-pod.7.fresh.upload");
+    const peerStale = path.join(tmp, "other-pod.7.stale.upload");
+    const peerExtraction = path.join(tmp, "other-pod.7.busy.extract");
+    for (const file of [own, ownOld, deadProcess, peerFresh, peerStale]) await fs.writeFile(file, "x");
+    await fs.mkdir(path.join(peerExtraction, "sub"), { recursive: true });
+    await fs.writeFile(path.join(peerExtraction, "sub/huge.bin"), "still being written");
+    await age(ownOld, 10 * STALE_MS);
+    await age(peerStale, 10 * STALE_MS);
+    // The extraction's directories are old, but a file inside is still changing: it is live.
+    await age(path.join(peerExtraction, "sub"), 10 * STALE_MS);
+    await age(peerExtraction, 10 * STALE_MS);
+
+    expect(await store.sweepTemporaryFiles(false)).toBe(1);
+    expect((await fs.readdir(tmp)).sort()).toEqual(
+      [own, ownOld, deadProcess, peerFresh, peerExtraction].map((entry) => path.basename(entry)).sort(),
+    );
+
+    expect(await store.sweepTemporaryFiles(true)).toBe(1);
+    expect((await fs.readdir(tmp)).sort()).toEqual([own, ownOld, peerFresh, peerExtraction].map((entry) => path.basename(entry)).sort());
+    expect(await listFiles(peerExtraction)).toEqual(["sub/huge.bin"]);
+  });
+});
