@@ -156,6 +156,18 @@ describe("transfers over a real socket", () => {
     await within(5000, closed, "socket closed");
   });
 
+  it("namespace usage survives a restart: the quota still counts what is on the volume", async () => {
+    const first = await startTestServer({ NAMESPACE_QUOTA_BYTES: "1Mi" });
+    expect((await fetch(artifactUrl(first.url, "team-a", "a"), { method: "PUT", body: randomBytes(700 << 10) })).status).toBe(201);
+    await first.close();
+    const restarted = await startTestServer({ NAMESPACE_QUOTA_BYTES: "1Mi" }, { root: first.root });
+    servers.push(restarted);
+    expect((await fetch(artifactUrl(restarted.url, "team-a", "b"), { method: "PUT", body: randomBytes(400 << 10) })).status).toBe(507);
+    expect((await fetch(artifactUrl(restarted.url, "team-b", "b"), { method: "PUT", body: randomBytes(400 << 10) })).status).toBe(201);
+    const metrics = await (await fetch(`${restarted.url}/metrics`)).text();
+    expect(metrics).toContain(`kfp_artifacts_namespace_used_bytes{namespace="team-a"} ${700 << 10}`);
+  });
+
   it("SIGTERM-style shutdown lets an in-flight upload finish and refuses new connections", async () => {
     const s = await startTestServer({ SHUTDOWN_GRACE_SECONDS: "10" });
     const url = artifactUrl(s.url, "team-a", "in-flight");
