@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Proves the cluster is usable by the e2e suites; exits non-zero with one line "verify: <reason>".
-# Checks: 3 nodes Ready; a pod on each worker; pod-to-pod traffic across nodes; a ClusterIP Service;
+# Checks: 3 nodes Ready; the shared host directory mounted in every node; a pod on each worker; pod-to-pod traffic across nodes; a ClusterIP Service;
 # DNS for kubernetes.default and the Service; a PVC bound by the default StorageClass; an image built
 # here and loaded with `kind load docker-image` runs. Cleans up its namespace afterwards.
 source "$(dirname "$0")/lib.sh"
@@ -23,6 +23,15 @@ mapfile -t workers < <(k get nodes -l '!node-role.kubernetes.io/control-plane' -
 ((${#workers[@]} == 2)) || fail "expected 2 workers, found ${#workers[@]}"
 k -n kube-system wait --for=condition=Ready pod -l k8s-app=kube-dns --timeout=120s >/dev/null ||
   fail "CoreDNS not Ready within 120s"
+
+step "shared host directory on every node"
+marker="$E2E_SHARED_DIR/.cluster-verify-$ns"
+echo "$ns" >"$marker"
+for node in $("$KIND_BIN" get nodes --name "$CLUSTER_NAME"); do
+  got="$(docker exec "$node" cat "/var/kfp-artifacts-shared/.cluster-verify-$ns" 2>&1 || true)"
+  [[ $got == "$ns" ]] || fail "node $node does not see $E2E_SHARED_DIR at /var/kfp-artifacts-shared: $got"
+done
+rm -f "$marker"
 
 k delete namespace -l kfp-artifacts/cluster-verify=true --wait=false >/dev/null
 k create namespace "$ns" >/dev/null

@@ -29,22 +29,6 @@ raise_inotify_limits() {
 
 raise_inotify_limits
 
-if docker info >/dev/null 2>&1; then exit 0; fi
-
-if [[ $(id -u) != 0 ]]; then
-  say "no Docker engine answers and starting one needs root; run as root or start Docker yourself"
-  exit 1
-fi
-
-if ! command -v dockerd >/dev/null 2>&1; then
-  say "installing Debian's docker.io (log: /var/log/kfp-artifacts-apt.log)"
-  if ! { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker.io; } \
-    >>/var/log/kfp-artifacts-apt.log 2>&1; then
-    say "apt-get install docker.io failed — see /var/log/kfp-artifacts-apt.log"
-    exit 1
-  fi
-fi
-
 # The wrapper is rewritten only when its content changes, so a running engine is never disturbed.
 wrapper_text="$(
   cat <<'WRAPPER'
@@ -88,13 +72,36 @@ esac
 exec "$real_runc" "$@"
 WRAPPER
 )"
-if [[ ! -x $wrapper || "$(cat "$wrapper")" != "$wrapper_text" ]]; then
+if [[ $(id -u) == 0 ]] && [[ ! -x $wrapper || "$(cat "$wrapper")" != "$wrapper_text" ]]; then
   printf '%s\n' "$wrapper_text" >"$wrapper"
   chmod 0755 "$wrapper"
 fi
 
+if docker info >/dev/null 2>&1; then exit 0; fi
+
+if [[ $(id -u) != 0 ]]; then
+  say "no Docker engine answers and starting one needs root; run as root or start Docker yourself"
+  exit 1
+fi
+
+if ! command -v dockerd >/dev/null 2>&1; then
+  say "installing Debian's docker.io (log: /var/log/kfp-artifacts-apt.log)"
+  if ! { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker.io; } \
+    >>/var/log/kfp-artifacts-apt.log 2>&1; then
+    say "apt-get install docker.io failed — see /var/log/kfp-artifacts-apt.log"
+    exit 1
+  fi
+fi
+
+# Register the wrapper only where it is needed: when CAP_SYS_RESOURCE (bit 24) is missing from our
+# bounding set. Elsewhere Docker keeps its stock runtime; the wrapper file is still installed because
+# the offline kind node image copies it (scripts/cluster/build-node-image.sh).
+bounding_set="$(awk '/^CapBnd:/ { print $2 }' /proc/self/status)"
+needs_wrapper=0
+if (((0x$bounding_set >> 24 & 1) == 0)); then needs_wrapper=1; fi
+
 mkdir -p /etc/docker
-if [[ ! -f /etc/docker/daemon.json ]] || ! grep -q runc-nosysresource /etc/docker/daemon.json; then
+if ((needs_wrapper)) && { [[ ! -f /etc/docker/daemon.json ]] || ! grep -q runc-nosysresource /etc/docker/daemon.json; }; then
   if [[ -f /etc/docker/daemon.json ]]; then cp /etc/docker/daemon.json "/etc/docker/daemon.json.bak.$(date +%s)"; fi
   cat >/etc/docker/daemon.json <<JSON
 {
