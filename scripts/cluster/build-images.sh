@@ -74,10 +74,11 @@ ctx="$context_root/kube-proxy"
 mkdir -p "$ctx"
 cp "$K8S_BIN/kube-proxy" "$ctx/kube-proxy.bin"
 cp "$CLUSTER_SCRIPTS_DIR/files/kube-proxy-iptables-select.sh" "$ctx/kube-proxy"
+# Modes set here, not with RUN chmod, which would store both binaries a second time in another layer.
+chmod 0755 "$ctx/kube-proxy" "$ctx/kube-proxy.bin"
 cat >"$ctx/Dockerfile" <<DOCKERFILE
 FROM $ROOTFS_IMAGE
 COPY kube-proxy.bin kube-proxy /usr/local/bin/
-RUN chmod 0755 /usr/local/bin/kube-proxy /usr/local/bin/kube-proxy.bin
 DOCKERFILE
 tag="$(image_for kube-proxy)"
 docker build -q -t "$tag" "$ctx" >/dev/null
@@ -106,6 +107,7 @@ for ref in "${wanted[@]}"; do
 done
 ((${#missing[@]} == 0)) || die "kubeadm wants images we did not build: ${missing[*]}"
 
+rm -rf "$context_root" # build contexts are copies of cached binaries
 mkdir -p "$(dirname "$COMPONENT_IMAGES_TAR")"
 docker save "${built[@]}" -o "$COMPONENT_IMAGES_TAR.tmp"
 mv "$COMPONENT_IMAGES_TAR.tmp" "$COMPONENT_IMAGES_TAR"

@@ -105,4 +105,5 @@ printf '%s\n' "FROM $stage_image-committed" 'ENV container=docker' 'STOPSIGNAL S
   docker build -q -t "$NODE_IMAGE" - >/dev/null
 docker rmi "$stage_image-committed" >/dev/null 2>&1 || true
 docker rmi "$stage_image" >/dev/null 2>&1 || true
+rm -rf "$ctx" # a copy of cached binaries and kind's files
 log "built $NODE_IMAGE"

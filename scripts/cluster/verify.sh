@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Proves the cluster is usable by the e2e suites; exits non-zero with one line "verify: <reason>".
-# Checks: 3 nodes Ready; the shared host directory mounted in every node; a pod on each worker; pod-to-pod traffic across nodes; a ClusterIP Service;
-# DNS for kubernetes.default and the Service; a PVC bound by the default StorageClass; an image built
-# here and loaded with `kind load docker-image` runs. Cleans up its namespace afterwards.
+# Checks: 3 nodes Ready; the shared host directory mounted in every node; a pod on each worker;
+# pod-to-pod traffic across nodes; a ClusterIP Service; DNS for kubernetes.default and the Service;
+# a PVC bound by the default StorageClass; an image built here and loaded with `kind load docker-image`
+# runs. Deletes its namespace afterwards.
 source "$(dirname "$0")/lib.sh"
 
 KUBECTL_BIN="$(kubectl_binary)"
