@@ -11,10 +11,7 @@ started=$SECONDS
 step() { printf 'e2e: %s (at %ds)\n' "$*" $((SECONDS - started)) >&2; }
 die() { printf 'e2e: %s\n' "$*" >&2; exit 1; }
 
-# shellcheck source=scripts/cluster/versions.sh
-source scripts/cluster/versions.sh
 cluster_name="${KFP_CLUSTER_NAME:-kfp-artifacts}"
-kind_bin="${KIND:-${KFP_ARTIFACTS_CACHE:-$HOME/.cache/kfp-artifacts}/cluster/kind/$KIND_VERSION/kind}"
 export KFP_KUBECONFIG="${KFP_KUBECONFIG:-$repo_root/.cache/cluster/kubeconfig}"
 image="${IMAGE_PUBLISHED:?IMAGE_PUBLISHED is set by make (mk/image.mk)}"
 
@@ -34,10 +31,10 @@ else
   step "make image"
   make --no-print-directory image
 fi
-[[ -x $kind_bin ]] || kind_bin="$(command -v kind)" || die "kind not found at $kind_bin: run make cluster"
 step "kind load docker-image $image"
-# kind skips nodes that already hold this image ID, so a warm rerun costs a second or two.
-"$kind_bin" load docker-image --name "$cluster_name" "$image"
+# The project's pinned kind (scripts/cluster/kind.sh). It skips nodes that already hold this image ID,
+# so a warm rerun costs a second or two.
+bash scripts/cluster/kind.sh load docker-image --name "$cluster_name" "$image"
 
 mkdir -p .cache/e2e
 report=.cache/e2e/vitest-report.json
