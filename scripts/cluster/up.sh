@@ -43,6 +43,9 @@ else
   run_step rootfs bash "$scripts_dir/build-rootfs.sh"
   run_step images bash "$scripts_dir/build-images.sh"
   run_step node-image bash "$scripts_dir/build-node-image.sh"
+  # Image keys hash the build scripts: recompute, in case they changed while this run was building.
+  # shellcheck source=lib.sh
+  source "$scripts_dir/lib.sh"
   node_image="$NODE_IMAGE"
 fi
 echo "$path" >"$PATH_MARKER"
