@@ -103,7 +103,7 @@ docker commit "$container" "$stage_image-committed" >/dev/null
 printf '%s\n' "FROM $stage_image-committed" 'ENV container=docker' 'STOPSIGNAL SIGRTMIN+3' \
   'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]' 'CMD []' |
   docker build -q -t "$NODE_IMAGE" - >/dev/null
-docker rmi "$stage_image-committed" >/dev/null 2>&1 || true
-docker rmi "$stage_image" >/dev/null 2>&1 || true
+docker rm -f "$container" >/dev/null
+docker rmi "$stage_image-committed" "$stage_image" >/dev/null 2>&1 || true
 rm -rf "$ctx" # a copy of cached binaries and kind's files
 log "built $NODE_IMAGE"
