@@ -113,3 +113,5 @@ docker save "${built[@]}" -o "$COMPONENT_IMAGES_TAR.tmp"
 mv "$COMPONENT_IMAGES_TAR.tmp" "$COMPONENT_IMAGES_TAR"
 printf '%s\n' "${built[@]}" >"$COMPONENT_IMAGES_TAR.list"
 log "saved ${#built[@]} images to $COMPONENT_IMAGES_TAR"
+# Archives of earlier inputs are never read again.
+find "$IMAGES_DIR" -maxdepth 1 -name 'components-*.tar*' ! -name "$(basename "$COMPONENT_IMAGES_TAR")*" -delete

@@ -107,3 +107,7 @@ docker rm -f "$container" >/dev/null
 docker rmi "$stage_image-committed" "$stage_image" >/dev/null 2>&1 || true
 rm -rf "$ctx" # a copy of cached binaries and kind's files
 log "built $NODE_IMAGE"
+# Node images of earlier inputs: untag them (Docker keeps any that a cluster still runs on).
+find "$IMAGES_DIR" -maxdepth 1 -name 'node-*.images' ! -name "node-$NODE_KEY.images" -delete
+docker images --format '{{.Repository}}:{{.Tag}}' "${NODE_IMAGE%%:*}" | grep -vx "$NODE_IMAGE" |
+  xargs -r docker rmi >/dev/null 2>&1 || true
