@@ -31,7 +31,7 @@ func main() { etcdmain.Main(os.Args) }
 GO
   (cd "$wrapper" && go mod tidy && go build -p "$parallelism" -ldflags "-s -w" -o "$ADDONS_BIN/etcd" .)
 fi
-"$ADDONS_BIN/etcd" --version | head -1
+"$ADDONS_BIN/etcd" --version | sed -n 1p # sed reads all of it: no SIGPIPE under pipefail
 
 install_tool() { # <binary name> <module path>@<version>
   [[ -x "$ADDONS_BIN/$1" ]] && return 0
