@@ -23,7 +23,7 @@ E2E_SHARED_DIR="${KFP_E2E_SHARED_DIR:-/tmp/kfp-artifacts-e2e-shared}"
 # Written by create-cluster.sh; the e2e suites and `kubectl --kubeconfig` use it.
 KUBECONFIG_PATH="${KFP_KUBECONFIG:-$REPO_ROOT/.cache/cluster/kubeconfig}"
 # Which path made the cluster (online|offline), so verification knows which kubectl it may use.
-PATH_MARKER="$REPO_ROOT/.cache/cluster/path"
+PATH_MARKER="$REPO_ROOT/.cache/cluster/$CLUSTER_NAME.path"
 
 mkdir -p "$LOG_DIR"
 
