@@ -28,13 +28,60 @@ export function describes(meta: ContentMeta | undefined, stat: BigIntStats): met
   );
 }
 
+/** A sidecar as last read, with the identity of the sidecar file it was read from. */
+interface CachedSidecar {
+  readonly ino: bigint;
+  readonly size: bigint;
+  readonly mtimeNs: bigint;
+  readonly ctimeNs: bigint;
+  readonly meta: ContentMeta;
+}
+
+/**
+ * Sidecars read recently. A hit still costs one stat(2) of the sidecar, so what is returned is always what
+ * the file on disk holds: sidecars are only ever replaced by rename (a new inode) or removed, also by other
+ * replicas on a shared volume. One stat instead of readFile's open, fstat, read, read, close: each is a
+ * thread-pool round trip, and on small GETs they dominated (see docs/performance.md).
+ */
+const sidecarCache = new Map<string, CachedSidecar>();
+const SIDECAR_CACHE_MAX_ENTRIES = 10_000;
+
 export async function readMeta(metaPath: string): Promise<ContentMeta | undefined> {
+  let stat: BigIntStats;
+  try {
+    stat = await fs.stat(metaPath, { bigint: true });
+  } catch {
+    sidecarCache.delete(metaPath);
+    return undefined;
+  }
+  const cached = sidecarCache.get(metaPath);
+  if (
+    cached !== undefined &&
+    cached.ino === stat.ino &&
+    cached.size === stat.size &&
+    cached.mtimeNs === stat.mtimeNs &&
+    cached.ctimeNs === stat.ctimeNs
+  ) {
+    return cached.meta;
+  }
+  sidecarCache.delete(metaPath);
   try {
     const parsed = JSON.parse(await fs.readFile(metaPath, "utf8")) as Partial<ContentMeta>;
     if (typeof parsed.sha256 !== "string" || typeof parsed.ino !== "string" || typeof parsed.mtimeNs !== "string") {
       return undefined;
     }
-    return parsed as ContentMeta;
+    const meta = parsed as ContentMeta;
+    // Cached only when the file read is still the one stat()ed (not replaced in between).
+    const after = await fs.stat(metaPath, { bigint: true });
+    if (after.ino === stat.ino && after.size === stat.size && after.mtimeNs === stat.mtimeNs && after.ctimeNs === stat.ctimeNs) {
+      if (sidecarCache.size >= SIDECAR_CACHE_MAX_ENTRIES) {
+        // Map iteration is insertion order: drop the oldest.
+        const oldest = sidecarCache.keys().next().value;
+        if (oldest !== undefined) sidecarCache.delete(oldest);
+      }
+      sidecarCache.set(metaPath, { ino: stat.ino, size: stat.size, mtimeNs: stat.mtimeNs, ctimeNs: stat.ctimeNs, meta });
+    }
+    return meta;
   } catch {
     // Missing or torn (a crash before the data reached the disk): the digest is recomputed.
     return undefined;
@@ -43,6 +90,7 @@ export async function readMeta(metaPath: string): Promise<ContentMeta | undefine
 
 /** Replaces the sidecar atomically (temporary file + rename); no fsync, a lost sidecar is recomputed. */
 export async function writeMeta(metaPath: string, tmpDir: string, meta: ContentMeta): Promise<void> {
+  sidecarCache.delete(metaPath);
   await fs.mkdir(path.dirname(metaPath), { recursive: true });
   const tmp = path.join(tmpDir, `meta.${randomUUID()}.tmp`);
   await fs.writeFile(tmp, JSON.stringify(meta), { mode: 0o640 });
@@ -55,6 +103,7 @@ export async function writeMeta(metaPath: string, tmpDir: string, meta: ContentM
 }
 
 export async function removeMeta(metaPath: string): Promise<void> {
+  sidecarCache.delete(metaPath);
   await fs.rm(metaPath, { force: true });
 }
 
