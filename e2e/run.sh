@@ -44,6 +44,6 @@ filters=()
 for suite in "${suites[@]}"; do filters+=("e2e/suites/$suite.test.ts"); done
 step "suites: ${E2E_SUITES:-all}"
 status=0
-npx vitest run --config e2e/vitest.config.ts --reporter=default --reporter=json --outputFile.json="$report" "${filters[@]}" || status=$?
+npx vitest run --config e2e/vitest.config.ts --reporter=verbose --reporter=json --outputFile.json="$report" "${filters[@]}" || status=$?
 if ! node e2e/summary.mjs "$report" $((SECONDS - started)); then [[ $status != 0 ]] || status=1; fi
 exit "$status"
