@@ -228,12 +228,14 @@ interface Row {
   /** SPEC §7: the server's peak RSS must stay below this many MB. */
   readonly rssTargetMB: number;
   peakRssBytes: number;
+  /** The server's RSS before the row's first round: memory kept from earlier rows (the peak cannot be reset below it). */
+  startRssBytes: number | undefined;
   readonly loadAverage: number;
   readonly notes: string[];
 }
 
-function newRow(fields: Omit<Row, "server" | "baseline" | "peakRssBytes" | "loadAverage" | "notes">): Row {
-  return { ...fields, server: [], baseline: [], peakRssBytes: 0, loadAverage: os.loadavg()[0] ?? 0, notes: [] };
+function newRow(fields: Omit<Row, "server" | "baseline" | "peakRssBytes" | "startRssBytes" | "loadAverage" | "notes">): Row {
+  return { ...fields, server: [], baseline: [], peakRssBytes: 0, startRssBytes: undefined, loadAverage: os.loadavg()[0] ?? 0, notes: [] };
 }
 
 /**
@@ -253,6 +255,7 @@ async function interleave(
 ): Promise<void> {
   const serverSide = async () => {
     await sides.prepare?.();
+    row.startRssBytes ??= await server.service.rssBytes();
     await server.service.resetPeakRss();
     row.server.push(await sides.server());
     row.peakRssBytes = Math.max(row.peakRssBytes, await server.service.peakRssBytes());
@@ -304,7 +307,7 @@ async function machineDescription(): Promise<Record<string, string>> {
 }
 
 function renderTable(rows: readonly Row[]): string {
-  const header = ["Measurement", "kfp-artifacts (median)", "baseline (median)", "ratio (per-round range)", "SPEC §7", "server peak RSS", "load avg"];
+  const header = ["Measurement", "kfp-artifacts (median)", "baseline (median)", "ratio (per-round range)", "SPEC §7", "server peak RSS (before the row)", "load avg"];
   const body = rows.map((row) => {
     const serverMedian = median(row.server);
     const baselineMedian = median(row.baseline);
@@ -320,7 +323,7 @@ function renderTable(rows: readonly Row[]): string {
       `${formatNumber(baselineMedian)} ${row.unit} (${row.baselineLabel})`,
       `**${formatNumber(ratio, 2)}×**${ratioMet}${spread}`,
       target,
-      `${formatNumber(rssMB)} MB${rssMB < row.rssTargetMB ? " ✔" : " ✘"}`,
+      `${formatNumber(rssMB)} MB${rssMB < row.rssTargetMB ? " ✔" : " ✘"} (${formatNumber(megabytes(row.startRssBytes ?? Number.NaN))} MB)`,
       formatNumber(row.loadAverage, 1),
     ];
   });
@@ -557,7 +560,7 @@ async function main(): Promise<number> {
     "",
     ...rows.flatMap((row) => row.notes.map((note) => `- ${row.id}: ${note}`)),
     `- ${settings.rounds} interleaved rounds per row in ABBA order (server, baseline, baseline, server, …); ratio = median ÷ median; ✔/✘ = SPEC §7 met or not.`,
-    `- Peak RSS: the server process's VmHWM, reset before each of its rounds; the maximum over the rounds.`,
+    `- Peak RSS: the server process's VmHWM, reset before each of its rounds; the maximum over the rounds. In brackets: its RSS before the row's first round (one process serves several rows, and the kernel resets the peak to the current RSS, not below).`,
     `- Load average (1, 5, 15 min): ${loadAtStart.map((l) => l.toFixed(2)).join(" ")} at start, ${loadAtEnd.map((l) => l.toFixed(2)).join(" ")} at end; ${formatNumber(minutes, 1)} minutes in all.`,
     "",
     "Machine:",
