@@ -28,7 +28,8 @@ function intSetting(name: string, fallback: number, min: number, max: number): n
   if (text === undefined || text === "") return fallback;
   const value = Number(text);
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw new CannotMeasure(`${name}=${text}: must be a whole number from ${min} to ${max}`);
+    process.stderr.write(`bench: could not measure: ${name}=${text} must be a whole number from ${min} to ${max}\n`);
+    process.exit(1);
   }
   return value;
 }
@@ -48,7 +49,10 @@ const settings = {
   cpuProfile: process.env.BENCH_CPU_PROF === "1",
   bundle: path.resolve(process.env.SERVER_BUNDLE || path.join(repoRoot, "server/dist/server.mjs")),
 };
-if (!/^(auto|\d+)$/.test(settings.nginxWorkers)) throw new CannotMeasure("BENCH_NGINX_WORKERS must be auto or a number");
+if (!/^(auto|\d+)$/.test(settings.nginxWorkers)) {
+  process.stderr.write("bench: could not measure: BENCH_NGINX_WORKERS must be auto or a number\n");
+  process.exit(1);
+}
 
 const NAMESPACE = "bench";
 const TOKEN = "bench-token";
