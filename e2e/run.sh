@@ -38,7 +38,7 @@ bash scripts/cluster/kind.sh load docker-image --name "$cluster_name" "$image"
 
 mkdir -p .cache/e2e
 report=.cache/e2e/vitest-report.json
-rm -f "$report"
+rm -rf "$report" .cache/e2e/timings
 read -r -a suites <<<"${E2E_SUITES:-}"
 filters=()
 for suite in "${suites[@]}"; do filters+=("e2e/suites/$suite.test.ts"); done

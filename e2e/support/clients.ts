@@ -29,7 +29,7 @@ export interface ClientResponse {
   readonly headers: Readonly<Record<string, string>>;
   readonly size: number;
   readonly sha256: string;
-  /** The body as text, when it is at most 64 KiB. */
+  /** The body as text, when it is at most 1 MiB. */
   readonly text: string | undefined;
 }
 
@@ -58,7 +58,7 @@ async function send(request) {
         headers: Object.fromEntries(response.headers),
         size: bytes.length,
         sha256: crypto.createHash("sha256").update(bytes).digest("hex"),
-        text: bytes.length <= 65536 ? bytes.toString("utf8") : undefined,
+        text: bytes.length <= 1048576 ? bytes.toString("utf8") : undefined,
       };
     } catch (error) {
       if (Date.now() > deadline) throw new Error(request.url + ": " + ((error.cause && error.cause.code) || error.message));

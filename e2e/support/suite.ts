@@ -1,8 +1,11 @@
 // One harness per suite file: generated names, namespaces it creates and deletes, cleanup steps run in
-// reverse order in afterAll, and a diagnostics dump when (and only when) a test or the setup failed.
+// reverse order in afterAll, and a diagnostics dump when (and only when) a test or the setup fails.
 import { randomBytes } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
 import { afterAll, afterEach, beforeAll } from "vitest";
 import { dumpDiagnostics } from "./diagnostics.js";
+import { env } from "./env.js";
 import { createNamespace, deleteNamespaces } from "./kube.js";
 
 export interface Suite {
@@ -25,17 +28,31 @@ export function e2eSuite(suiteName: string): Suite {
   const created: string[] = [];
   const watched = new Set<string>();
   const cleanups: { what: string; step: () => Promise<void> }[] = [];
-  let failed = false;
+  let startedAt = Date.now();
 
-  afterEach((context) => {
-    if (context.task.result?.state === "fail") failed = true;
+  beforeAll(() => {
+    startedAt = Date.now();
   });
 
-  afterAll(async () => {
-    if (failed) {
+  // Dumped right when something fails, while the failing state is still there (later tests and the
+  // cleanup change it); a few dumps per suite at most, each a few seconds.
+  let dumps = 0;
+  const dump = async (what: string) => {
+    if (dumps >= 3) return;
+    dumps++;
+    try {
       const where = await dumpDiagnostics(suiteName, [...watched]);
-      console.error(`${suiteName}: diagnostics written to ${where}`);
+      console.error(`${suiteName}: ${what} failed; diagnostics written to ${where}`);
+    } catch (error) {
+      console.error(`${suiteName}: diagnostics could not be written: ${error instanceof Error ? error.message : String(error)}`);
     }
+  };
+
+  afterEach(async (context) => {
+    if (context.task.result?.state === "fail") await dump(`"${context.task.name}"`);
+  }, 120_000);
+
+  afterAll(async () => {
     for (const { what, step } of cleanups.reverse()) {
       try {
         await step();
@@ -49,6 +66,10 @@ export function e2eSuite(suiteName: string): Suite {
     } catch (error) {
       console.warn(`${suiteName}: ${error instanceof Error ? error.message : String(error)}`);
     }
+    // Wall time including install and cleanup, for the summary of `make e2e` (e2e/summary.mjs).
+    const timings = path.join(env.workDir, "timings");
+    await mkdir(timings, { recursive: true });
+    await writeFile(path.join(timings, `${suiteName}.json`), JSON.stringify({ seconds: (Date.now() - startedAt) / 1000 }));
   }, 300_000);
 
   const suite: Suite = {
@@ -68,7 +89,7 @@ export function e2eSuite(suiteName: string): Suite {
         try {
           await body();
         } catch (error) {
-          failed = true;
+          await dump("setup");
           throw error;
         }
       }, timeoutMs);
