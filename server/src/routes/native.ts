@@ -15,6 +15,8 @@ export const LIST_ROUTE = "/v1/namespaces/:namespace/artifacts";
 const ARTIFACT_PATH = /^\/v1\/namespaces\/([^/]*)\/artifacts\/(.+)$/;
 const MAX_LIST_LIMIT = 1000;
 const READ_CHUNK_BYTES = 1 << 20;
+/** Bodies up to this size are read in one call and sent without a stream. */
+const SMALL_BODY_BYTES = 64 << 10;
 
 export interface NativeRouteDeps extends AccessPolicy {
   readonly store: ArtifactStore;
@@ -181,6 +183,13 @@ export function registerNativeRoutes(app: Hono<AppEnv>, deps: NativeRouteDeps): 
       headers["Content-Length"] = String(length);
       c.get("record").bytesOut = length;
       if (c.req.method === "HEAD" || length === 0) return await sendStream(c, status, headers, null);
+      if (length <= SMALL_BODY_BYTES) {
+        // One read and a plain body: a stream's setup costs more than the bytes for small artifacts.
+        const body = Buffer.allocUnsafe(length);
+        const { bytesRead } = await handle.read(body, 0, length, start);
+        if (bytesRead !== length) throw new Error("the artifact changed size while it was read");
+        return c.body(body, status as 200 | 206, headers);
+      }
       handed = true;
       // The stream owns the handle from here and closes it; it reads only [start, end], so ?peek=N stops early.
       const body = handle.createReadStream({ start, end, highWaterMark: READ_CHUNK_BYTES, autoClose: true });
