@@ -1,11 +1,18 @@
 // Security context in practice: in a namespace that enforces the `restricted` Pod Security level, the
 // chart's server and helm test pods are admitted, the server runs as 65532 without capabilities on a
-// read-only root filesystem, and still writes to its volume from the real provisioner.
+// read-only root filesystem, and still writes to its volume because of fsGroup.
+//
+// The cluster's provisioner (local-path) hands out world-writable (0777) hostPath directories, where
+// kubelet applies no fsGroup and none is needed; the other suites write to those. To prove fsGroup
+// itself, this suite gives the server a `local` PersistentVolume (a type kubelet does apply fsGroup
+// to) on a directory owned by root with mode 0755: only the fsGroup change makes it writable.
+import { chmod, mkdir, rm, stat } from "node:fs/promises";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { artifactUrl, serviceUrl } from "../support/clients.js";
 import { kubectl } from "../support/commands.js";
-import { NODE_BINARY } from "../support/env.js";
-import { listPods } from "../support/kube.js";
+import { env, NODE_BINARY } from "../support/env.js";
+import { apply, core, listPods, schedulableNodeNames } from "../support/kube.js";
 import { fullname, helmInstall, helmTest, helmUninstall, type Release } from "../support/install.js";
 import { e2eSuite } from "../support/suite.js";
 import { startTenantClients, type Tenant } from "../support/tenants.js";
@@ -21,6 +28,8 @@ let release: Release;
 let name: string;
 let serverPod: string;
 let tenant: Tenant;
+let hostDir: string;
+const CLAIM = "artifacts";
 
 interface ProcessFacts {
   status: Record<string, string>;
@@ -48,8 +57,40 @@ process.stdout.write(JSON.stringify({ status, writes, artifact, volume: { uid: v
 suite.setup(async () => {
   release = { name: suite.name("e2e"), namespace: await suite.namespace("e2e-sec", RESTRICTED) };
   name = fullname(release.name);
+  const [node] = await schedulableNodeNames();
+  if (node === undefined) throw new Error("no schedulable node");
+  const volumeName = suite.name("e2e-sec");
+  hostDir = path.join(env.sharedHostDir, volumeName);
+  await mkdir(hostDir, { recursive: true });
+  await chmod(hostDir, 0o755);
+  suite.onCleanup("remove the volume directory", () => rm(hostDir, { recursive: true, force: true }));
+  suite.onCleanup("delete the PersistentVolume", async () => {
+    await core.deletePersistentVolume({ name: volumeName });
+  });
+  await apply([
+    {
+      apiVersion: "v1",
+      kind: "PersistentVolume",
+      metadata: { name: volumeName, labels: { "kfp-artifacts.e2e/run": "true" } },
+      spec: {
+        capacity: { storage: "1Gi" },
+        accessModes: ["ReadWriteOnce"],
+        persistentVolumeReclaimPolicy: "Retain",
+        storageClassName: "",
+        local: { path: `${env.sharedNodeDir}/${volumeName}` },
+        nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: "kubernetes.io/hostname", operator: "In", values: [node] }] }] } },
+        claimRef: { namespace: release.namespace, name: CLAIM },
+      },
+    },
+    {
+      apiVersion: "v1",
+      kind: "PersistentVolumeClaim",
+      metadata: { name: CLAIM, namespace: release.namespace },
+      spec: { accessModes: ["ReadWriteOnce"], storageClassName: "", volumeName, resources: { requests: { storage: "1Gi" } } },
+    },
+  ]);
   suite.onCleanup("helm uninstall", () => helmUninstall(release));
-  await helmInstall(release, { persistence: { size: "1Gi" } });
+  await helmInstall(release, { persistence: { existingClaim: CLAIM } });
   const pods = await listPods(release.namespace, `app.kubernetes.io/instance=${release.name},app.kubernetes.io/component=server`);
   serverPod = pods[0]?.metadata?.name ?? "";
   const tenantNamespace = await suite.namespace("e2e-sec-team", RESTRICTED);
@@ -88,5 +129,15 @@ describe("security context in practice", () => {
     const facts = await inspect(`/artifacts/${tenant.namespace}/${key}`);
     expect(facts.writes).toEqual({ "/app/e2e-probe": "EROFS", "/tmp/e2e-probe": "EROFS", "/etc/e2e-probe": "EROFS", "/artifacts/.e2e-probe": "ok" });
     expect(facts.artifact).toEqual({ uid: 65532, gid: 65532 });
+  });
+
+  it("owes its write access to fsGroup: kubelet gave the root-owned 0755 volume to group 65532", async () => {
+    const { volume } = await inspect("/artifacts");
+    // Still owned by root (the server could not write as owner), now group 65532, group-writable, setgid.
+    expect(volume.uid).toBe(0);
+    expect(volume.gid).toBe(65532);
+    expect(volume.mode & 0o2070).toBe(0o2070);
+    // The same directory seen from the host, where this suite created it as root:root 0755.
+    expect((await stat(hostDir)).gid).toBe(65532);
   });
 });
