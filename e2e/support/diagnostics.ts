@@ -41,10 +41,13 @@ export async function dumpDiagnostics(suite: string, namespaces: readonly string
     }
     for (const pod of pods) {
       const name = pod.metadata?.name ?? "unknown";
+      const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
       for (const container of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {
         const base = path.join(dir, "logs", `${name}_${container.name}`);
         await capture(`${base}.log`, ["logs", "-n", namespace, name, "-c", container.name, "--timestamps"]);
-        await capture(`${base}.previous.log`, ["logs", "-n", namespace, name, "-c", container.name, "--timestamps", "--previous"]);
+        // Only a restarted container has a previous instance whose log says why it ended.
+        const restarts = statuses.find((status) => status.name === container.name)?.restartCount ?? 0;
+        if (restarts > 0) await capture(`${base}.previous.log`, ["logs", "-n", namespace, name, "-c", container.name, "--timestamps", "--previous"]);
       }
     }
   }
