@@ -5,7 +5,8 @@ import globals from "globals";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "**/dist/", "bin/", ".cache/", "data/", "coverage/"] },
+  // Build output, fetched tools, caches and local data: everything .gitignore keeps out of the tree.
+  { ignores: ["node_modules/", "**/dist/", "bin/", ".cache/", "data/", "coverage/", ".bench/", "e2e/diagnostics/"] },
   js.configs.recommended,
   {
     files: ["**/*.{js,mjs}"],
