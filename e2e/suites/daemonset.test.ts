@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { artifactUrl, ClientPod, listUrl, serviceUrl } from "../support/clients.js";
 import { env } from "../support/env.js";
 import { apply, apps, core, schedulableNodeNames, waitForReadyPods } from "../support/kube.js";
-import { fullname, helmInstall, helmUninstall, type Release } from "../support/install.js";
+import { fullname, helmInstall, helmTest, helmUninstall, type Release } from "../support/install.js";
 import { e2eSuite } from "../support/suite.js";
 import { pipelineAccount, PIPELINE_SERVICE_ACCOUNT } from "../support/tenants.js";
 
@@ -118,5 +118,11 @@ describe("DaemonSet on a shared ReadWriteMany volume", () => {
     expect(ClientPod.json<{ items: { key: string }[] }>(list).items.map((item) => item.key)).toEqual(["nodes/first.txt", "nodes/second.txt"]);
     // SPEC §3 layout <root>/<namespace>/<key>, on the directory the host shares with every node.
     expect(await readFile(path.join(hostDir, tenant, "nodes/first.txt"), "utf8")).toBe(fromFirst);
+  });
+
+  it("passes helm test through the node-local Service", async () => {
+    const output = await helmTest(release);
+    expect(output).toMatch(/Phase:\s+Succeeded/);
+    expect(output).toContain('"ok":true');
   });
 });
