@@ -8,8 +8,15 @@ kubectl_() { "$K8S_BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 
 mapfile -t nodes < <("$KIND_BIN" get nodes --name "$CLUSTER_NAME")
 ((${#nodes[@]} > 0)) || die "no nodes in cluster $CLUSTER_NAME"
-cluster_pod_subnet="$(kubectl_ -n kube-system get configmap kubeadm-config -o jsonpath='{.data.ClusterConfiguration}' |
-  sed -n 's/^ *podSubnet: *//p')"
+# Right after the nodes (re)start — e.g. the Docker engine restarted — the API server is still starting,
+# and until its RBAC caches sync it answers "forbidden" even to the admin. Wait for it, bounded.
+cluster_configuration=""
+for _ in $(seq 1 120); do
+  cluster_configuration="$(kubectl_ -n kube-system get configmap kubeadm-config -o jsonpath='{.data.ClusterConfiguration}' 2>/dev/null)" && break
+  sleep 1
+done
+[[ -n $cluster_configuration ]] || die "the API server did not answer within 120 s (kubeadm-config)"
+cluster_pod_subnet="$(sed -n 's/^ *podSubnet: *//p' <<<"$cluster_configuration")"
 [[ -n $cluster_pod_subnet ]] || die "no podSubnet in kubeadm-config"
 
 declare -A pod_cidr node_ip
