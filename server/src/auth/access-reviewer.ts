@@ -3,7 +3,7 @@
 import type { V1SubjectAccessReview } from "@kubernetes/client-node";
 import { serviceUnavailable } from "../errors.js";
 import type { Logger } from "../log.js";
-import { BoundedTtlCache, InFlight } from "./bounded-cache.js";
+import { CoalescingCache } from "./bounded-cache.js";
 import { callKubeApi, describeKubeFailure, type KubeApis } from "./kube-client.js";
 import type { AuthMetrics } from "./metrics.js";
 import type { ArtifactVerb, Identity } from "./types.js";
@@ -23,32 +23,24 @@ export interface AccessReviewerOptions {
 }
 
 export class AccessReviewer {
-  private readonly cache: BoundedTtlCache<boolean>;
-  private readonly inFlight = new InFlight<boolean>();
+  private readonly decisions: CoalescingCache<boolean>;
 
   constructor(private readonly options: AccessReviewerOptions) {
-    this.cache = new BoundedTtlCache(options.cacheMaxEntries, options.now);
+    this.decisions = new CoalescingCache(options.cacheMaxEntries, (result) => options.metrics.cache("decision", result), options.now);
   }
 
   /** Number of cached decisions (for tests of the bound). */
   get cachedDecisions(): number {
-    return this.cache.size;
+    return this.decisions.size;
   }
 
   /** True when allowed; rejects with a 503 HttpError when the API server cannot answer. */
-  async isAllowed(identity: Identity, namespace: string, verb: ArtifactVerb): Promise<boolean> {
-    const key = decisionKey(identity, namespace, verb);
-    const cached = this.cache.get(key);
-    if (cached !== undefined) {
-      this.options.metrics.cache("decision", "hit");
-      return cached;
-    }
-    this.options.metrics.cache("decision", "miss");
-    return this.inFlight.run(key, async () => {
-      const allowed = await this.review(identity, namespace, verb);
-      this.cache.set(key, allowed, this.options.cacheTtlMs);
-      return allowed;
-    });
+  isAllowed(identity: Identity, namespace: string, verb: ArtifactVerb): Promise<boolean> {
+    return this.decisions.getOrLoad(
+      decisionKey(identity, namespace, verb),
+      () => this.review(identity, namespace, verb),
+      () => this.options.cacheTtlMs,
+    );
   }
 
   private async review(identity: Identity, namespace: string, verb: ArtifactVerb): Promise<boolean> {

@@ -60,3 +60,39 @@ export class InFlight<V> {
     return started;
   }
 }
+
+/**
+ * A BoundedTtlCache in front of an expensive lookup: a hit answers at once; a miss runs the lookup once
+ * however many callers ask meanwhile, and caches its result for `ttlFor(result)`. A failed lookup is not
+ * cached. `onLookup` is told of every hit and miss (metrics).
+ */
+export class CoalescingCache<V> {
+  private readonly cache: BoundedTtlCache<V>;
+  private readonly inFlight = new InFlight<V>();
+
+  constructor(
+    maxEntries: number,
+    private readonly onLookup: (result: "hit" | "miss") => void,
+    now?: () => number,
+  ) {
+    this.cache = new BoundedTtlCache(maxEntries, now);
+  }
+
+  get size(): number {
+    return this.cache.size;
+  }
+
+  getOrLoad(key: string, load: () => Promise<V>, ttlFor: (value: V) => number): Promise<V> {
+    const cached = this.cache.get(key);
+    if (cached !== undefined) {
+      this.onLookup("hit");
+      return Promise.resolve(cached);
+    }
+    this.onLookup("miss");
+    return this.inFlight.run(key, async () => {
+      const value = await load();
+      this.cache.set(key, value, ttlFor(value));
+      return value;
+    });
+  }
+}

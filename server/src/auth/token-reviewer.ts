@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import type { V1TokenReview } from "@kubernetes/client-node";
 import { serviceUnavailable } from "../errors.js";
 import type { Logger } from "../log.js";
-import { BoundedTtlCache, InFlight } from "./bounded-cache.js";
+import { CoalescingCache } from "./bounded-cache.js";
 import { callKubeApi, describeKubeFailure, redact, type KubeApis } from "./kube-client.js";
 import type { AuthMetrics } from "./metrics.js";
 import type { Identity } from "./types.js";
@@ -29,28 +29,19 @@ export interface TokenReviewerOptions {
 export type TokenVerdict = Identity | null;
 
 export class TokenReviewer {
-  private readonly cache: BoundedTtlCache<TokenVerdict>;
-  private readonly inFlight = new InFlight<TokenVerdict>();
+  private readonly verdicts: CoalescingCache<TokenVerdict>;
 
   constructor(private readonly options: TokenReviewerOptions) {
-    this.cache = new BoundedTtlCache(options.cacheMaxEntries, options.now);
+    this.verdicts = new CoalescingCache(options.cacheMaxEntries, (result) => options.metrics.cache("token", result), options.now);
   }
 
   /** Rejects with a 503 HttpError when the API server cannot answer (failures are never cached). */
-  async authenticate(token: string): Promise<TokenVerdict> {
-    const key = createHash("sha256").update(token).digest("hex");
-    const cached = this.cache.get(key);
-    if (cached !== undefined) {
-      this.options.metrics.cache("token", "hit");
-      return cached;
-    }
-    this.options.metrics.cache("token", "miss");
-    return this.inFlight.run(key, async () => {
-      const verdict = await this.review(token);
-      const ttl = verdict ? this.options.cacheTtlMs : Math.min(this.options.cacheTtlMs, MAX_NEGATIVE_TTL_MS);
-      this.cache.set(key, verdict, ttl);
-      return verdict;
-    });
+  authenticate(token: string): Promise<TokenVerdict> {
+    return this.verdicts.getOrLoad(
+      createHash("sha256").update(token).digest("hex"),
+      () => this.review(token),
+      (verdict) => (verdict ? this.options.cacheTtlMs : Math.min(this.options.cacheTtlMs, MAX_NEGATIVE_TTL_MS)),
+    );
   }
 
   private async review(token: string): Promise<TokenVerdict> {
