@@ -397,14 +397,6 @@ export class ArtifactStore {
     return stat.isDirectory() ? { directory: target } : { file: target };
   }
 
-  /** Whether `key` is a directory (for the archive download and the 409 on plain GET). */
-  async kindOf(namespace: string, key: ArtifactKey): Promise<"file" | "directory" | undefined> {
-    const stat = await fs.lstat(this.layout.artifactPath(namespace, key)).catch(ignoreMissing);
-    if (stat?.isDirectory()) return "directory";
-    if (stat?.isFile()) return "file";
-    return undefined;
-  }
-
   async delete(namespace: string, key: ArtifactKey, recursive: boolean): Promise<void> {
     const target = this.layout.artifactPath(namespace, key);
     const trash = await this.#commitLock.run(namespace, async () => {

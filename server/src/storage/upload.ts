@@ -5,7 +5,7 @@ import { createHash, randomUUID } from "node:crypto";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { HttpError, insufficientStorage, payloadTooLarge } from "../errors.js";
+import { insufficientStorage, payloadTooLarge } from "../errors.js";
 
 /** Bytes collected before one write(2); large enough to amortize syscalls, small enough to stay bounded. */
 const WRITE_BATCH_BYTES = 1 << 20;
@@ -95,8 +95,4 @@ export async function syncDirectory(directory: string): Promise<void> {
   } finally {
     await handle.close();
   }
-}
-
-export function isHttpError(error: unknown): error is HttpError {
-  return error instanceof HttpError;
 }
