@@ -11,13 +11,15 @@ import type { ArtifactVerb, Identity } from "./types.js";
 /** The resource whose custom verbs grant artifact access (SPEC §5). */
 export const ARTIFACT_RESOURCE = Object.freeze({ group: "pipelines.kubeflow.org", version: "v1beta1", resource: "runs" });
 
-export interface AccessReviewerOptions {
+/** What a reviewer needs: the API, cache bounds, a deadline per call, metrics and logs. */
+export interface ReviewerOptions {
   readonly apis: KubeApis;
   readonly cacheTtlMs: number;
   readonly cacheMaxEntries: number;
   readonly timeoutMs: number;
   readonly metrics: AuthMetrics;
   readonly logger: Logger;
+  /** Told after every call whether the API server answered successfully (for readiness). */
   readonly onApiAnswer: (answered: boolean) => void;
   readonly now?: () => number;
 }
@@ -25,7 +27,7 @@ export interface AccessReviewerOptions {
 export class AccessReviewer {
   private readonly decisions: CoalescingCache<boolean>;
 
-  constructor(private readonly options: AccessReviewerOptions) {
+  constructor(private readonly options: ReviewerOptions) {
     this.decisions = new CoalescingCache(options.cacheMaxEntries, (result) => options.metrics.cache("decision", result), options.now);
   }
 

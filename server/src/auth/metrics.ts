@@ -14,33 +14,37 @@ export interface AuthMetrics {
   startTimer(kind: ApiCallKind): () => void;
 }
 
+/** The metric already in the registry under `name`, or a new one: two authorizers may share a registry (tests). */
+function registered<M>(registry: Registry, name: string, create: () => M): M {
+  return (registry.getSingleMetric(name) as M | undefined) ?? create();
+}
+
 export function createAuthMetrics(registry: Registry): AuthMetrics {
-  // Reuse a metric already in the registry so that two authorizers on one registry (tests) do not throw.
-  const cacheTotal =
-    (registry.getSingleMetric("kfp_artifacts_auth_cache_total") as Counter<"cache" | "result"> | undefined) ??
+  const cacheTotal = registered(registry, "kfp_artifacts_auth_cache_total", () =>
     new Counter({
       name: "kfp_artifacts_auth_cache_total",
       help: "Authentication and authorization cache lookups, by cache and result.",
       labelNames: ["cache", "result"] as const,
       registers: [registry],
-    });
-  const reviewsTotal =
-    (registry.getSingleMetric("kfp_artifacts_auth_reviews_total") as Counter<"kind" | "outcome"> | undefined) ??
+    }),
+  );
+  const reviewsTotal = registered(registry, "kfp_artifacts_auth_reviews_total", () =>
     new Counter({
       name: "kfp_artifacts_auth_reviews_total",
       help: "TokenReviews and SubjectAccessReviews sent to the Kubernetes API server, by outcome.",
       labelNames: ["kind", "outcome"] as const,
       registers: [registry],
-    });
-  const latency =
-    (registry.getSingleMetric("kfp_artifacts_auth_review_duration_seconds") as Histogram<"kind"> | undefined) ??
+    }),
+  );
+  const latency = registered(registry, "kfp_artifacts_auth_review_duration_seconds", () =>
     new Histogram({
       name: "kfp_artifacts_auth_review_duration_seconds",
       help: "Latency of calls to the Kubernetes API server (reviews and readiness probes), including failures.",
       labelNames: ["kind"] as const,
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
-    });
+    }),
+  );
   return {
     cache: (cache, result) => cacheTotal.inc({ cache, result }),
     review: (kind, outcome) => reviewsTotal.inc({ kind, outcome }),

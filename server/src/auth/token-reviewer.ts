@@ -3,26 +3,16 @@
 import { createHash } from "node:crypto";
 import type { V1TokenReview } from "@kubernetes/client-node";
 import { serviceUnavailable } from "../errors.js";
-import type { Logger } from "../log.js";
 import { CoalescingCache } from "./bounded-cache.js";
-import { callKubeApi, describeKubeFailure, redact, type KubeApis } from "./kube-client.js";
-import type { AuthMetrics } from "./metrics.js";
+import type { ReviewerOptions } from "./access-reviewer.js";
+import { callKubeApi, describeKubeFailure, redact } from "./kube-client.js";
 import type { Identity } from "./types.js";
 
 /** A rejected token is remembered briefly: enough to absorb a retry storm, short enough to forget typos. */
 const MAX_NEGATIVE_TTL_MS = 2_000;
 
-export interface TokenReviewerOptions {
-  readonly apis: KubeApis;
+export interface TokenReviewerOptions extends ReviewerOptions {
   readonly audiences: readonly string[];
-  readonly cacheTtlMs: number;
-  readonly cacheMaxEntries: number;
-  readonly timeoutMs: number;
-  readonly metrics: AuthMetrics;
-  readonly logger: Logger;
-  /** Told after every call whether the API server answered successfully (for readiness). */
-  readonly onApiAnswer: (answered: boolean) => void;
-  readonly now?: () => number;
 }
 
 /** The identity of a valid token, or null when the API server says the token is not valid for us. */
