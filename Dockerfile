@@ -1,5 +1,5 @@
-# The kfp-artifacts server image: the esbuild bundle (one file plus its source map) on a distroless
-# Node LTS base, running as the numeric nonroot user. `make image` uses this file wherever base images
+# The kfp-artifacts server image: two esbuild bundles (the server and its upload worker thread, each
+# with its source map) on a distroless Node LTS base, running as the numeric nonroot user. `make image` uses this file wherever base images
 # can be pulled; elsewhere it assembles an equivalent image offline (scripts/image/, docs/image.md).
 #
 # Bases are pinned by tag, not digest: no registry was reachable where this file was written, so no
@@ -31,7 +31,8 @@ LABEL org.opencontainers.image.title="kfp-artifacts" \
 ENV NODE_ENV=production
 WORKDIR /app
 # Root-owned and read-only to the server; the only writable path is the /artifacts volume.
-COPY --from=build /src/server/dist/server.mjs /src/server/dist/server.mjs.map /app/
+COPY --from=build /src/server/dist/server.mjs /src/server/dist/server.mjs.map \
+     /src/server/dist/upload-worker.mjs /src/server/dist/upload-worker.mjs.map /app/
 USER 65532:65532
 EXPOSE 8080
 # The base's ENTRYPOINT is /nodejs/bin/node.

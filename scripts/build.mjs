@@ -1,16 +1,24 @@
-// Bundles the server into one ESM file with a source map. The image ships only these two files.
+// Bundles the server into one ESM file with a source map, and the upload worker (a worker thread the
+// server starts from the file next to it) into another. The image ships only these four files.
 import { build } from "esbuild";
 
-await build({
-  entryPoints: ["server/src/server.ts"],
-  outfile: "server/dist/server.mjs",
+const common = {
   bundle: true,
   platform: "node",
   target: "node20",
   format: "esm",
   sourcemap: true,
   legalComments: "linked",
-  // Some CommonJS dependencies call require(); give the ESM bundle one.
-  banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   logLevel: "warning",
-});
+};
+
+await Promise.all([
+  build({
+    ...common,
+    entryPoints: ["server/src/server.ts"],
+    outfile: "server/dist/server.mjs",
+    // Some CommonJS dependencies call require(); give the ESM bundle one.
+    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+  }),
+  build({ ...common, entryPoints: ["server/src/storage/upload-worker.ts"], outfile: "server/dist/upload-worker.mjs" }),
+]);

@@ -5,7 +5,7 @@
 # Two ways to the same image:
 #   dockerfile  `docker build` with ./Dockerfile (needs the base images from a registry)
 #   offline     a distroless-equivalent base assembled from npm + Debian packages
-#               (assemble-rootfs.sh, `docker import`), plus one layer with the bundle (`docker commit`)
+#               (assemble-rootfs.sh, `docker import`), plus one layer with the bundles (`docker commit`)
 # IMAGE_BUILD=auto (default) pulls the distroless base with a short timeout and picks dockerfile when
 # that works, offline when it does not; IMAGE_BUILD=offline|dockerfile forces one.
 #
@@ -31,7 +31,8 @@ mode="${IMAGE_BUILD:-auto}"
 probe_timeout="${IMAGE_PROBE_TIMEOUT:-20}"
 build_base="${IMAGE_BUILD_BASE:-$NODE_BUILD_IMAGE}"
 runtime_base="${IMAGE_RUNTIME_BASE:-$DISTROLESS_BASE}"
-bundle=server/dist/server.mjs
+# The server bundle and the upload worker it starts from the file next to it, each with its source map.
+app_files=(server/dist/server.mjs server/dist/server.mjs.map server/dist/upload-worker.mjs server/dist/upload-worker.mjs.map)
 
 for name in "$image" "$published"; do
   [[ $name == *:* && $name != *:latest ]] || die "image name '$name' needs an explicit tag other than latest"
@@ -71,7 +72,7 @@ build_with_dockerfile() {
 }
 
 build_offline() {
-  for file in "$bundle" "$bundle.map"; do
+  for file in "${app_files[@]}"; do
     [[ -s $file ]] || die "$file is missing: run 'make build' first"
   done
 
@@ -96,7 +97,7 @@ build_offline() {
   # App layer. Skipped when the image already holds exactly this bundle on exactly this base.
   local base_id build_key current_key
   base_id="$(docker image inspect -f '{{.Id}}' "$base_tag")"
-  build_key="$(cat "$bundle" "$bundle.map" "${BASH_SOURCE[0]}" <(printf '%s\n' "$base_id" "$version") |
+  build_key="$(cat "${app_files[@]}" "${BASH_SOURCE[0]}" <(printf '%s\n' "$base_id" "$version") |
     sha256sum | cut -c1-64)"
   current_key="$(docker image inspect -f '{{index .Config.Labels "io.kubeflow.kfp-artifacts.build-key"}}' \
     "$image" 2>/dev/null || true)"
@@ -108,7 +109,7 @@ build_offline() {
   local stage container
   stage="$(mktemp -d)"
   mkdir -m 0755 "$stage/app"
-  install -m 0644 "$bundle" "$bundle.map" "$stage/app/"
+  install -m 0644 "${app_files[@]}" "$stage/app/"
   container="$(docker create "$base_tag")"
   # shellcheck disable=SC2064 # expand now: these locals are gone when the trap runs
   trap "docker rm -f '$container' >/dev/null 2>&1 || true; rm -rf '$stage'" EXIT

@@ -1,14 +1,13 @@
-// Streams a request body into a temporary file on the volume: SHA-256 computed on the way, size and free
-// space enforced while streaming, large batched writes, fsync at the end. Memory stays bounded by the
-// batch size whatever the body's size.
-import { createHash, randomUUID } from "node:crypto";
+// Streams a request body into a temporary file on the volume: size and free space enforced while
+// streaming; SHA-256, batched writes and the final fsync done by an upload worker (upload-writers.ts),
+// off the event loop. Memory stays bounded whatever the body's size.
+import { randomUUID } from "node:crypto";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { insufficientStorage, payloadTooLarge } from "../errors.js";
+import { uploadWriters } from "./upload-writers.js";
 
-/** Bytes collected before one write(2); large enough to amortize syscalls, small enough to stay bounded. */
-const WRITE_BATCH_BYTES = 1 << 20;
 /** How often (in bytes written) the free-space reserve is re-checked during a long upload. */
 const FREE_SPACE_CHECK_INTERVAL = 64 << 20;
 
@@ -49,38 +48,25 @@ export async function stageUpload(
   limits: UploadLimits,
 ): Promise<StagedUpload> {
   const tempFile = tempPath(tmpDir, "upload");
-  const handle = await fs.open(tempFile, "wx", 0o640);
-  const hash = createHash("sha256");
+  const writer = uploadWriters.begin(tempFile, 0o640);
   let size = 0;
-  let batch: Uint8Array[] = [];
-  let batchBytes = 0;
   let nextSpaceCheck = FREE_SPACE_CHECK_INTERVAL;
-  const flush = async () => {
-    if (batchBytes === 0) return;
-    const chunks = batch;
-    batch = [];
-    batchBytes = 0;
-    await handle.writev(chunks);
-  };
   try {
     for await (const chunk of source) {
       size += chunk.byteLength;
       if (size > limits.maxBytes) throw payloadTooLarge(`the artifact is larger than the limit of ${limits.maxBytes} bytes`);
-      hash.update(chunk);
-      batch.push(chunk);
-      batchBytes += chunk.byteLength;
-      if (batchBytes >= WRITE_BATCH_BYTES) await flush();
+      // A promise only when the worker is behind: no extra turn of the event loop per chunk otherwise.
+      const room = writer.write(chunk);
+      if (room !== undefined) await room;
       if (size >= nextSpaceCheck) {
         nextSpaceCheck += FREE_SPACE_CHECK_INTERVAL;
         if ((await limits.writableBytes()) <= 0) throw volumeFull();
       }
     }
-    await flush();
-    if (limits.fsync) await handle.sync();
-    await handle.close();
-    return { tempFile, size, sha256: hash.digest("hex") };
+    const sha256 = await writer.finish(limits.fsync);
+    return { tempFile, size, sha256 };
   } catch (error) {
-    await handle.close().catch(() => {});
+    await writer.abort();
     await fs.rm(tempFile, { force: true });
     if (isNoSpace(error)) throw volumeFull();
     throw error;

@@ -1,0 +1,158 @@
+// The upload workers on their own: bytes and digest exact whatever the chunks look like, bounded
+// hand-over, errors with their errno codes, and a worker that ends mid-upload.
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { UploadWriterPool } from "../../src/storage/upload-writers.js";
+
+let dir: string;
+const pool = new UploadWriterPool(2);
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), "upload-writers-"));
+});
+afterAll(async () => {
+  await pool.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+
+async function writeAllOf(file: string, chunks: Uint8Array[], fsync = false): Promise<string> {
+  const writer = pool.begin(file, 0o640);
+  for (const chunk of chunks) await writer.write(chunk);
+  return writer.finish(fsync);
+}
+
+describe("UploadWriterPool", () => {
+  it("writes every byte and answers their SHA-256, for whole buffers, views and pooled buffers alike", async () => {
+    const expected = randomBytes(3 * 1024 * 1024 + 17);
+    const shared = Buffer.from(expected); // the views below share this one buffer
+    const chunks: Uint8Array[] = [
+      new Uint8Array(shared.subarray(0, 1000)), // owns its buffer
+      shared.subarray(1000, 2_000_000), // views into one buffer, across a slot boundary
+      shared.subarray(2_000_000, 2_000_010),
+      Buffer.from(shared.subarray(2_000_010, 2_000_020)), // small: from Node's shared allocation pool
+      new Uint8Array(0),
+      shared.subarray(2_000_020),
+    ];
+    const file = path.join(dir, "mixed");
+    const digest = await writeAllOf(file, chunks, true);
+    expect(digest).toBe(sha256(expected));
+    expect((await readFile(file)).equals(expected)).toBe(true);
+    expect((await stat(file)).mode & 0o777).toBe(0o640);
+  });
+
+  it("copies: the caller's chunk is untouched and may be reused", async () => {
+    const chunk = new Uint8Array(randomBytes(64 * 1024));
+    const expected = sha256(chunk);
+    const writer = pool.begin(path.join(dir, "copied"), 0o600);
+    void writer.write(chunk);
+    const finishing = writer.finish(false); // hands the last partial slot over
+    expect(chunk.byteLength).toBe(64 * 1024);
+    chunk.fill(0); // reused by its owner: the upload has its own copy already
+    expect(await finishing).toBe(expected);
+  });
+
+  it("makes an upload wait once 4 MiB of it are handed over and unwritten", async () => {
+    const writer = pool.begin(path.join(dir, "bounded"), 0o600);
+    const returned: boolean[] = [];
+    // Synchronously, so no reply of the worker can arrive in between.
+    for (let i = 0; i < 6; i += 1) returned.push(writer.write(new Uint8Array(1 << 20)) !== undefined);
+    expect(returned).toEqual([false, false, false, false, true, true]);
+    await writer.finish(false);
+    expect((await stat(path.join(dir, "bounded"))).size).toBe(6 << 20);
+  });
+
+  it("shares a fixed set of slots: a third upload waits until the first two give theirs back", async () => {
+    const small = new UploadWriterPool(1, 2);
+    try {
+      const first = small.begin(path.join(dir, "slot-1"), 0o600);
+      const second = small.begin(path.join(dir, "slot-2"), 0o600);
+      const third = small.begin(path.join(dir, "slot-3"), 0o600);
+      expect(first.write(new Uint8Array(1 << 20).fill(1))).toBeUndefined();
+      expect(second.write(new Uint8Array(1 << 20).fill(2))).toBeUndefined();
+      const waiting = third.write(new Uint8Array(1 << 20).fill(3));
+      expect(waiting).toBeInstanceOf(Promise);
+      await waiting; // a slot came back once the worker had written one of the first two
+      const digests = await Promise.all([first.finish(false), second.finish(false), third.finish(false)]);
+      for (const [i, digest] of digests.entries()) {
+        const content = await readFile(path.join(dir, `slot-${i + 1}`));
+        expect(content.equals(Buffer.alloc(1 << 20, i + 1))).toBe(true);
+        expect(digest).toBe(sha256(content));
+      }
+    } finally {
+      await small.stop();
+    }
+  });
+
+  it("keeps uploads apart when many run at once on the same workers", async () => {
+    const bodies = Array.from({ length: 12 }, (_, i) => randomBytes(200_000 + i * 65_537));
+    const digests = await Promise.all(
+      bodies.map((body, i) => {
+        const pieces = [body.subarray(0, 70_000), body.subarray(70_000, 140_000), body.subarray(140_000)].map((piece) => new Uint8Array(piece));
+        return writeAllOf(path.join(dir, `parallel-${i}`), pieces);
+      }),
+    );
+    expect(digests).toEqual(bodies.map(sha256));
+    for (const [i, body] of bodies.entries()) expect((await readFile(path.join(dir, `parallel-${i}`))).equals(body)).toBe(true);
+  });
+
+  it("fails with the errno code: EEXIST for an existing file (never overwritten), ENOENT for a missing directory", async () => {
+    const existing = path.join(dir, "existing");
+    await writeFile(existing, "keep me");
+    const onExisting = pool.begin(existing, 0o600);
+    void onExisting.write(new Uint8Array(10));
+    await expect(onExisting.finish(false)).rejects.toMatchObject({ code: "EEXIST" });
+    await onExisting.abort();
+    expect(await readFile(existing, "utf8")).toBe("keep me");
+
+    const missing = pool.begin(path.join(dir, "no-such-directory", "file"), 0o600);
+    await expect(missing.finish(false)).rejects.toMatchObject({ code: "ENOENT" });
+    await missing.abort();
+  });
+
+  it("a write after a failure throws that failure at once", async () => {
+    const writer = pool.begin(path.join(dir, "no-such-directory", "again"), 0o600);
+    await expect(writer.finish(false)).rejects.toMatchObject({ code: "ENOENT" });
+    expect(() => writer.write(new Uint8Array(1))).toThrow(/ENOENT|no such file/);
+    await writer.abort();
+  });
+
+  it("abort closes the file and leaves its removal to the caller; a later abort is a no-op", async () => {
+    const file = path.join(dir, "aborted");
+    const writer = pool.begin(file, 0o600);
+    void writer.write(new Uint8Array(1 << 20));
+    await writer.abort();
+    await writer.abort();
+    // Closed without a digest, with what had been written; the caller removes it.
+    expect((await stat(file)).size).toBeLessThanOrEqual(1 << 20);
+    await rm(file);
+  });
+
+  it("a worker that ends mid-upload fails the uploads it carried; the next upload starts a new worker", async () => {
+    const own = new UploadWriterPool(1);
+    const writer = own.begin(path.join(dir, "interrupted"), 0o600);
+    // 4 MiB posted and more waiting: milliseconds of hashing and writing, while the worker is stopped
+    // within the same turn of the event loop (it has not even started yet).
+    const chunk = new Uint8Array(1 << 20);
+    for (let i = 0; i < 3; i += 1) expect(writer.write(chunk)).toBeUndefined();
+    expect(writer.write(chunk)).toBeUndefined(); // the fourth and last slot this upload may hold
+    const blocked = writer.write(chunk);
+    expect(blocked).toBeInstanceOf(Promise);
+    await own.stop();
+    await expect(blocked).rejects.toThrow(/upload worker stopped/);
+    const finishing = writer.finish(false);
+    await own.stop();
+    await expect(finishing).rejects.toThrow(/upload worker stopped/);
+    await writer.abort(); // answers at once: the worker that would have replied is gone
+
+    const body = randomBytes(100_000);
+    const next = own.begin(path.join(dir, "after-restart"), 0o600);
+    void next.write(new Uint8Array(body));
+    expect(await next.finish(false)).toBe(sha256(body));
+    await own.stop();
+  });
+});
