@@ -1,6 +1,7 @@
 // Moving bytes between sockets and files. Under @hono/node-server the Node request and response are
 // used directly — no Web-stream conversion on the hot paths; under app.request() (tests of routing
 // and validation) the same handlers fall back to Web streams.
+import type { FileHandle } from "node:fs/promises";
 import { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import type { ReadableStream as NodeReadableStream } from "node:stream/web";
@@ -55,4 +56,85 @@ export async function sendStream(
     body.destroy();
   }
   return RESPONSE_ALREADY_SENT;
+}
+
+/** Bytes per read of a file being sent. */
+const FILE_CHUNK_BYTES = 1 << 20;
+/** Read buffers kept for the next download, so a steady stream of downloads allocates nothing. */
+const MAX_SPARE_FILE_BUFFERS = 8;
+const spareFileBuffers: Buffer[] = [];
+
+/**
+ * Sends bytes [start, start + length) of `handle` after `status` and `headers`, and closes the handle.
+ *
+ * Why not `handle.createReadStream()`: a stream allocates a new buffer for every chunk, and Node
+ * frees those (memory outside the V8 heap) only in full garbage collections, which in this process
+ * (a 30 MB heap of libraries) cost ≈ 20 ms each: 22 % of a 1 GiB download's time went to the garbage
+ * collector. Here two buffers are reused (one read ahead while the other is written), so a download
+ * allocates nothing at all.
+ */
+export async function sendFileRange(
+  c: Context<AppEnv>,
+  status: number,
+  headers: Record<string, string>,
+  handle: FileHandle,
+  start: number,
+  length: number,
+): Promise<Response> {
+  const outgoing = nodeResponse(c);
+  if (outgoing === undefined) {
+    const stream = handle.createReadStream({ start, end: start + length - 1, highWaterMark: FILE_CHUNK_BYTES, autoClose: true });
+    return sendStream(c, status, headers, stream);
+  }
+  const buffers: [Buffer, Buffer] = [takeFileBuffer(), takeFileBuffer()];
+  const end = start + length;
+  let reading: Promise<{ bytesRead: number }> | undefined;
+  try {
+    outgoing.writeHead(status, headers);
+    let position = start;
+    let current: 0 | 1 = 0;
+    reading = handle.read(buffers[current], 0, Math.min(FILE_CHUNK_BYTES, end - position), position);
+    while (reading !== undefined) {
+      const { bytesRead } = await reading;
+      reading = undefined;
+      // Shorter than its size a moment ago (truncated underneath us): end the response short, so the
+      // client sees an incomplete body rather than wrong bytes.
+      if (bytesRead === 0) throw new Error("the artifact became shorter while it was sent");
+      const chunk = buffers[current].subarray(0, bytesRead);
+      position += bytesRead;
+      current = current === 0 ? 1 : 0;
+      if (position < end) reading = handle.read(buffers[current], 0, Math.min(FILE_CHUNK_BYTES, end - position), position);
+      if (!(await written(outgoing, chunk))) throw new Error("the client went away");
+    }
+    outgoing.end();
+  } catch {
+    // The client closed the connection or timed out, or the file could not be read: the request log
+    // records it; the response cannot change status any more.
+    outgoing.destroy();
+  } finally {
+    // A read still in flight writes into a buffer: wait for it before the buffer is reused.
+    await reading?.catch(() => undefined);
+    await handle.close().catch(() => {});
+    for (const buffer of buffers) if (spareFileBuffers.length < MAX_SPARE_FILE_BUFFERS) spareFileBuffers.push(buffer);
+  }
+  return RESPONSE_ALREADY_SENT;
+}
+
+function takeFileBuffer(): Buffer {
+  return spareFileBuffers.pop() ?? Buffer.allocUnsafeSlow(FILE_CHUNK_BYTES);
+}
+
+/**
+ * Resolves true once `chunk` has been handed to the kernel (its buffer may then be reused), false if
+ * the response was closed first.
+ */
+function written(outgoing: ServerResponse, chunk: Buffer): Promise<boolean> {
+  return new Promise((resolve) => {
+    const onClose = () => resolve(false);
+    outgoing.once("close", onClose);
+    outgoing.write(chunk, (error) => {
+      outgoing.off("close", onClose);
+      resolve(error === undefined || error === null);
+    });
+  });
 }

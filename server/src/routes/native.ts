@@ -4,7 +4,7 @@ import type { Context } from "hono";
 import { badRequest, conflict } from "../errors.js";
 import type { AppEnv } from "../http/env.js";
 import { attachmentDisposition, ifRangeAllows, noneMatchHits, parseRange } from "../http/ranges.js";
-import { rawPath, requestBody, sendStream } from "../http/transport.js";
+import { rawPath, requestBody, sendFileRange, sendStream } from "../http/transport.js";
 import { decodePathTail, parseKey, type ArtifactKey } from "../storage/names.js";
 import { packArchive } from "../storage/archive.js";
 import type { ArtifactStore } from "../storage/store.js";
@@ -14,7 +14,6 @@ export const ARTIFACT_ROUTE = "/v1/namespaces/:namespace/artifacts/*";
 export const LIST_ROUTE = "/v1/namespaces/:namespace/artifacts";
 const ARTIFACT_PATH = /^\/v1\/namespaces\/([^/]*)\/artifacts\/(.+)$/;
 const MAX_LIST_LIMIT = 1000;
-const READ_CHUNK_BYTES = 1 << 20;
 /** Bodies up to this size are read in one call and sent without a stream. */
 const SMALL_BODY_BYTES = 64 << 10;
 
@@ -190,10 +189,8 @@ export function registerNativeRoutes(app: Hono<AppEnv>, deps: NativeRouteDeps): 
         if (bytesRead !== length) throw new Error("the artifact changed size while it was read");
         return c.body(body, status as 200 | 206, headers);
       }
-      handed = true;
-      // The stream owns the handle from here and closes it; it reads only [start, end], so ?peek=N stops early.
-      const body = handle.createReadStream({ start, end, highWaterMark: READ_CHUNK_BYTES, autoClose: true });
-      return await sendStream(c, status, headers, body);
+      handed = true; // sendFileRange closes it; it reads only [start, end], so ?peek=N stops early
+      return await sendFileRange(c, status, headers, handle, start, length);
     } finally {
       if (!handed) await handle.close();
     }
