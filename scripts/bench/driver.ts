@@ -9,7 +9,7 @@
 // Settings (environment): BENCH_DIR (.bench), BENCH_SIZE_MIB (1024), BENCH_ROUNDS (5),
 // BENCH_RPS_SECONDS (5), BENCH_CONNECTIONS (32), BENCH_CONCURRENCY (64), BENCH_CONCURRENT_MIB (16),
 // BENCH_WRK_THREADS (1), BENCH_NGINX_WORKERS (auto), BENCH_ONLY (comma-separated row ids),
-// BENCH_CPU_PROF (1: run the servers under `node --cpu-prof`, profiles in $BENCH_DIR/profiles),
+// BENCH_CPU_PROF (1: run the servers under `node --cpu-prof`, profiles in $BENCH_DIR/profiles/server-<label>/),
 // SERVER_BUNDLE (server/dist/server.mjs).
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
@@ -97,8 +97,11 @@ async function startArtifactServer(label: string, env: Record<string, string>): 
   const port = await freePort();
   const nodeArgs = ["--enable-source-maps"];
   if (settings.cpuProfile) {
-    await mkdir(work.profiles, { recursive: true });
-    nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${work.profiles}`, `--cpu-prof-name=server-${label}.cpuprofile`);
+    // One directory per server: its main thread and its upload worker each write a profile there.
+    const profileDir = path.join(work.profiles, `server-${label}`);
+    await rm(profileDir, { recursive: true, force: true });
+    await mkdir(profileDir, { recursive: true });
+    nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${profileDir}`);
   }
   const service = Service.start(
     `server (${label})`,

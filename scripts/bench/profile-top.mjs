@@ -1,14 +1,28 @@
 // Prints where a `node --cpu-prof` profile spent its time: self time per function (top N) and the
 // inclusive time of the functions whose names match an optional filter.
-// Usage: node scripts/bench/profile-top.mjs <file.cpuprofile> [N] [name-filter]
-import { readFileSync } from "node:fs";
+// Usage: node scripts/bench/profile-top.mjs <file.cpuprofile | directory> [N] [name-filter]
+// Given a directory (one server's, from BENCH_CPU_PROF=1), it reads the profile with the most samples:
+// the event loop's, not the upload worker's.
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import path from "node:path";
 
 const [file, topText = "25", filter] = process.argv.slice(2);
 if (!file) {
-  console.error("usage: node scripts/bench/profile-top.mjs <file.cpuprofile> [N] [name-filter]");
+  console.error("usage: node scripts/bench/profile-top.mjs <file.cpuprofile | directory> [N] [name-filter]");
   process.exit(2);
 }
-const profile = JSON.parse(readFileSync(file, "utf8"));
+function load(target) {
+  if (!statSync(target).isDirectory()) return JSON.parse(readFileSync(target, "utf8"));
+  const profiles = readdirSync(target)
+    .filter((name) => name.endsWith(".cpuprofile"))
+    .map((name) => JSON.parse(readFileSync(path.join(target, name), "utf8")));
+  if (profiles.length === 0) {
+    console.error(`no .cpuprofile in ${target}`);
+    process.exit(2);
+  }
+  return profiles.reduce((most, next) => (next.samples.length > most.samples.length ? next : most));
+}
+const profile = load(file);
 const byId = new Map(profile.nodes.map((node) => [node.id, node]));
 const parentOf = new Map();
 for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);

@@ -229,6 +229,48 @@ describe("transfers over a real socket", () => {
     expect(got.equals(body.subarray(0, got.length))).toBe(true);
   });
 
+  it("a small artifact served from memory is never served stale: replaced, rewritten in place, swapped for a symlink, deleted", async () => {
+    const s = await server();
+    const url = artifactUrl(s.url, "team-a", "small/config.json");
+    const file = path.join(s.root, "team-a", "small", "config.json");
+    const get = async () => {
+      const response = await fetch(url);
+      return { status: response.status, body: Buffer.from(await response.arrayBuffer()), etag: response.headers.get("etag") };
+    };
+    const first = randomBytes(4096);
+    expect((await fetch(url, { method: "PUT", body: first })).status).toBe(201);
+    expect((await get()).body.equals(first)).toBe(true);
+    expect((await get()).body.equals(first)).toBe(true); // from memory now
+
+    const second = randomBytes(4096); // same size: only the file's identity tells them apart
+    expect((await fetch(url, { method: "PUT", body: second })).status).toBe(200);
+    const afterReplace = await get();
+    expect(afterReplace.body.equals(second)).toBe(true);
+    expect(afterReplace.etag).toBe(`"${sha(second)}"`);
+    const range = await fetch(url, { headers: { Range: "bytes=100-199" } });
+    expect(Buffer.from(await range.arrayBuffer()).equals(second.subarray(100, 200))).toBe(true);
+
+    // Another program rewrites it in place: new bytes, and a new digest computed from them.
+    const third = randomBytes(4096);
+    await fs.writeFile(file, third);
+    await fs.utimes(file, new Date(), new Date(Date.now() + 10_000));
+    const afterRewrite = await get();
+    expect(afterRewrite.body.equals(third)).toBe(true);
+    expect(afterRewrite.etag).toBe(`"${sha(third)}"`);
+
+    // Swapped for a symlink to another tenant's artifact: refused, never the cached bytes.
+    expect((await fetch(artifactUrl(s.url, "team-b", "secret"), { method: "PUT", body: "team-b only" })).status).toBe(201);
+    await fs.rm(file);
+    await fs.symlink(path.join(s.root, "team-b", "secret"), file);
+    expect((await get()).status).toBe(404);
+
+    await fs.rm(file);
+    expect((await fetch(url, { method: "PUT", body: first })).status).toBe(201);
+    expect((await get()).body.equals(first)).toBe(true);
+    expect((await fetch(url, { method: "DELETE" })).status).toBe(204);
+    expect((await get()).status).toBe(404);
+  });
+
   it("namespace usage survives a restart: the quota still counts what is on the volume", async () => {
     const first = await startTestServer({ NAMESPACE_QUOTA_BYTES: "1Mi" });
     expect((await fetch(artifactUrl(first.url, "team-a", "a"), { method: "PUT", body: randomBytes(700 << 10) })).status).toBe(201);

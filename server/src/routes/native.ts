@@ -1,13 +1,14 @@
 // The native artifact API (SPEC §4.1): /v1/namespaces/{ns}/artifacts/{key}.
 import type { Hono } from "hono";
 import type { Context } from "hono";
+import type { FileHandle } from "node:fs/promises";
 import { badRequest, conflict } from "../errors.js";
 import type { AppEnv } from "../http/env.js";
 import { attachmentDisposition, ifRangeAllows, noneMatchHits, parseRange } from "../http/ranges.js";
-import { rawPath, requestBody, sendFileRange, sendStream } from "../http/transport.js";
+import { rawPath, requestBody, sendBody, sendFileRange, sendStream } from "../http/transport.js";
 import { decodePathTail, parseKey, type ArtifactKey } from "../storage/names.js";
 import { packArchive } from "../storage/archive.js";
-import type { ArtifactStore } from "../storage/store.js";
+import type { ArtifactStore, OpenArtifact } from "../storage/store.js";
 import { admit, type AccessPolicy } from "./access.js";
 
 export const ARTIFACT_ROUTE = "/v1/namespaces/:namespace/artifacts/*";
@@ -145,9 +146,9 @@ export function registerNativeRoutes(app: Hono<AppEnv>, deps: NativeRouteDeps): 
       const source = "directory" in location ? location : { file: location.file, singleName: name };
       return await sendStream(c, 200, headers, packArchive(source));
     }
-    const opened = await store.open(namespace, key);
-    if ("directory" in opened) throw conflict("this key is a directory; download it with ?archive=tar.gz");
-    const { handle, size, sha256, modified } = opened;
+    // A small artifact read before costs one lstat(2) instead of opening the file (small-files.ts).
+    const artifact = (await store.cachedSmall(namespace, key)) ?? (await openFile(store, namespace, key));
+    const { size, sha256, modified } = artifact;
     let handed = false;
     try {
       const etag = etagOf(sha256);
@@ -182,17 +183,21 @@ export function registerNativeRoutes(app: Hono<AppEnv>, deps: NativeRouteDeps): 
       headers["Content-Length"] = String(length);
       c.get("record").bytesOut = length;
       if (c.req.method === "HEAD" || length === 0) return await sendStream(c, status, headers, null);
+      if ("body" in artifact) return sendBody(c, status, headers, artifact.body.subarray(start, end + 1));
+      if (store.isSmall(artifact)) {
+        // Read whole, even for a range: one read, and the next request finds it in memory.
+        const body = await readExactly(artifact.handle, size, 0);
+        store.rememberSmall(namespace, key, artifact, body);
+        return sendBody(c, status, headers, body.subarray(start, end + 1));
+      }
       if (length <= SMALL_BODY_BYTES) {
-        // One read and a plain body: a stream's setup costs more than the bytes for small artifacts.
-        const body = Buffer.allocUnsafe(length);
-        const { bytesRead } = await handle.read(body, 0, length, start);
-        if (bytesRead !== length) throw new Error("the artifact changed size while it was read");
-        return c.body(body, status as 200 | 206, headers);
+        // One read and a plain body: a stream's setup costs more than the bytes (a peek, a short range).
+        return sendBody(c, status, headers, await readExactly(artifact.handle, length, start));
       }
       handed = true; // sendFileRange closes it; it reads only [start, end], so ?peek=N stops early
-      return await sendFileRange(c, status, headers, handle, start, length);
+      return await sendFileRange(c, status, headers, artifact.handle, start, length);
     } finally {
-      if (!handed) await handle.close();
+      if (!handed && "handle" in artifact) await artifact.handle.close();
     }
   });
 
@@ -205,6 +210,19 @@ export function registerNativeRoutes(app: Hono<AppEnv>, deps: NativeRouteDeps): 
     return c.body(null, 204);
   });
 
+}
+
+async function openFile(store: ArtifactStore, namespace: string, key: ArtifactKey): Promise<OpenArtifact> {
+  const opened = await store.open(namespace, key);
+  if ("directory" in opened) throw conflict("this key is a directory; download it with ?archive=tar.gz");
+  return opened;
+}
+
+async function readExactly(handle: FileHandle, length: number, position: number): Promise<Buffer<ArrayBuffer>> {
+  const body = Buffer.allocUnsafe(length);
+  const { bytesRead } = await handle.read(body, 0, length, position);
+  if (bytesRead !== length) throw new Error("the artifact changed size while it was read");
+  return body;
 }
 
 function withoutBodyHeaders(headers: Record<string, string>): Record<string, string> {

@@ -10,6 +10,7 @@ import { extractArchive, type ExtractResult } from "./archive.js";
 import { VolumeLayout } from "./layout.js";
 import { describes, digestOpenFile, metaFor, readMeta, removeMeta, writeMeta } from "./meta.js";
 import { KeyedMutex } from "./mutex.js";
+import { SmallFileCache, type FileVersion, type SmallArtifact } from "./small-files.js";
 import type { ArtifactKey } from "./names.js";
 import { isNoSpace, stageUpload, syncDirectory, TEMP_PREFIX, tempPath, volumeFull } from "./upload.js";
 import { NamespaceUsage } from "./usage.js";
@@ -53,7 +54,14 @@ export interface OpenArtifact {
   readonly size: number;
   readonly sha256: string;
   readonly modified: Date;
+  /** The file version opened: what a small-file cache entry of its bytes is valid for. */
+  readonly version: FileVersion;
 }
+
+/** Artifacts up to this size are kept in memory after a first read (small-files.ts). */
+const SMALL_FILE_BYTES = 64 << 10;
+/** All kept small artifacts together: a bounded share of the process's memory. */
+const SMALL_FILES_TOTAL_BYTES = 8 << 20;
 
 export interface ListItem {
   readonly key: string;
@@ -85,6 +93,7 @@ export class ArtifactStore {
   readonly layout: VolumeLayout;
   readonly usage: NamespaceUsage;
   readonly #commitLock = new KeyedMutex();
+  readonly #smallFiles = new SmallFileCache(SMALL_FILE_BYTES, SMALL_FILES_TOTAL_BYTES);
   #rootReal = "";
 
   constructor(readonly options: StoreOptions) {
@@ -348,11 +357,27 @@ export class ArtifactStore {
       }
       if (!stat.isFile()) throw notFound("artifact not found");
       const sha256 = await this.#digestFor(namespace, key.key, handle, stat);
-      return { handle, size: Number(stat.size), sha256, modified: stat.mtime };
+      return { handle, size: Number(stat.size), sha256, modified: stat.mtime, version: stat };
     } catch (error) {
       await handle.close().catch(() => {});
       throw error;
     }
+  }
+
+  /** A small artifact's bytes kept from an earlier read, if the file is still exactly that version. */
+  cachedSmall(namespace: string, key: ArtifactKey): Promise<SmallArtifact | undefined> {
+    return this.#smallFiles.get(this.layout.artifactPath(namespace, key));
+  }
+
+  /** Whether reading `opened` whole and passing it to rememberSmall() is worth it. */
+  isSmall(opened: OpenArtifact): boolean {
+    return opened.size <= this.#smallFiles.maxFileBytes;
+  }
+
+  /** Keeps the whole body of a small artifact opened with open(), for cachedSmall(). */
+  rememberSmall(namespace: string, key: ArtifactKey, opened: OpenArtifact, body: Buffer<ArrayBuffer>): void {
+    const { size, sha256, modified, version } = opened;
+    this.#smallFiles.remember(this.layout.artifactPath(namespace, key), version, { size, body, sha256, modified });
   }
 
   /**

@@ -1,0 +1,98 @@
+// The bytes of small artifacts, kept after a first read so that the next GET costs one lstat(2).
+//
+// Why: a GET that opens the file costs six thread-pool round trips (open, fstat, the containment
+// readlink, the sidecar's stat, read, close) of 20-40 µs each on this kind of VM; with 32 clients the
+// event loop then sat idle 61 % of the time waiting for them (--cpu-prof, docs/performance.md).
+//
+// Why it is safe: an entry is served only when lstat of the path finds the very same file version it
+// was read from — same device, inode, size, modification and change time (ns). Everything that could
+// make the bytes or the file's place differ changes one of them: an upload is a rename of a new inode,
+// a delete removes the path, a write in place changes mtime, and a rename or a new hard link of the
+// inode changes its ctime. The containment checks ran when the entry was read, on this inode at this
+// path, and neither has changed since. lstat does not follow a final symlink: a planted one misses and
+// takes the full, checked path. The one change this cannot see is the one the digest sidecars cannot
+// see either: a write in place, by another program, that keeps the size and lands within the same tick
+// of the file system's clock as the read. This server never writes in place; artifacts are replaced.
+import type { BigIntStats } from "node:fs";
+import fs from "node:fs/promises";
+
+/** The version of a file an entry was read from. */
+export interface FileVersion {
+  readonly dev: bigint;
+  readonly ino: bigint;
+  readonly size: bigint;
+  readonly mtimeNs: bigint;
+  readonly ctimeNs: bigint;
+}
+
+export interface SmallArtifact {
+  readonly size: number;
+  readonly body: Buffer<ArrayBuffer>;
+  readonly sha256: string;
+  readonly modified: Date;
+}
+
+interface Entry extends SmallArtifact {
+  readonly version: FileVersion;
+}
+
+function sameVersion(a: FileVersion, b: BigIntStats): boolean {
+  return a.ino === b.ino && a.dev === b.dev && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
+}
+
+export class SmallFileCache {
+  /** In least-recently-used order: a Map iterates in insertion order, and a hit re-inserts. */
+  readonly #entries = new Map<string, Entry>();
+  #bytes = 0;
+
+  /**
+   * @param maxFileBytes files up to this size are kept
+   * @param maxTotalBytes all bodies together; the least recently used go first
+   */
+  constructor(
+    readonly maxFileBytes: number,
+    readonly maxTotalBytes: number,
+  ) {}
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** The cached artifact at `path` if it is still exactly that file version; one lstat(2) when cached, none otherwise. */
+  async get(path: string): Promise<SmallArtifact | undefined> {
+    const entry = this.#entries.get(path);
+    if (entry === undefined) return undefined;
+    const stat = await fs.lstat(path, { bigint: true }).catch(() => undefined);
+    // Looked up again: another request may have replaced or dropped the entry during the lstat.
+    if (this.#entries.get(path) !== entry) return undefined;
+    if (stat === undefined || !stat.isFile() || !sameVersion(entry.version, stat)) {
+      this.#drop(path, entry);
+      return undefined;
+    }
+    this.#entries.delete(path);
+    this.#entries.set(path, entry);
+    return entry;
+  }
+
+  /** Keeps `body`, read whole from the file version `version` at `path` after its checks passed. */
+  remember(path: string, version: FileVersion, artifact: SmallArtifact): void {
+    const size = artifact.body.byteLength;
+    if (size !== artifact.size || size > this.maxFileBytes || BigInt(size) !== version.size) return;
+    const previous = this.#entries.get(path);
+    if (previous !== undefined) this.#drop(path, previous);
+    // Its own copy: the caller's buffer may be a slice of a larger one that must not be kept alive.
+    const { dev, ino, mtimeNs, ctimeNs } = version;
+    const entry: Entry = { ...artifact, body: Buffer.from(artifact.body), version: { dev, ino, size: version.size, mtimeNs, ctimeNs } };
+    this.#entries.set(path, entry);
+    this.#bytes += size;
+    for (const [oldest, old] of this.#entries) {
+      if (this.#bytes <= this.maxTotalBytes) break;
+      this.#drop(oldest, old);
+    }
+  }
+
+  #drop(path: string, entry: Entry): void {
+    this.#entries.delete(path);
+    this.#bytes -= entry.body.byteLength;
+  }
+}
