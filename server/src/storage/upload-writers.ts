@@ -1,11 +1,11 @@
 // The event loop's side of the upload workers (upload-worker.ts): one small pool per process, like
 // libuv's thread pool, started on the first upload. The event loop receives a body's chunks, copies
-// each full MiB into a slot of memory shared with the workers and posts a few numbers; a worker hashes
-// and writes the slot, then gives it back.
+// each 512 KiB of them into a slot of memory shared with the workers and posts a few numbers; a worker
+// hashes and writes the slot, then gives it back.
 //
 // Why slots and not transferred buffers: memory. Transferred chunks are freed only when the worker's
 // garbage collector gets round to them, which on a busy upload it does late (a 1 GiB upload peaked at
-// 225 MB RSS, 64 concurrent ones at 447 MB). The slots are SLOT_COUNT MiB allocated once, whatever the
+// 225 MB RSS, 64 concurrent ones at 447 MB). The slots are allocated once (8 MiB), whatever the
 // number of uploads; an upload that finds none free simply stops reading its request until one is.
 import { existsSync } from "node:fs";
 import os from "node:os";
@@ -13,12 +13,16 @@ import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { WorkerSetup, WriterReply, WriterRequest } from "./upload-protocol.js";
 
-/** One hand-over: amortizes the message cost (≈ 20 µs) over 16 socket reads. */
-const SLOT_BYTES = 1 << 20;
-/** All uploads' bytes waiting in the workers, together; 16 MiB of memory, allocated once. */
+/**
+ * One hand-over: amortizes the message cost (≈ 20 µs) over 8 socket reads. It is also what each upload
+ * collects before it needs a slot, so with 64 uploads at once 64 × 512 KiB wait in memory (1 MiB made
+ * that 64 MiB and brought 64 concurrent uploads within 1 MB of SPEC §7's 250 MB).
+ */
+export const SLOT_BYTES = 512 << 10;
+/** All uploads' bytes waiting in the workers, together; 8 MiB of memory, allocated once. */
 const SLOT_COUNT = 16;
-/** One upload's share of the slots: enough to keep a worker busy, and leaves slots for the others. */
-const MAX_SLOTS_PER_UPLOAD = 4;
+/** One upload's share of the slots (4 MiB): keeps a worker busy, and leaves slots for the others. */
+const MAX_SLOTS_PER_UPLOAD = 8;
 
 /**
  * The worker script: built next to the server bundle (scripts/build.mjs). The tests run the server

@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { UploadWriterPool } from "../../src/storage/upload-writers.js";
+import { SLOT_BYTES, UploadWriterPool } from "../../src/storage/upload-writers.js";
 
 let dir: string;
 const pool = new UploadWriterPool(2);
@@ -72,15 +72,15 @@ describe("UploadWriterPool", () => {
       const first = small.begin(path.join(dir, "slot-1"), 0o600);
       const second = small.begin(path.join(dir, "slot-2"), 0o600);
       const third = small.begin(path.join(dir, "slot-3"), 0o600);
-      expect(first.write(new Uint8Array(1 << 20).fill(1))).toBeUndefined();
-      expect(second.write(new Uint8Array(1 << 20).fill(2))).toBeUndefined();
-      const waiting = third.write(new Uint8Array(1 << 20).fill(3));
+      expect(first.write(new Uint8Array(SLOT_BYTES).fill(1))).toBeUndefined();
+      expect(second.write(new Uint8Array(SLOT_BYTES).fill(2))).toBeUndefined();
+      const waiting = third.write(new Uint8Array(SLOT_BYTES).fill(3));
       expect(waiting).toBeInstanceOf(Promise);
       await waiting; // a slot came back once the worker had written one of the first two
       const digests = await Promise.all([first.finish(false), second.finish(false), third.finish(false)]);
       for (const [i, digest] of digests.entries()) {
         const content = await readFile(path.join(dir, `slot-${i + 1}`));
-        expect(content.equals(Buffer.alloc(1 << 20, i + 1))).toBe(true);
+        expect(content.equals(Buffer.alloc(SLOT_BYTES, i + 1))).toBe(true);
         expect(digest).toBe(sha256(content));
       }
     } finally {
