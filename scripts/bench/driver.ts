@@ -10,7 +10,8 @@
 // BENCH_RPS_SECONDS (5), BENCH_CONNECTIONS (32), BENCH_CONCURRENCY (64), BENCH_CONCURRENT_MIB (16),
 // BENCH_WRK_THREADS (1), BENCH_NGINX_WORKERS (auto), BENCH_ONLY (comma-separated row ids),
 // BENCH_CPU_PROF (1: run the servers under `node --cpu-prof`, profiles in $BENCH_DIR/profiles/server-<label>/),
-// SERVER_BUNDLE (server/dist/server.mjs).
+// SERVER_BUNDLE (server/dist/server.mjs), BENCH_NODE (the node binary that runs the servers; default:
+// the one running this driver).
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import net from "node:net";
@@ -48,6 +49,8 @@ const settings = {
   only: (process.env.BENCH_ONLY ?? "").split(",").map((id) => id.trim()).filter(Boolean),
   cpuProfile: process.env.BENCH_CPU_PROF === "1",
   bundle: path.resolve(process.env.SERVER_BUNDLE || path.join(repoRoot, "server/dist/server.mjs")),
+  /** The Node that runs the servers (e.g. the image's Node LTS); the driver itself runs on any. */
+  node: process.env.BENCH_NODE || process.execPath,
 };
 if (!/^(auto|\d+)$/.test(settings.nginxWorkers)) {
   process.stderr.write("bench: could not measure: BENCH_NGINX_WORKERS must be auto or a number\n");
@@ -105,7 +108,7 @@ async function startArtifactServer(label: string, env: Record<string, string>): 
   }
   const service = Service.start(
     `server (${label})`,
-    process.execPath,
+    settings.node,
     [...nodeArgs, settings.bundle],
     {
       PATH: process.env.PATH ?? "/usr/bin:/bin",
@@ -120,6 +123,30 @@ async function startArtifactServer(label: string, env: Record<string, string>): 
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`${url}/healthz`, service, 30_000);
   return { service, url, root, label };
+}
+
+/** scripts/bench/bare-node.mjs: Node's HTTP server with nothing of kfp-artifacts, under the same Node. */
+async function startBareNode(mode: "fixed" | "discard"): Promise<{ service: Service; url: string }> {
+  const port = await freePort();
+  const script = path.join(repoRoot, "scripts/bench/bare-node.mjs");
+  const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", MODE: mode, PORT: String(port) };
+  const service = Service.start(`bare node (${mode})`, settings.node, [script], env, path.join(work.logs, `bare-node-${mode}.log`));
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${url}/`, service, 30_000);
+  return { service, url };
+}
+
+/** Seconds for one thread of `node` to SHA-256 `file` (read from the page cache in 1 MiB pieces). */
+async function timedSha256(file: string): Promise<number> {
+  const program =
+    "const fs=require('node:fs');const h=require('node:crypto').createHash('sha256');const b=Buffer.allocUnsafe(1<<20);" +
+    "const fd=fs.openSync(process.argv[1]);const t=process.hrtime.bigint();let n;" +
+    "while((n=fs.readSync(fd,b,0,b.length,null))>0)h.update(b.subarray(0,n));h.digest();" +
+    "process.stdout.write(String(Number(process.hrtime.bigint()-t)/1e9));";
+  const result = await runChecked(settings.node, ["-e", program, file], TRANSFER_TIMEOUT_MS);
+  const seconds = Number(result.stdout.trim());
+  if (!(seconds > 0)) throw new CannotMeasure(`SHA-256 of ${file}: no time printed`);
+  return seconds;
 }
 
 async function startNginx(filesDir: string): Promise<{ service: Service; url: string }> {
@@ -305,7 +332,7 @@ async function machineDescription(): Promise<Record<string, string>> {
     cpu: `${os.cpus()[0]?.model ?? "unknown"} × ${os.cpus().length}`,
     memory: `${formatNumber(os.totalmem() / 2 ** 30, 1)} GiB`,
     kernel: `${os.type()} ${os.release()}`,
-    node: process.version,
+    node: (await version(settings.node, ["--version"])) || process.version,
     nginx: await version("nginx", ["-v"]),
     wrk: (await version("wrk", ["--version"])).replace(/ Copyright.*/, ""),
     curl: (await version("curl", ["--version"])).split(" ").slice(0, 2).join(" "),
@@ -364,6 +391,8 @@ async function main(): Promise<number> {
   });
   const services: Service[] = [];
   const rows: Row[] = [];
+  /** Limits of this machine measured in the same run: what no server in Node could exceed here. */
+  const ceilings: string[][] = [];
   try {
     const kubeconfig = await kubeApi.writeKubeconfig(work.run);
     const durable = await startArtifactServer("durable", { AUTH_MODE: "none", FSYNC: "true" });
@@ -550,6 +579,62 @@ async function main(): Promise<number> {
       });
     }
 
+    if (wanted("ceilings")) {
+      process.stderr.write("bench: ceilings of this machine\n");
+      // Its own name: the rps row's small.bin is an artifact of the durable server, not to be touched.
+      await runChecked("cp", [small, path.join(durableFiles, "ceiling-small.bin")], 10_000);
+      const nginxSmallUrl = `${nginx.url}/files/ceiling-small.bin`;
+      const fixed = await startBareNode("fixed");
+      services.push(fixed.service);
+      const discard = await startBareNode("discard");
+      services.push(discard.service);
+      const rounds = Math.max(3, Math.min(settings.rounds, 5));
+      const bareRps: number[] = [];
+      const nginxRps: number[] = [];
+      const bareReceive: number[] = [];
+      const davPut: number[] = [];
+      const hashRates: number[] = [];
+      const ddRates: number[] = [];
+      const davFile = path.join(work.nginx, "dav", "ceiling.bin");
+      const ddTarget = path.join(work.dd, "ceiling.bin");
+      await wrk(`${fixed.url}/`, [], 1);
+      for (let round = 0; round < rounds; round += 1) {
+        bareRps.push((await wrk(`${fixed.url}/`, [], settings.rpsSeconds)).requestsPerSecond);
+        nginxRps.push((await wrk(nginxSmallUrl, [], settings.rpsSeconds)).requestsPerSecond);
+        bareReceive.push(settings.sizeMiB / (await timedUpload("PUT", `${discard.url}/`, big, bytes, [201])));
+        await rm(davFile, { force: true });
+        await settleDisk();
+        davPut.push(settings.sizeMiB / (await timedUpload("PUT", `${nginx.url}/dav/ceiling.bin`, big, bytes, [201])));
+        hashRates.push(settings.sizeMiB / (await timedSha256(big)));
+        await rm(ddTarget, { force: true });
+        await settleDisk();
+        ddRates.push(settings.sizeMiB / (await timedDd(big, ddTarget)));
+      }
+      await rm(davFile, { force: true });
+      await rm(ddTarget, { force: true });
+      const ratio = (a: number[], b: number[]) => `${formatNumber(median(a) / median(b), 2)}×`;
+      ceilings.push(
+        [
+          "Node's HTTP server alone, a fixed 4 KiB answer from memory (no disk, no authorization, no router)",
+          `${formatNumber(median(bareRps))} req/s`,
+          `${ratio(bareRps, nginxRps)} nginx (${formatNumber(median(nginxRps))} req/s, same wrk settings)`,
+          "4 KiB GET: one event loop; nginx runs one worker per core",
+        ],
+        [
+          `Node's HTTP server alone, receiving ${settings.sizeMiB} MiB and dropping it (no hash, no disk)`,
+          `${formatNumber(median(bareReceive))} MiB/s`,
+          `${ratio(bareReceive, davPut)} nginx WebDAV PUT (${formatNumber(median(davPut))} MiB/s)`,
+          "PUT: receiving alone, before anything is written",
+        ],
+        [
+          `SHA-256 of ${settings.sizeMiB} MiB in one thread (Node's OpenSSL; SPEC §3 requires the digest)`,
+          `${formatNumber(median(hashRates))} MiB/s`,
+          `${ratio(hashRates, ddRates)} dd conv=fdatasync (${formatNumber(median(ddRates))} MiB/s)`,
+          "durable PUT: one upload's digest is one sequential hash",
+        ],
+      );
+    }
+
     for (const service of services) {
       if (!service.running) throw new CannotMeasure(`${service.name} exited during the benchmark; see ${service.logFile}`);
     }
@@ -566,6 +651,9 @@ async function main(): Promise<number> {
     renderTable(rows),
     "",
     ...rows.flatMap((row) => row.notes.map((note) => `- ${row.id}: ${note}`)),
+    ...(ceilings.length === 0
+      ? []
+      : ["", "Ceilings on this machine, same run (medians of at least 3 rounds):", "", markdownTable(["Measured", "figure", "against the row's baseline", "bounds"], ceilings)]),
     `- ${settings.rounds} interleaved rounds per row in ABBA order (server, baseline, baseline, server, …); ratio = median ÷ median; ✔/✘ = SPEC §7 met or not.`,
     `- Peak RSS: the server process's VmHWM, reset before each of its rounds; the maximum over the rounds. In brackets: its RSS before the row's first round (one process serves several rows, and the kernel resets the peak to the current RSS, not below).`,
     `- Load average (1, 5, 15 min): ${loadAtStart.map((l) => l.toFixed(2)).join(" ")} at start, ${loadAtEnd.map((l) => l.toFixed(2)).join(" ")} at end; ${formatNumber(minutes, 1)} minutes in all.`,
@@ -576,7 +664,7 @@ async function main(): Promise<number> {
   ].join("\n");
   process.stdout.write(`\n${report}`);
   await writeFile(path.join(settings.dir, "results.md"), report);
-  await writeFile(path.join(settings.dir, "results.json"), JSON.stringify({ settings, machine, loadAtStart, loadAtEnd, rows }, null, 2));
+  await writeFile(path.join(settings.dir, "results.json"), JSON.stringify({ settings, machine, loadAtStart, loadAtEnd, rows, ceilings }, null, 2));
   if (settings.cpuProfile) process.stderr.write(`bench: CPU profiles in ${work.profiles}\n`);
   // Keep logs and profiles; the multi-GiB files go.
   for (const entry of ["src", "dd", "nginx/dav", "server-durable", "server-no-fsync", "server-kubernetes-auth"]) {
