@@ -98,7 +98,8 @@ async function startArtifactServer(label: string, env: Record<string, string>): 
   const root = path.join(work.run, `server-${label}`);
   await mkdir(root, { recursive: true });
   const port = await freePort();
-  const nodeArgs = ["--enable-source-maps"];
+  // The image's command line (Dockerfile CMD).
+  const nodeArgs = ["--max-semi-space-size=4", "--enable-source-maps"];
   if (settings.cpuProfile) {
     // One directory per server: its main thread and its upload worker each write a profile there.
     const profileDir = path.join(work.profiles, `server-${label}`);
