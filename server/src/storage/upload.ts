@@ -7,6 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { insufficientStorage, payloadTooLarge } from "../errors.js";
 import { uploadWriters } from "./upload-writers.js";
+import { noteReceivedBytes } from "./young-gc.js";
 
 /** How often (in bytes written) the free-space reserve is re-checked during a long upload. */
 const FREE_SPACE_CHECK_INTERVAL = 64 << 20;
@@ -57,6 +58,7 @@ export async function stageUpload(
       if (size > limits.maxBytes) throw payloadTooLarge(`the artifact is larger than the limit of ${limits.maxBytes} bytes`);
       // A promise only when the worker is behind: no extra turn of the event loop per chunk otherwise.
       const room = writer.write(chunk);
+      noteReceivedBytes(chunk.byteLength);
       if (room !== undefined) await room;
       if (size >= nextSpaceCheck) {
         nextSpaceCheck += FREE_SPACE_CHECK_INTERVAL;
