@@ -1,5 +1,6 @@
 // KEP-12513 compatibility API and directory artifacts, over a real socket.
 import { randomBytes } from "node:crypto";
+import fs from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTarGz, readTarGz, type TestEntry } from "./support/archives.js";
@@ -119,6 +120,40 @@ describe("KFP compatibility API", () => {
     expect(read.headers.get("content-length")).toBe(String(text.length));
     const parsed = JSON.parse(text) as { data: string };
     expect(Buffer.from(parsed.data, "base64").equals(data)).toBe(true);
+  });
+
+  it.each([0, 1, 2, 3, 768 << 10, (768 << 10) + 1, (1536 << 10) - 1])(":read of %i bytes is exact base64 JSON at the piece boundaries", async (size) => {
+    const run = `run-${randomBytes(4).toString("hex")}`;
+    const data = randomBytes(size);
+    const write = await fetch(kfp("v2beta1", run, "n", "edge", "write", "?namespace=team-a&pipeline=p"), { method: "POST", body: data });
+    expect(write.status).toBe(200);
+    const read = await fetch(kfp("v2beta1", run, "n", "edge", "read"));
+    const text = await read.text();
+    expect(read.headers.get("content-length")).toBe(String(text.length));
+    expect(text).toBe(JSON.stringify({ data: data.toString("base64") }));
+  });
+
+  it("a :read whose file is truncated underneath it ends short, never with other bytes", async () => {
+    const run = `run-${randomBytes(4).toString("hex")}`;
+    const data = randomBytes(48 << 20);
+    await fetch(kfp("v2beta1", run, "n", "shrinking", "write", "?namespace=team-a&pipeline=p"), { method: "POST", body: data });
+    const read = await fetch(kfp("v2beta1", run, "n", "shrinking", "read"));
+    const expected = JSON.stringify({ data: data.toString("base64") });
+    expect(read.headers.get("content-length")).toBe(String(expected.length));
+    const reader = read.body!.getReader();
+    const received: Buffer[] = [Buffer.from((await reader.read()).value!)];
+    await fs.truncate(path.join(s.root, "team-a", "p", run, "n", "shrinking"), 1 << 20);
+    const outcome = await (async () => {
+      for (;;) {
+        const next = await reader.read();
+        if (next.done) return "complete";
+        received.push(Buffer.from(next.value));
+      }
+    })().catch(() => "cut short");
+    expect(outcome).toBe("cut short");
+    const got = Buffer.concat(received).toString("latin1");
+    expect(got.length).toBeLessThan(expected.length);
+    expect(expected.startsWith(got)).toBe(true);
   });
 });
 

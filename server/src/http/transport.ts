@@ -70,22 +70,79 @@ export function sendBody(c: Context<AppEnv>, status: number, headers: Record<str
   return RESPONSE_ALREADY_SENT;
 }
 
-/** Bytes per read of a file being sent. */
-const FILE_CHUNK_BYTES = 1 << 20;
-/** Read buffers kept for the next download, so a steady stream of downloads allocates nothing. */
-const MAX_SPARE_FILE_BUFFERS = 8;
-const spareFileBuffers: Buffer[] = [];
+/** Bytes per buffer of a produced body (sendProduced). */
+export const PRODUCED_CHUNK_BYTES = 1 << 20;
+/** Buffers kept for the next response, so a steady stream of downloads allocates nothing. */
+const MAX_SPARE_BUFFERS = 8;
+const spareBuffers: Buffer[] = [];
 
 /**
- * Sends bytes [start, start + length) of `handle` after `status` and `headers`, and closes the handle.
- *
- * Why not `handle.createReadStream()`: a stream allocates a new buffer for every chunk, and Node
- * frees those (memory outside the V8 heap) only in full garbage collections, which in this process
- * (a 30 MB heap of libraries) cost ≈ 20 ms each: 22 % of a 1 GiB download's time went to the garbage
- * collector. Here two buffers are reused (one read ahead while the other is written), so a download
- * allocates nothing at all.
+ * Fills `target` (PRODUCED_CHUNK_BYTES long) with the next bytes of a body and resolves how many; 0
+ * when the body is complete. Called again only after the previous call has settled.
  */
-export async function sendFileRange(
+export type BodyProducer = (target: Buffer) => Promise<number>;
+
+/**
+ * Sends `status`, `headers` and then the body `produce` makes, and finally calls `done` (e.g. to close
+ * a file) whatever happened. The body must be exactly as long as the Content-Length in `headers`;
+ * a producer that fails ends the response short, so the client sees an incomplete body, never a
+ * wrong one.
+ *
+ * Why not a stream: a stream allocates a new buffer for every chunk, and Node frees those (memory
+ * outside the V8 heap) only in full garbage collections, which in this process (a 30 MB heap of
+ * libraries) cost ≈ 20 ms each: 22 % of a 1 GiB download's time went to the garbage collector. Here
+ * two buffers are reused, one filled while the other is written, so a download allocates nothing.
+ */
+export async function sendProduced(
+  c: Context<AppEnv>,
+  status: number,
+  headers: Record<string, string>,
+  produce: BodyProducer,
+  done: () => Promise<void>,
+): Promise<Response> {
+  const outgoing = nodeResponse(c);
+  if (outgoing === undefined) return sendStream(c, status, headers, Readable.from(producedCopies(produce, done), { objectMode: false }));
+  const buffers: [Buffer, Buffer] = [takeBuffer(), takeBuffer()];
+  let filling: Promise<number> | undefined;
+  try {
+    outgoing.writeHead(status, headers);
+    let current: 0 | 1 = 0;
+    filling = produce(buffers[current]);
+    while (filling !== undefined) {
+      const filled = await filling;
+      filling = undefined;
+      if (filled === 0) break;
+      const chunk = buffers[current].subarray(0, filled);
+      current = current === 0 ? 1 : 0;
+      filling = produce(buffers[current]);
+      if (!(await written(outgoing, chunk))) throw new Error("the client went away");
+    }
+    outgoing.end();
+  } catch {
+    // The client closed the connection or timed out, or the body could not be produced: the request
+    // log records it; the response cannot change status any more.
+    outgoing.destroy();
+  } finally {
+    // A fill still in flight writes into a buffer: wait for it before the buffer is reused.
+    await filling?.catch(() => undefined);
+    await done().catch(() => {});
+    for (const buffer of buffers) if (spareBuffers.length < MAX_SPARE_BUFFERS) spareBuffers.push(buffer);
+  }
+  return RESPONSE_ALREADY_SENT;
+}
+
+/** The same body for the Web fallback (app.request() in tests): each piece copied, as a stream needs. */
+async function* producedCopies(produce: BodyProducer, done: () => Promise<void>): AsyncGenerator<Buffer> {
+  const buffer = Buffer.allocUnsafe(PRODUCED_CHUNK_BYTES);
+  try {
+    for (let filled = await produce(buffer); filled > 0; filled = await produce(buffer)) yield Buffer.from(buffer.subarray(0, filled));
+  } finally {
+    await done();
+  }
+}
+
+/** Sends bytes [start, start + length) of `handle` after `status` and `headers`, and closes the handle. */
+export function sendFileRange(
   c: Context<AppEnv>,
   status: number,
   headers: Record<string, string>,
@@ -93,47 +150,21 @@ export async function sendFileRange(
   start: number,
   length: number,
 ): Promise<Response> {
-  const outgoing = nodeResponse(c);
-  if (outgoing === undefined) {
-    const stream = handle.createReadStream({ start, end: start + length - 1, highWaterMark: FILE_CHUNK_BYTES, autoClose: true });
-    return sendStream(c, status, headers, stream);
-  }
-  const buffers: [Buffer, Buffer] = [takeFileBuffer(), takeFileBuffer()];
   const end = start + length;
-  let reading: Promise<{ bytesRead: number }> | undefined;
-  try {
-    outgoing.writeHead(status, headers);
-    let position = start;
-    let current: 0 | 1 = 0;
-    reading = handle.read(buffers[current], 0, Math.min(FILE_CHUNK_BYTES, end - position), position);
-    while (reading !== undefined) {
-      const { bytesRead } = await reading;
-      reading = undefined;
-      // Shorter than its size a moment ago (truncated underneath us): end the response short, so the
-      // client sees an incomplete body rather than wrong bytes.
-      if (bytesRead === 0) throw new Error("the artifact became shorter while it was sent");
-      const chunk = buffers[current].subarray(0, bytesRead);
-      position += bytesRead;
-      current = current === 0 ? 1 : 0;
-      if (position < end) reading = handle.read(buffers[current], 0, Math.min(FILE_CHUNK_BYTES, end - position), position);
-      if (!(await written(outgoing, chunk))) throw new Error("the client went away");
-    }
-    outgoing.end();
-  } catch {
-    // The client closed the connection or timed out, or the file could not be read: the request log
-    // records it; the response cannot change status any more.
-    outgoing.destroy();
-  } finally {
-    // A read still in flight writes into a buffer: wait for it before the buffer is reused.
-    await reading?.catch(() => undefined);
-    await handle.close().catch(() => {});
-    for (const buffer of buffers) if (spareFileBuffers.length < MAX_SPARE_FILE_BUFFERS) spareFileBuffers.push(buffer);
-  }
-  return RESPONSE_ALREADY_SENT;
+  let position = start;
+  const produce: BodyProducer = async (target) => {
+    if (position >= end) return 0;
+    const { bytesRead } = await handle.read(target, 0, Math.min(target.length, end - position), position);
+    // Shorter than its size a moment ago: truncated underneath us.
+    if (bytesRead === 0) throw new Error("the artifact became shorter while it was sent");
+    position += bytesRead;
+    return bytesRead;
+  };
+  return sendProduced(c, status, headers, produce, () => handle.close());
 }
 
-function takeFileBuffer(): Buffer {
-  return spareFileBuffers.pop() ?? Buffer.allocUnsafeSlow(FILE_CHUNK_BYTES);
+function takeBuffer(): Buffer {
+  return spareBuffers.pop() ?? Buffer.allocUnsafeSlow(PRODUCED_CHUNK_BYTES);
 }
 
 /**

@@ -4,11 +4,10 @@
 // Both versions share one implementation. The run's namespace and pipeline come from the first :write's
 // query parameters and are kept in the run index; :read answers {"data":"<base64>"} streamed.
 import type { FileHandle } from "node:fs/promises";
-import { Readable } from "node:stream";
 import type { Context, Hono } from "hono";
 import { badRequest, conflict, notFound } from "../errors.js";
 import type { AppEnv } from "../http/env.js";
-import { rawPath, requestBody, sendStream } from "../http/transport.js";
+import { PRODUCED_CHUNK_BYTES, rawPath, requestBody, sendProduced, type BodyProducer } from "../http/transport.js";
 import { decodePathTail, parseKey, parseSegment, validateNamespace } from "../storage/names.js";
 import type { RunIndex, RunRecord } from "../storage/runs.js";
 import type { ArtifactStore } from "../storage/store.js";
@@ -18,12 +17,13 @@ import { artifactUri, contentLength } from "./native.js";
 export const KFP_WRITE_ROUTE = "/apis/:version{v1beta1|v2beta1}/runs/:run/nodes/:node/artifacts/:name{.+:write}";
 export const KFP_READ_ROUTE = "/apis/:version{v1beta1|v2beta1}/runs/:run/nodes/:node/artifacts/:name{.+:read}";
 const KFP_PATH = /^\/apis\/(?:v1beta1|v2beta1)\/runs\/([^/]+)\/nodes\/([^/]+)\/artifacts\/([^/]+):(read|write)$/;
-// Both multiples of 3, so base64 of each piece needs no carry-over. The file is read in large chunks (one
-// thread-pool round trip each) and encoded in small pieces: a piece's base64 string (64 KiB) stays on
-// V8's young heap and dies in the next scavenge, where strings above ~1 MB are allocated outside the heap
-// and live until a full collection (768 KiB pieces: peak RSS +75 MB on a 1 GiB read; 48 KiB: +35 MB).
-const READ_CHUNK_BYTES = 768 << 10;
-const ENCODE_PIECE_BYTES = 48 << 10;
+// The file is read in pieces of 3/4 of a produced buffer, so each piece's base64 fills one exactly (and
+// full pieces, multiples of 3, need no carry-over). Each is encoded in small steps: a step's base64
+// string (64 KiB) stays on V8's young heap and dies in the next scavenge, where strings above ~1 MB
+// are allocated outside the heap and live until a full collection (768 KiB steps: peak RSS +75 MB on
+// a 1 GiB read; 48 KiB: +35 MB).
+const READ_CHUNK_BYTES = (PRODUCED_CHUNK_BYTES / 4) * 3;
+const ENCODE_STEP_BYTES = 48 << 10;
 const JSON_PREFIX = Buffer.from('{"data":"');
 const JSON_SUFFIX = Buffer.from('"}');
 
@@ -73,25 +73,33 @@ async function resolveRun(c: Context<AppEnv>, runs: RunIndex, runId: string, may
   return { record: { runId, namespace, pipeline }, known: false };
 }
 
-async function* base64Json(handle: FileHandle, size: number): AsyncGenerator<Buffer> {
-  yield JSON_PREFIX;
-  const buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+/** The artifact as KFP's `{"data":"<base64>"}`, produced into the response's buffers. */
+function base64Json(handle: FileHandle, size: number): BodyProducer {
+  const input = Buffer.allocUnsafe(READ_CHUNK_BYTES);
   let position = 0;
-  try {
-    while (position < size) {
-      const { bytesRead } = await handle.read(buffer, 0, Math.min(READ_CHUNK_BYTES, size - position), position);
-      if (bytesRead === 0) break;
-      position += bytesRead;
-      // Full pieces are multiples of 3, so only the last one can end with base64 padding.
-      for (let start = 0; start < bytesRead; start += ENCODE_PIECE_BYTES) {
-        const piece = buffer.subarray(start, Math.min(start + ENCODE_PIECE_BYTES, bytesRead));
-        yield Buffer.from(piece.toString("base64"), "latin1");
-      }
+  let stage: "prefix" | "data" | "suffix" | "done" = "prefix";
+  return async (target) => {
+    if (stage === "prefix") {
+      stage = size > 0 ? "data" : "suffix";
+      return JSON_PREFIX.copy(target);
     }
-  } finally {
-    await handle.close();
-  }
-  yield JSON_SUFFIX;
+    if (stage === "suffix") {
+      stage = "done";
+      return JSON_SUFFIX.copy(target);
+    }
+    if (stage === "done") return 0;
+    const { bytesRead } = await handle.read(input, 0, Math.min(READ_CHUNK_BYTES, size - position), position);
+    if (bytesRead === 0) throw new Error("the artifact became shorter while it was sent");
+    position += bytesRead;
+    if (position >= size) stage = "suffix";
+    let filled = 0;
+    // Full steps are multiples of 3, so only the last one can end with base64 padding.
+    for (let start = 0; start < bytesRead; start += ENCODE_STEP_BYTES) {
+      const encoded = input.toString("base64", start, Math.min(start + ENCODE_STEP_BYTES, bytesRead));
+      filled += target.write(encoded, filled, "latin1");
+    }
+    return filled;
+  };
 }
 
 export function registerKfpRoutes(app: Hono<AppEnv>, deps: KfpRouteDeps): void {
@@ -131,6 +139,6 @@ export function registerKfpRoutes(app: Hono<AppEnv>, deps: KfpRouteDeps): void {
       "X-Content-Type-Options": "nosniff",
       "Cache-Control": "private, no-cache",
     };
-    return sendStream(c, 200, headers, Readable.from(base64Json(opened.handle, opened.size), { objectMode: false }));
+    return sendProduced(c, 200, headers, base64Json(opened.handle, opened.size), () => opened.handle.close());
   });
 }
