@@ -35,7 +35,7 @@ install: $(NPM_STAMP) ## install npm dependencies (npm ci) when package-lock.jso
 $(SERVER_BUNDLE): $(NPM_STAMP) $(SERVER_SOURCES) scripts/build.mjs
 	node scripts/build.mjs
 
-build: $(SERVER_BUNDLE) ## bundle the server into server/dist/server.mjs
+build: $(SERVER_BUNDLE) ## bundle the server (server/dist/server.mjs) and its upload worker (upload-worker.mjs)
 
 run: build ## serve on $(HOST):$(PORT) with ARTIFACTS_ROOT=$(ARTIFACTS_ROOT), AUTH_MODE=$(AUTH_MODE)
 	@mkdir -p "$(ARTIFACTS_ROOT)"
