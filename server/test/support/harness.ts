@@ -95,6 +95,26 @@ export function within<T>(ms: number, promise: Promise<T>, what = "operation"): 
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * Reads the first chunk of `response`, calls `meanwhile` (e.g. to truncate the file being sent), then
+ * reads the rest: whether the body ended normally or was cut short, and every byte received.
+ */
+export async function readAround(response: Response, meanwhile: () => Promise<void>): Promise<{ outcome: "complete" | "cut short"; received: Buffer }> {
+  const reader = response.body!.getReader();
+  const received: Buffer[] = [];
+  const first = await reader.read();
+  if (first.value !== undefined) received.push(Buffer.from(first.value));
+  await meanwhile();
+  const outcome = await (async () => {
+    for (;;) {
+      const next = await reader.read();
+      if (next.done) return "complete" as const;
+      received.push(Buffer.from(next.value));
+    }
+  })().catch(() => "cut short" as const);
+  return { outcome, received: Buffer.concat(received) };
+}
+
 /** Polls `check` until it returns true, failing after `ms`. */
 export async function eventually(check: () => Promise<boolean> | boolean, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms;
