@@ -1,10 +1,11 @@
 // Failures that need a separate server process: SIGKILL mid-upload, a full filesystem (ENOSPC on a real
 // tmpfs in a private mount namespace), and SIGTERM's exit code (SPEC §8). The child runs the bundle.
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { artifactUrl, eventually, listFiles, startChildServer, startUpload, tempDir, within, type ChildServer } from "./support/harness.js";
+import { artifactUrl, eventually, listFiles, SERVER_BUNDLE, startChildServer, startUpload, tempDir, within, type ChildServer } from "./support/harness.js";
 
 const children: ChildServer[] = [];
 afterEach(() => {
@@ -98,6 +99,18 @@ describe("process failures", () => {
     expect(await within(5000, server.exited, "exit after SIGTERM")).toBe(0);
     expect(Date.now() - started).toBeLessThan(5000);
     expect(server.output()).toMatch(/"msg":"stopped"/);
+  });
+
+  it("a server.mjs without its upload-worker.mjs refuses to start, saying which file is missing", async () => {
+    const lonely = await tempDir("lonely-bundle");
+    await fs.copyFile(SERVER_BUNDLE, path.join(lonely, "server.mjs"));
+    const result = spawnSync(process.execPath, [path.join(lonely, "server.mjs")], {
+      env: { PATH: process.env.PATH, HOST: "127.0.0.1", PORT: "0", AUTH_MODE: "none", ARTIFACTS_ROOT: path.join(lonely, "data") },
+      encoding: "utf8",
+      timeout: 15_000,
+    });
+    expect(result.status).toBe(1);
+    expect(result.stdout).toMatch(/could not start.*upload-worker\.mjs is missing beside server\.mjs/);
   });
 
   it("refuses an invalid configuration with a message naming the variable and exit code 2", async () => {

@@ -13,6 +13,7 @@ import { KeyedMutex } from "./mutex.js";
 import { SmallFileCache, type FileVersion, type SmallArtifact } from "./small-files.js";
 import type { ArtifactKey } from "./names.js";
 import { isNoSpace, stageUpload, syncDirectory, TEMP_PREFIX, tempPath, volumeFull } from "./upload.js";
+import { uploadWriters } from "./upload-writers.js";
 import { NamespaceUsage } from "./usage.js";
 
 export interface StoreOptions {
@@ -103,6 +104,7 @@ export class ArtifactStore {
 
   /** Creates the internal directories and sweeps crash leftovers. Call once before serving. */
   async init(): Promise<void> {
+    uploadWriters.checkWorkerScript();
     await fs.mkdir(this.options.root, { recursive: true });
     this.#rootReal = await fs.realpath(this.options.root);
     await fs.mkdir(this.layout.tmpDir, { recursive: true });

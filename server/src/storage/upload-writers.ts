@@ -33,7 +33,7 @@ function workerScript(): URL {
   if (existsSync(fileURLToPath(sibling))) return sibling;
   const built = new URL("../../dist/upload-worker.mjs", import.meta.url);
   if (existsSync(fileURLToPath(built))) return built;
-  throw new Error("upload-worker.mjs is missing: build the server (node scripts/build.mjs)");
+  throw new Error("upload-worker.mjs is missing beside server.mjs: ship both files of server/dist (make build makes them)");
 }
 
 /** An Error carrying the worker's errno code, so ENOSPC and EDQUOT keep their meaning. */
@@ -314,6 +314,14 @@ export class UploadWriterPool {
     const upload = new UploadWriter(this.#nextId++, lane, this.#slots, path, mode);
     lane.adopt(upload);
     return upload;
+  }
+
+  /**
+   * Throws now, rather than at the first upload, when the worker script is missing (a server.mjs
+   * copied without the upload-worker.mjs beside it).
+   */
+  checkWorkerScript(): void {
+    workerScript();
   }
 
   /** Stops the workers; uploads still running fail. The next upload starts them again. */
