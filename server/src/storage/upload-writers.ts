@@ -101,7 +101,8 @@ export class UploadWriter {
   }
 
   /**
-   * Takes `chunk` (it may be reused once this returns or, when it returns a promise, once that settles).
+   * Takes `chunk`, which is kept by reference until it is copied into a slot (at the latest by
+   * finish()): the caller must not change it meanwhile (request body chunks are never reused).
    * Returns a promise only when the caller has to wait before handing over more.
    */
   write(chunk: Uint8Array): Promise<void> | undefined {
