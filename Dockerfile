@@ -38,4 +38,7 @@ EXPOSE 8080
 # The base's ENTRYPOINT is /nodejs/bin/node.
 # --max-semi-space-size=4: V8's young generation grows to 2 × 16 MB under a steady request load and
 # keeps it; 4 MB semi-spaces cost no measurable throughput and 20+ MB less RSS (docs/performance.md).
-CMD ["--max-semi-space-size=4", "--enable-source-maps", "/app/server.mjs"]
+# No --enable-source-maps: parsing the 4 MB map costs 22 MB of RSS for the process's whole life
+# (scripts/bench/rss-probe.sh), and the bundle is not minified, so its stack traces read as they are.
+# To map them to the TypeScript sources, run with NODE_OPTIONS=--enable-source-maps.
+CMD ["--max-semi-space-size=4", "/app/server.mjs"]

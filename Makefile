@@ -39,7 +39,7 @@ build: $(SERVER_BUNDLE) ## bundle the server (server/dist/server.mjs) and its up
 
 run: build ## serve on $(HOST):$(PORT) with ARTIFACTS_ROOT=$(ARTIFACTS_ROOT), AUTH_MODE=$(AUTH_MODE)
 	@mkdir -p "$(ARTIFACTS_ROOT)"
-	exec node --max-semi-space-size=4 --enable-source-maps $(SERVER_BUNDLE)
+	exec node --max-semi-space-size=4 $(SERVER_BUNDLE)
 
 typecheck: $(NPM_STAMP) ## TypeScript strict type check
 	npx tsc -p tsconfig.json --noEmit

@@ -99,7 +99,7 @@ async function startArtifactServer(label: string, env: Record<string, string>): 
   await mkdir(root, { recursive: true });
   const port = await freePort();
   // The image's command line (Dockerfile CMD).
-  const nodeArgs = ["--max-semi-space-size=4", "--enable-source-maps"];
+  const nodeArgs = ["--max-semi-space-size=4"];
   if (settings.cpuProfile) {
     // One directory per server: its main thread and its upload worker each write a profile there.
     const profileDir = path.join(work.profiles, `server-${label}`);

@@ -119,7 +119,7 @@ build_offline() {
     --change "WORKDIR /app"
     --change "USER $NONROOT_UID:$NONROOT_UID"
     --change "EXPOSE 8080"
-    --change 'CMD ["--max-semi-space-size=4", "--enable-source-maps", "/app/server.mjs"]'
+    --change 'CMD ["--max-semi-space-size=4", "/app/server.mjs"]'
     --change "LABEL io.kubeflow.kfp-artifacts.build-key=$build_key"
   )
   local label

@@ -58,7 +58,7 @@ export async function startChildServer(
   wrap: (nodeArgs: string[]) => { command: string; args: string[] } = (nodeArgs) => ({ command: process.execPath, args: nodeArgs }),
   timeoutMs = 15_000,
 ): Promise<ChildServer> {
-  const { command, args } = wrap(["--max-semi-space-size=4", "--enable-source-maps", SERVER_BUNDLE]);
+  const { command, args } = wrap(["--max-semi-space-size=4", SERVER_BUNDLE]);
   const child = spawn(command, args, {
     env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: "0", AUTH_MODE: "none", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
