@@ -473,75 +473,55 @@ export class ArtifactStore {
   }
 
   /**
-   * Lists keys in lexicographic order. Directories are walked with their entries sorted as the keys they
-   * contain would sort ("name/" for a directory), so a depth-first walk yields keys in order and a page can
-   * skip whole subtrees before the cursor.
+   * Lists keys in UTF-8 byte order, S3's ListObjectsV2 semantics: with the delimiter, every key with a '/'
+   * after the prefix is rolled up into the common prefix that ends at that '/', listed once; a page
+   * holds the first `limit` entries (keys and common prefixes) after `after`. Directories are walked with
+   * their entries sorted as the keys they contain would sort ("name/" for a directory), so a depth-first
+   * walk yields keys in order and a page can skip whole subtrees before the cursor.
    */
   async list(request: ListRequest): Promise<ListResult> {
-    const { namespace, prefix, delimiter, limit, after } = request;
+    const { namespace, prefix } = request;
     const namespaceDir = this.layout.namespaceDir(namespace);
     const items: ListItem[] = [];
     const prefixes: string[] = [];
-    let lastReturned: string | undefined;
     // Start at the deepest directory the prefix fixes.
     const fixedDir = prefix.includes("/") ? prefix.slice(0, prefix.lastIndexOf("/") + 1) : "";
     if (fixedDir !== "") {
       for (const segment of fixedDir.slice(0, -1).split("/")) {
         if (segment === "" || segment === "." || segment === ".." || segment.includes("\\") || segment.includes("\0")) {
-          return { items, prefixes, lastReturned };
+          return { items, prefixes, lastReturned: undefined };
         }
       }
     }
     const startDir = path.join(namespaceDir, ...fixedDir.split("/").filter(Boolean));
     const startStat = await fs.lstat(startDir).catch(ignoreMissing);
-    if (!startStat?.isDirectory()) return { items, prefixes, lastReturned };
+    if (!startStat?.isDirectory()) return { items, prefixes, lastReturned: undefined };
     await this.#assertContained(namespace, startDir);
 
-    const count = () => items.length + prefixes.length;
-    const visit = async (directory: string, keyPrefix: string): Promise<boolean> => {
-      const entries = await readSortedEntries(directory);
-      for (const entry of entries) {
-        if (count() >= limit) return false;
-        const key = keyPrefix + entry.name;
-        const sortKey = entry.isDirectory ? `${key}/` : key;
-        // Entirely outside the prefix: skip (entries are sorted, but a prefix can end mid-name).
-        if (!sortKey.startsWith(prefix) && !prefix.startsWith(sortKey)) continue;
-        if (entry.isDirectory) {
-          const subtree = `${key}/`;
-          if (after !== undefined && subtree <= after && !after.startsWith(subtree)) continue;
-          if (delimiter === "/" && subtree.startsWith(prefix) && subtree.length > prefix.length) {
-            // The first '/' after the prefix ends the common prefix: this subtree is one entry.
-            const rest = subtree.slice(prefix.length);
-            const common = prefix + rest.slice(0, rest.indexOf("/") + 1);
-            if (common === subtree && (after === undefined || common > after)) {
-              prefixes.push(common);
-              lastReturned = common;
-              continue;
-            }
-            if (common !== subtree) continue;
-          }
-          if (!(await visit(path.join(directory, entry.name), subtree))) return false;
-          continue;
-        }
-        if (!key.startsWith(prefix)) continue;
-        if (after !== undefined && key <= after) continue;
-        const full = path.join(directory, entry.name);
-        const stat = await fs.stat(full, { bigint: true }).catch(ignoreMissing);
-        if (!stat?.isFile()) continue;
-        const meta = await readMeta(this.layout.metaPath(namespace, key));
-        items.push({
-          key,
-          size: Number(stat.size),
-          sha256: describes(meta, stat) ? meta.sha256 : null,
-          modified: stat.mtime.toISOString(),
-          type: "file",
-        });
-        lastReturned = key;
+    let lastReturned: string | undefined;
+    let truncated = false;
+    for await (const entry of listedEntries(startDir, fixedDir, request)) {
+      // One entry past the page: only then is there a next page, so the last page never says "more".
+      if (items.length + prefixes.length >= request.limit) {
+        truncated = true;
+        break;
       }
-      return true;
-    };
-    const complete = await visit(startDir, fixedDir);
-    return { items, prefixes, lastReturned: complete ? undefined : lastReturned };
+      if (entry.kind === "prefix") {
+        prefixes.push(entry.prefix);
+        lastReturned = entry.prefix;
+        continue;
+      }
+      const meta = await readMeta(this.layout.metaPath(namespace, entry.key));
+      items.push({
+        key: entry.key,
+        size: Number(entry.stat.size),
+        sha256: describes(meta, entry.stat) ? meta.sha256 : null,
+        modified: entry.stat.mtime.toISOString(),
+        type: "file",
+      });
+      lastReturned = entry.key;
+    }
+    return { items, prefixes, lastReturned: truncated ? lastReturned : undefined };
   }
 
   /** Sum of file sizes below a namespace; the slow path, run once per namespace per process. */
@@ -602,7 +582,84 @@ async function readSortedEntries(directory: string): Promise<Entry[]> {
     .filter((dirent) => dirent.isDirectory() || dirent.isFile())
     .map((dirent) => ({ name: dirent.name, isDirectory: dirent.isDirectory() }));
   const sortKey = (entry: Entry) => (entry.isDirectory ? `${entry.name}/` : entry.name);
-  return entries.sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : sortKey(a) > sortKey(b) ? 1 : 0));
+  return entries.sort((a, b) => compareKeys(sortKey(a), sortKey(b)));
+}
+
+/**
+ * Orders keys as their UTF-8 bytes (S3's listing order). JavaScript compares UTF-16 code units, which
+ * agrees except that a surrogate (an astral character, above U+FFFF) sorts before U+E000–U+FFFF; the
+ * rank below moves surrogates after them.
+ */
+export function compareKeys(a: string, b: string): number {
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i += 1) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return utf8Rank(x) - utf8Rank(y);
+  }
+  return a.length - b.length;
+}
+
+function utf8Rank(unit: number): number {
+  if (unit < 0xd800) return unit;
+  return unit <= 0xdfff ? unit + 0x2000 : unit - 0x800;
+}
+
+type Listed = { readonly kind: "key"; readonly key: string; readonly stat: BigIntStats } | { readonly kind: "prefix"; readonly prefix: string };
+
+/** Whether every key below `subtree` (a directory's key prefix, ending in '/') sorts at or before `after`. */
+function subtreeBefore(subtree: string, after: string | undefined): boolean {
+  return after !== undefined && compareKeys(subtree, after) < 0 && !after.startsWith(subtree);
+}
+
+/**
+ * The entries of a listing in order, after `after`: keys, and with the delimiter one common prefix per
+ * subtree below the prefix. A common prefix is listed when a key below it sorts after `after` and it is
+ * not `after` itself (the previous page ended with it) — S3's rule, where a StartAfter inside a common
+ * prefix still lists the prefix when keys follow in it.
+ */
+async function* listedEntries(
+  directory: string,
+  keyPrefix: string,
+  request: Pick<ListRequest, "prefix" | "delimiter" | "after">,
+): AsyncGenerator<Listed> {
+  const { prefix, delimiter, after } = request;
+  for (const entry of await readSortedEntries(directory)) {
+    const key = keyPrefix + entry.name;
+    const full = path.join(directory, entry.name);
+    if (!entry.isDirectory) {
+      if (!key.startsWith(prefix) || (after !== undefined && compareKeys(key, after) <= 0)) continue;
+      const stat = await fs.stat(full, { bigint: true }).catch(ignoreMissing);
+      if (stat?.isFile()) yield { kind: "key", key, stat };
+      continue;
+    }
+    const subtree = `${key}/`;
+    // Entirely outside the prefix (entries are sorted, but a prefix can end mid-name), or before the cursor.
+    if (!subtree.startsWith(prefix) && !prefix.startsWith(subtree)) continue;
+    if (subtreeBefore(subtree, after)) continue;
+    if (delimiter === "/" && subtree.startsWith(prefix) && subtree !== prefix) {
+      // The walk starts in the prefix's own directory, so the first '/' after the prefix is the one that
+      // ends this directory's name: the whole subtree is one common prefix. One that holds no key (left
+      // empty by a failed write) is not listed, as S3 would not.
+      if (subtree !== after && (await hasKeyAfter(full, subtree, after))) yield { kind: "prefix", prefix: subtree };
+      continue;
+    }
+    yield* listedEntries(full, subtree, request);
+  }
+}
+
+/** Whether some regular file below `directory` has a key after `after` (any file when it is undefined). */
+async function hasKeyAfter(directory: string, keyPrefix: string, after: string | undefined): Promise<boolean> {
+  const entries = await readSortedEntries(directory);
+  // Files of this directory first: most have one, so this usually costs a single readdir.
+  for (const entry of entries) {
+    if (!entry.isDirectory && (after === undefined || compareKeys(keyPrefix + entry.name, after) > 0)) return true;
+  }
+  for (const entry of entries) {
+    if (!entry.isDirectory || subtreeBefore(`${keyPrefix}${entry.name}/`, after)) continue;
+    if (await hasKeyAfter(path.join(directory, entry.name), `${keyPrefix}${entry.name}/`, after)) return true;
+  }
+  return false;
 }
 
 /** Every regular file below `directory` (symlinks are not followed), with its path relative to it. */
