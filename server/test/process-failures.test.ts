@@ -49,6 +49,39 @@ describe("process failures", () => {
     expect(await listFiles(path.join(root, "team-a"))).toEqual(["model.bin"]);
   });
 
+  it("a restarted server that is PID 1 again, as in a container, sweeps the partial upload its predecessor left", async () => {
+    const root = await tempDir("pid1");
+    const tmp = path.join(root, ".kfp-artifacts/tmp");
+    // A PID namespace of its own: the server is PID 1 there, as the image runs it.
+    const mapRoot = process.getuid?.() === 0 ? [] : ["--map-root-user"];
+    const asPid1 = (nodeArgs: string[]) => ({
+      command: "unshare",
+      args: ["--pid", "--fork", "--mount-proc", "--kill-child", ...mapRoot, "sh", "-c", 'echo "pid in namespace: $$"; exec "$@"', "sh", process.execPath, ...nodeArgs],
+    });
+    const first = await child({ ARTIFACTS_ROOT: root }, asPid1);
+    expect(first.output()).toContain("pid in namespace: 1");
+    const { request, response } = startUpload(artifactUrl(first.url, "team-a", "big.bin"), { "Content-Length": String(8 << 20) });
+    response.catch(() => {});
+    request.on("error", () => {});
+    request.write(randomBytes(2 << 20));
+    await eventually(async () => {
+      const files = await listFiles(tmp);
+      return files.length === 1 && (await fs.stat(path.join(tmp, files[0] ?? ""))).size > 0;
+    }, 10_000, "the partial upload is on disk");
+    // SIGKILL of unshare takes its child, the server, with it (--kill-child): a crash, no clean-up.
+    first.child.kill("SIGKILL");
+    await within(5000, first.exited, "SIGKILL");
+    request.destroy();
+    // The kernel delivers the child's SIGKILL as unshare dies: wait until the server no longer answers.
+    await eventually(() => fetch(`${first.url}/healthz`).then(() => false, () => true), 5000, "the killed server is gone");
+    expect(await listFiles(tmp)).toHaveLength(1);
+
+    const second = await child({ ARTIFACTS_ROOT: root }, asPid1);
+    expect(second.output()).toContain("pid in namespace: 1");
+    expect(await listFiles(tmp)).toEqual([]);
+    expect(second.output()).toMatch(/swept temporary files left by an earlier crash/);
+  });
+
   it("ENOSPC on a full volume: 507, nothing partial, earlier artifacts readable, writes work again after a delete", async () => {
     const root = await tempDir("enospc");
     // A real 8 MiB filesystem, mounted only inside the child's own mount namespace.

@@ -5,7 +5,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { silentLogger } from "../src/log.js";
 import { ArtifactStore } from "../src/storage/store.js";
-import { TEMP_PREFIX } from "../src/storage/upload.js";
+import { OWN_TEMP_PREFIX, TEMP_PREFIX } from "../src/storage/upload.js";
 import { listFiles, tempDir } from "./support/harness.js";
 
 const STALE_MS = 60_000;
@@ -34,9 +34,10 @@ describe("sweepTemporaryFiles", () => {
   it("at start-up removes this host's leftovers; periodically only stale entries of others; never its own", async () => {
     const store = await makeStore();
     const tmp = store.layout.tmpDir;
-    const own = path.join(tmp, `${TEMP_PREFIX}${process.pid}.live.upload`);
-    const ownOld = path.join(tmp, `${TEMP_PREFIX}${process.pid}.old.upload`);
-    const deadProcess = path.join(tmp, `${TEMP_PREFIX}999999.crashed.upload`);
+    const own = path.join(tmp, `${OWN_TEMP_PREFIX}live.upload`);
+    const ownOld = path.join(tmp, `${OWN_TEMP_PREFIX}old.upload`);
+    // An earlier start on this host, with the same PID as this one (a container's PID 1 restarted).
+    const deadProcess = path.join(tmp, `${TEMP_PREFIX}${process.pid}.crashed.upload`);
     const peerFresh = path.join(tmp, "other-pod.7.fresh.upload");
     const peerStale = path.join(tmp, "other-pod.7.stale.upload");
     const peerExtraction = path.join(tmp, "other-pod.7.busy.extract");

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import type { BigIntStats } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { randomUUID } from "node:crypto";
+import { tempPath } from "./upload.js";
 
 export interface ContentMeta {
   readonly sha256: string;
@@ -92,7 +92,8 @@ export async function readMeta(metaPath: string): Promise<ContentMeta | undefine
 export async function writeMeta(metaPath: string, tmpDir: string, meta: ContentMeta): Promise<void> {
   sidecarCache.delete(metaPath);
   await fs.mkdir(path.dirname(metaPath), { recursive: true });
-  const tmp = path.join(tmpDir, `meta.${randomUUID()}.tmp`);
+  // Named like every temporary file, so a crash's leftover is swept at the next start.
+  const tmp = tempPath(tmpDir, "meta");
   await fs.writeFile(tmp, JSON.stringify(meta), { mode: 0o640 });
   try {
     await fs.rename(tmp, metaPath);

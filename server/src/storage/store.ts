@@ -12,7 +12,7 @@ import { describes, digestOpenFile, metaFor, readMeta, removeMeta, writeMeta } f
 import { KeyedMutex } from "./mutex.js";
 import { SmallFileCache, type FileVersion, type SmallArtifact } from "./small-files.js";
 import type { ArtifactKey } from "./names.js";
-import { isNoSpace, stageUpload, syncDirectory, TEMP_PREFIX, tempPath, volumeFull } from "./upload.js";
+import { isNoSpace, OWN_TEMP_PREFIX, stageUpload, syncDirectory, TEMP_PREFIX, tempPath, volumeFull } from "./upload.js";
 import { uploadWriters } from "./upload-writers.js";
 import { NamespaceUsage } from "./usage.js";
 
@@ -114,15 +114,16 @@ export class ArtifactStore {
   }
 
   /**
-   * Removes temporary files left by a crash: at start-up every file this host left (its previous process
-   * is gone), and any file older than the stale threshold (other replicas' uploads keep theirs fresh).
+   * Removes temporary files left by a crash: at start-up every file an earlier start on this host left
+   * (that process is gone), and any file older than the stale threshold (other replicas' uploads keep
+   * theirs fresh).
    */
   async sweepTemporaryFiles(includeOwn: boolean): Promise<number> {
     const now = Date.now();
     let removed = 0;
     for (const name of await fs.readdir(this.layout.tmpDir)) {
       // This process's own entries are live work (uploads, extractions, deletions in progress).
-      if (name.startsWith(`${TEMP_PREFIX}${process.pid}.`)) continue;
+      if (name.startsWith(OWN_TEMP_PREFIX)) continue;
       const full = path.join(this.layout.tmpDir, name);
       const ownLeftover = includeOwn && name.startsWith(TEMP_PREFIX);
       // A directory (an extraction) is only as old as its newest file: one large entry can take long.

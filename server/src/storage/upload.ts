@@ -1,7 +1,7 @@
 // Streams a request body into a temporary file on the volume: size and free space enforced while
 // streaming; SHA-256, batched writes and the final fsync done by an upload worker (upload-writers.ts),
 // off the event loop. Memory stays bounded whatever the body's size.
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -15,8 +15,15 @@ const FREE_SPACE_CHECK_INTERVAL = 64 << 20;
 /** Temporary files carry the host name, so a restarted server can tell its own leftovers from a peer's. */
 export const TEMP_PREFIX = `${os.hostname().replace(/[^A-Za-z0-9_-]/g, "_")}.`;
 
+/**
+ * Then an identity drawn once per start, which tells this process's live work from what an earlier
+ * start on this host left. Not the PID: in a container every start is PID 1, and the leftovers of the
+ * previous PID 1 would look live for ever.
+ */
+export const OWN_TEMP_PREFIX = `${TEMP_PREFIX}${randomBytes(8).toString("hex")}.`;
+
 export function tempPath(tmpDir: string, kind: string): string {
-  return path.join(tmpDir, `${TEMP_PREFIX}${process.pid}.${randomUUID()}.${kind}`);
+  return path.join(tmpDir, `${OWN_TEMP_PREFIX}${randomUUID()}.${kind}`);
 }
 
 export interface UploadLimits {
