@@ -1,8 +1,9 @@
 // values.schema.json: strict (wrong types, unknown keys and bad enums are refused before rendering),
 // and in sync with values.yaml, which documents every value.
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { chartDir, helmTemplate, type RenderOptions } from "./lib/render.js";
 
@@ -11,6 +12,20 @@ type Schema = { type?: string | string[]; properties?: Record<string, Schema>; a
 const schema = JSON.parse(readFileSync(path.join(chartDir, "values.schema.json"), "utf8")) as Schema;
 const valuesText = readFileSync(path.join(chartDir, "values.yaml"), "utf8");
 const values = parse(valuesText) as Record<string, unknown>;
+
+const scratchDirs: string[] = [];
+afterAll(() => {
+  for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A values file (not --set) with a fractional byte size: YAML reads it as a float the schema refuses. */
+function fractionalBytesFile(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "schema-values-"));
+  scratchDirs.push(dir);
+  const file = path.join(dir, "values.yaml");
+  writeFileSync(file, "limits:\n  maxUploadBytes: 1.5\n");
+  return file;
+}
 
 const rejections: { name: string; options: RenderOptions; error: RegExp }[] = [
   { name: "an unknown top-level key", options: { set: ["replicas=3"] }, error: /additional properties 'replicas' not allowed/ },
@@ -29,6 +44,7 @@ const rejections: { name: string; options: RenderOptions; error: RegExp }[] = [
   { name: "an empty audience list", options: { set: ["auth.audiences={}"] }, error: /auth\/audiences/ },
   { name: "a header name with spaces", options: { set: ["auth.trustedUserHeader=x user"] }, error: /auth\/trustedUserHeader/ },
   { name: "a pull policy typo", options: { set: ["image.pullPolicy=IfNotPresnt"] }, error: /image\/pullPolicy/ },
+/** A values file (not --set) with a fractional byte size: YAML reads it as a float the schema refuses. */
 ];
 
 describe("values.schema.json", () => {

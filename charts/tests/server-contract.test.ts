@@ -45,6 +45,25 @@ describe("server environment contract", () => {
     }
   });
 
+  it("passes byte sizes written as bare numbers in a values file exactly (Helm reads them as floats)", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "byte-sizes-"));
+    try {
+      const file = path.join(dir, "values.yaml");
+      await writeFile(file, "limits:\n  maxUploadBytes: 10737418240\n  minFreeBytes: 1000000\n  namespaceQuotaBytes: 5368709120\n");
+      const objects = await renderChart({ valuesFiles: [file], skipTests: true });
+      const deployment = objects.find((o) => o.kind === "Deployment") as KubeObject;
+      const container = (at(deployment, "spec", "template", "spec") as PodSpec).containers[0] as Container;
+      const env = resolvedEnv(container, deployment);
+      expect(env).toMatchObject({ MAX_UPLOAD_BYTES: "10737418240", MIN_FREE_BYTES: "1000000", NAMESPACE_QUOTA_BYTES: "5368709120" });
+      const config = loadConfig(env);
+      expect(config.maxUploadBytes).toBe(10 * 2 ** 30);
+      expect(config.minFreeBytes).toBe(1_000_000);
+      expect(config.namespaceQuotaBytes).toBe(5 * 2 ** 30);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("passes byte sizes the way the server reads them", async () => {
     const objects = await renderChart({ set: ["limits.maxUploadBytes=1Gi", "limits.namespaceQuotaBytes=5368709120"] });
     const deployment = objects.find((o) => o.kind === "Deployment");

@@ -138,3 +138,15 @@ on names, namespaces and storage. Guards run here, once, before anything renders
 {{- int .Values.terminationGracePeriodSeconds -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+A byte size exactly as written: Helm reads a bare number in a values file as a float, which prints as
+"1.073741824e+10"; the server accepts only digits with an optional unit.
+*/}}
+{{- define "kfp-artifacts.byteSize" -}}
+{{- if kindIs "float64" . -}}
+{{- printf "%.0f" . -}}
+{{- else -}}
+{{- toString . -}}
+{{- end -}}
+{{- end -}}
