@@ -44,7 +44,19 @@ const rejections: { name: string; options: RenderOptions; error: RegExp }[] = [
   { name: "an empty audience list", options: { set: ["auth.audiences={}"] }, error: /auth\/audiences/ },
   { name: "a header name with spaces", options: { set: ["auth.trustedUserHeader=x user"] }, error: /auth\/trustedUserHeader/ },
   { name: "a pull policy typo", options: { set: ["image.pullPolicy=IfNotPresnt"] }, error: /image\/pullPolicy/ },
-/** A values file (not --set) with a fractional byte size: YAML reads it as a float the schema refuses. */
+  { name: "an S3 port of 0", options: { set: ["s3.port=0"] }, error: /s3\/port/ },
+  { name: "an S3 port that is not a number", options: { setString: ["s3.port=s3"] }, error: /s3\/port/ },
+  { name: "an S3 switch that is a string", options: { setString: ["s3.enabled=yes"] }, error: /s3\/enabled/ },
+  { name: "a bucket name that S3 refuses", options: { set: ["s3.kubeflowBucket=ML_Pipeline"] }, error: /s3\/kubeflowBucket/ },
+  { name: "a system namespace that is not a DNS label", options: { set: ["s3.systemNamespace=Kube.flow"] }, error: /s3\/systemNamespace/ },
+  { name: "an unknown S3 credentials key", options: { set: ["s3.credentials.secretName=x"] }, error: /additional properties 'secretName' not allowed/ },
+  { name: "a Secret name with capitals", options: { set: ["s3.credentials.existingSecret=KFP"] }, error: /s3\/credentials\/existingSecret/ },
+  { name: "a Secret key with a slash", options: { set: ["s3.masterKey.key=a/b"] }, error: /s3\/masterKey\/key/ },
+  { name: "an unknown alias", options: { set: ["s3.aliases.minio=true"] }, error: /additional properties 'minio' not allowed/ },
+  { name: "a system key user with a space", options: { set: ["s3.systemKeyUser=s3 system"] }, error: /s3\/systemKeyUser/ },
+  { name: "a ServiceAccount name with capitals", options: { set: ["s3.namespaceServiceAccount=Default-Editor"] }, error: /s3\/namespaceServiceAccount/ },
+  { name: "S3 peers that are not a list", options: { set: ["networkPolicy.s3From.podSelector=x"] }, error: /networkPolicy\/s3From/ },
+  { name: "a fractional byte size in a values file", options: { valuesFiles: [fractionalBytesFile()] }, error: /limits\/maxUploadBytes/ },
 ];
 
 describe("values.schema.json", () => {

@@ -13,14 +13,21 @@ import { at, ciValuesFiles, type Container, type KubeObject, type PodSpec, podSp
 
 const NODE_NAME = "node-1";
 
-/** The environment Kubernetes would give the container, downward API fields resolved. */
+/** A stand-in for a Secret's value: a valid key id, and long enough for a secret or master key. */
+function secretValue(name: string, key: string): string {
+  return `${name}.${key}.0123456789abcdef0123456789abcdef`;
+}
+
+/** The environment Kubernetes would give the container, downward API fields and Secrets resolved. */
 function resolvedEnv(container: Container, owner: KubeObject): Record<string, string> {
   const env: Record<string, string> = {};
   for (const variable of container.env ?? []) {
     const fieldPath = at(variable.valueFrom, "fieldRef", "fieldPath");
+    const secret = at(variable.valueFrom, "secretKeyRef") as { name: string; key: string } | undefined;
     if (fieldPath === "metadata.namespace") env[variable.name] = owner.metadata.namespace ?? "";
     else if (fieldPath === "spec.nodeName") env[variable.name] = NODE_NAME;
     else if (fieldPath !== undefined) env[variable.name] = `field:${JSON.stringify(fieldPath)}`;
+    else if (secret !== undefined) env[variable.name] = secretValue(secret.name, secret.key);
     else env[variable.name] = variable.value ?? "";
   }
   return env;
@@ -42,6 +49,30 @@ describe("server environment contract", () => {
       const dedicated = workload.metadata.labels?.["app.kubernetes.io/component"] === "dedicated-server";
       expect(config.scopeNamespace).toBe(dedicated ? workload.metadata.namespace : undefined);
       expect(Number(spec.terminationGracePeriodSeconds) * 1000).toBeGreaterThan(config.shutdownGraceMs);
+    }
+  });
+
+  it("passes every S3 value in a form the server accepts", async () => {
+    const objects = await renderChart({
+      skipTests: true,
+      set: [
+        "s3.port=9100",
+        "s3.kubeflowBucket=artifacts.example",
+        "s3.systemNamespace=kfp",
+        "s3.masterKey.existingSecret=kfp-master-key",
+        "s3.namespaceServiceAccount=pipeline-runner",
+        "dedicated.namespaces={team-a}",
+      ],
+    });
+    for (const workload of objects.filter((o) => o.kind === "Deployment")) {
+      const container = (at(workload, "spec", "template", "spec") as PodSpec).containers[0] as Container;
+      const env = resolvedEnv(container, workload);
+      const config = loadConfig(env) as unknown as { s3?: { port: number; kubeflowBucket: string; systemNamespace: string } };
+      // The S3 settings as the server reads them (present once server/src/config.ts has them).
+      if (config.s3) expect(config.s3).toMatchObject({ port: 9100, kubeflowBucket: "artifacts.example", systemNamespace: "kfp" });
+      // A dedicated server reads every S3 secret from <fullname>-s3 in its own namespace.
+      const secret = workload.metadata.namespace === "team-a" ? "kfp-artifacts-s3" : "kfp-master-key";
+      expect(env.S3_MASTER_KEY).toBe(secretValue(secret, "masterkey"));
     }
   });
 

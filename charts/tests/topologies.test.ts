@@ -66,7 +66,10 @@ describe("shared server on ReadWriteOnce (the default)", () => {
     const container = serverContainer(deployment);
     expect(container.image).toBe("ghcr.io/kubeflow/kfp-artifacts:0.1.0");
     expect(container.imagePullPolicy).toBe("IfNotPresent");
-    expect(container.ports).toEqual([{ name: "http", containerPort: 8080, protocol: "TCP" }]);
+    expect(container.ports).toEqual([
+      { name: "http", containerPort: 8080, protocol: "TCP" },
+      { name: "s3", containerPort: 9000, protocol: "TCP" },
+    ]);
     expect(container.volumeMounts).toEqual([{ name: "artifacts", mountPath: "/artifacts" }]);
     expect(at(container, "livenessProbe", "httpGet")).toEqual({ path: "/healthz", port: "http" });
     expect(at(container, "readinessProbe", "httpGet")).toEqual({ path: "/readyz", port: "http" });
@@ -97,12 +100,13 @@ describe("shared server on ReadWriteOnce (the default)", () => {
     expect(podSpecOf(deployment).terminationGracePeriodSeconds).toBe(35);
   });
 
-  it("exposes a ClusterIP Service with an `http` port and Cluster traffic policy", () => {
+  it("exposes a ClusterIP Service with `http` and `http-s3` ports and Cluster traffic policy", () => {
     const service = findObject(objects("shared-rwo"), "Service", "kfp-artifacts", NAMESPACE);
     expect(at(service, "spec", "type")).toBe("ClusterIP");
     expect(at(service, "spec", "internalTrafficPolicy")).toBe("Cluster");
     expect(at(service, "spec", "ports")).toEqual([
       { name: "http", port: 8080, targetPort: "http", protocol: "TCP", appProtocol: "http" },
+      { name: "http-s3", port: 9000, targetPort: "s3", protocol: "TCP", appProtocol: "http" },
     ]);
     expect(at(service, "spec", "selector")).toEqual({
       "app.kubernetes.io/name": "kfp-artifacts",
@@ -300,7 +304,7 @@ describe("shared and dedicated together", () => {
 });
 
 describe("Kubeflow", () => {
-  it("admits the trusted header only from the gateway and the KFP UI, others only with a token, and trusts kubeflow-userid", () => {
+  it("admits the trusted header only from the gateway and the KFP UI, others only with a token or on the S3 port, and trusts kubeflow-userid", () => {
     const all = objects("kubeflow");
     const policy = findObject(all, "AuthorizationPolicy", "kfp-artifacts", NAMESPACE);
     expect(policy.spec).toEqual({
@@ -327,6 +331,10 @@ describe("Kubeflow", () => {
         },
         {
           to: [{ operation: { methods: ["GET"], paths: ["/healthz", "/readyz", "/metrics"] } }],
+          when: [{ key: "request.headers[kubeflow-userid]", notValues: ["*"] }],
+        },
+        {
+          to: [{ operation: { ports: ["9000"] } }],
           when: [{ key: "request.headers[kubeflow-userid]", notValues: ["*"] }],
         },
       ],

@@ -52,6 +52,11 @@ function pick(objects, kind, name) {
   return found;
 }
 
+/** The objects of one component (label `app.kubernetes.io/component`), e.g. a server's and not its RBAC's. */
+function ofComponent(objects, ...components) {
+  return objects.filter((o) => components.includes(o.metadata.labels?.["app.kubernetes.io/component"]));
+}
+
 /** Rewrites a dedicated server rendered for PLACEHOLDER_NAMESPACE into a template kustomize stamps
  * with `namespace:` and `nameSuffix: -<namespace>` (which re-creates the chart's names exactly). */
 function neutralizeDedicated(value, fullname) {
@@ -113,15 +118,21 @@ async function generate() {
   const serverKinds = ["ServiceAccount", "PersistentVolumeClaim", "Deployment", "Service", "ClusterRoleBinding"];
 
   files.set("kustomize/base/auth/clusterrole.yaml", dumpObjects(pick(central, "ClusterRole", `${fullname}-auth`)));
-  files.set("kustomize/base/auth/kustomization.yaml", kustomization(["clusterrole.yaml"]));
+  // The S3 static key's user and its grants (ClusterRole and ClusterRoleBinding of the same name).
+  const s3SystemKey = `${fullname}-s3-system-key`;
+  files.set(
+    "kustomize/base/auth/s3-system-key.yaml",
+    dumpObjects([...pick(central, "ClusterRole", s3SystemKey), ...pick(central, "ClusterRoleBinding", s3SystemKey)]),
+  );
+  files.set("kustomize/base/auth/kustomization.yaml", kustomization(["clusterrole.yaml", "s3-system-key.yaml"]));
   for (const kind of serverKinds) {
-    files.set(`kustomize/base/shared/${kind.toLowerCase()}.yaml`, dumpObjects(pick(central, kind)));
+    files.set(`kustomize/base/shared/${kind.toLowerCase()}.yaml`, dumpObjects(ofComponent(pick(central, kind), "server")));
   }
   files.set("kustomize/base/shared/kustomization.yaml", kustomization(serverKinds.map((k) => `${k.toLowerCase()}.yaml`)));
   files.set("kustomize/base/kustomization.yaml", kustomization(["auth", "shared"]));
 
   for (const kind of serverKinds) {
-    const objects = pick(dedicated, kind).map((object) => neutralizeDedicated(object, fullname));
+    const objects = ofComponent(pick(dedicated, kind), "dedicated-server").map((object) => neutralizeDedicated(object, fullname));
     files.set(`kustomize/base/dedicated/${kind.toLowerCase()}.yaml`, dumpObjects(objects));
   }
   files.set(

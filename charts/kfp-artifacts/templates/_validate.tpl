@@ -47,4 +47,33 @@ a message that names the fix. Included once, from "kfp-artifacts.servers".
 {{- if and .Values.kfpLauncherConfig.enabled (empty .Values.dedicated.namespaces) -}}
 {{- fail "kfpLauncherConfig.enabled writes kfp-launcher ConfigMaps into dedicated namespaces, but dedicated.namespaces is empty" -}}
 {{- end -}}
+{{- include "kfp-artifacts.validateS3" . -}}
+{{- end -}}
+
+{{- define "kfp-artifacts.validateS3" -}}
+{{- $s3 := .Values.s3 -}}
+{{- $aliases := or $s3.aliases.seaweedfs $s3.aliases.minioService -}}
+{{- if and $aliases (not $s3.enabled) -}}
+{{- fail "s3.aliases point Services at the S3 API, but s3.enabled is false: enable it or turn the aliases off" -}}
+{{- end -}}
+{{- if $s3.enabled -}}
+{{- if eq (int $s3.port) 8080 -}}
+{{- fail "s3.port=8080 is the native API's port: choose another (9000 is where KFP looks)" -}}
+{{- end -}}
+{{- if and (not $s3.credentials.existingSecret) (not $s3.credentials.generate) -}}
+{{- fail "s3.credentials.existingSecret is empty: name the Secret with the S3 key pair (Kubeflow's is mlpipeline-minio-artifact) or set s3.credentials.generate=true" -}}
+{{- end -}}
+{{- if and $s3.credentials.generate $s3.masterKey.existingSecret (not (empty .Values.dedicated.namespaces)) -}}
+{{- fail (printf "s3.masterKey.existingSecret with dedicated servers: each reads the master key from the Secret %s in its own namespace, which s3.credentials.generate writes without it; set generate=false and create those Secrets (key pair and master key) yourself" (include "kfp-artifacts.s3GeneratedSecretName" .)) -}}
+{{- end -}}
+{{- if $aliases -}}
+{{- if not .Values.shared.enabled -}}
+{{- fail "s3.aliases front the shared server, but shared.enabled is false" -}}
+{{- end -}}
+{{- $namespace := include "kfp-artifacts.namespace" . -}}
+{{- if ne $namespace $s3.systemNamespace -}}
+{{- fail (printf "s3.aliases must live in s3.systemNamespace (%s), where KFP looks for them, but a Service only reaches pods of its own namespace and the shared server runs in %s: install the release in %s (or set namespaceOverride=%s)" $s3.systemNamespace $namespace $s3.systemNamespace $s3.systemNamespace) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
