@@ -211,6 +211,11 @@ describe("aliases under KFP's default names", () => {
     const objects = await renderChart({ skipTests: true, valuesFiles: ["daemonset-values.yaml"], set: ["s3.aliases.seaweedfs=true"] });
     expect(at(findObject(objects, "Service", "seaweedfs"), "spec", "internalTrafficPolicy")).toBe("Local");
   });
+
+  it("is part of the Kubeflow topology", async () => {
+    const objects = await renderChart({ skipTests: true, valuesFiles: ["kubeflow-values.yaml"] });
+    expect(objectsOfKind(objects, "Service").map((o) => o.metadata.name).sort()).toEqual(["kfp-artifacts", "seaweedfs"]);
+  });
 });
 
 describe("a generated key pair", () => {

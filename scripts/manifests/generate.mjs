@@ -3,7 +3,7 @@
 //   charts/kfp-artifacts/examples/<topology>.yaml   `helm template` of each ci/*-values.yaml
 //   charts/kfp-artifacts/README.md                  the values table, from values.yaml's comments
 //   kustomize/base/**                               static manifests of the central server
-//   kustomize/components/*/generated/*.yaml         objects the components add (DaemonSet, PDB, ...)
+//   kustomize/components/*/generated/*.yaml         objects the components add (DaemonSet, PDB, S3 alias, ...)
 // Usage: node scripts/manifests/generate.mjs [--check]
 // --check renders in memory and fails, naming the files, when anything differs from what is committed (CI's guard against hand edits and forgotten regeneration).
 import { execFile } from "node:child_process";
@@ -73,6 +73,23 @@ function neutralizeDedicated(value, fullname) {
   return value === placeholderName ? fullname : value;
 }
 
+/** Kubeflow's system key Secret exactly as kubeflow/manifests' third-party/seaweedfs ships it (its
+ * well-known pair), under the chart's labels; the chart itself only references it or generates a random one. */
+function kubeflowSystemKeySecret(alias, values) {
+  const { existingSecret, accessKeyKey, secretKeyKey } = values.s3.credentials;
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: {
+      name: existingSecret,
+      namespace: alias.metadata.namespace,
+      labels: { ...alias.metadata.labels, "app.kubernetes.io/component": "s3-credentials" },
+    },
+    type: "Opaque",
+    stringData: { [accessKeyKey]: "minio", [secretKeyKey]: "minio123" },
+  };
+}
+
 function kustomization(resources, extra = {}) {
   return (
     GENERATED_HEADER +
@@ -101,6 +118,7 @@ async function generate() {
   }
 
   const valuesText = await readFile(path.join(chartDir, "values.yaml"), "utf8");
+  const chartValues = YAML.parse(valuesText);
   const schema = JSON.parse(await readFile(path.join(chartDir, "values.schema.json"), "utf8"));
   const chart = YAML.parse(await readFile(path.join(chartDir, "Chart.yaml"), "utf8"));
   files.set("charts/kfp-artifacts/README.md", renderChartReadme({ valuesText, schema, chart }));
@@ -153,6 +171,9 @@ async function generate() {
     "kustomize/components/istio/generated/authorizationpolicy.yaml",
     dumpObjects(pick(kubeflow, "AuthorizationPolicy")),
   );
+  const aliases = ofComponent(pick(kubeflow, "Service"), "s3-alias");
+  files.set("kustomize/components/kubeflow-s3/generated/service.yaml", dumpObjects(aliases));
+  files.set("kustomize/components/kubeflow-s3/generated/secret.yaml", dumpObjects([kubeflowSystemKeySecret(aliases[0], chartValues)]));
   files.set(
     "kustomize/components/kubeflow-rbac/generated/clusterroles.yaml",
     dumpObjects([...pick(central, "ClusterRole", `${fullname}-edit`), ...pick(central, "ClusterRole", `${fullname}-view`)]),
