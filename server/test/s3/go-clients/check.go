@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -31,6 +32,9 @@ type exchange struct {
 	checksums     []string
 	status        int
 	err           string
+	// The XML a POST sent and the body of an error answer, shown with a failed check.
+	requestBody  string
+	responseBody string
 }
 
 func (e exchange) String() string {
@@ -56,6 +60,12 @@ func (e exchange) String() string {
 	} else {
 		fmt.Fprintf(&b, " -> %d", e.status)
 	}
+	if e.requestBody != "" {
+		fmt.Fprintf(&b, "\n      request body: %s", e.requestBody)
+	}
+	if e.responseBody != "" {
+		fmt.Fprintf(&b, "\n      response body: %s", e.responseBody)
+	}
 	return b.String()
 }
 
@@ -73,7 +83,42 @@ type recorder struct {
 	verbose   bool
 }
 
-func (r *recorder) record(req *http.Request, resp *http.Response, err error) {
+// maxShownBody bounds the copy of a body kept for the report: the XML documents of S3 are small.
+const maxShownBody = 16 << 10
+
+// peekRequestBody reads a small POST body (CompleteMultipartUpload, DeleteObjects) and puts back an
+// identical reader, so the client sends the same bytes.
+func (r *recorder) peekRequestBody(req *http.Request) string {
+	if req.Method != http.MethodPost || req.Body == nil || req.ContentLength <= 0 || req.ContentLength > maxShownBody {
+		return ""
+	}
+	body, err := io.ReadAll(req.Body)
+	_ = req.Body.Close()
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		return "(unreadable: " + err.Error() + ")"
+	}
+	return string(body)
+}
+
+// peekErrorBody does the same for an error answer, so a failure shows the server's code and message.
+func (r *recorder) peekErrorBody(resp *http.Response) string {
+	if resp == nil || resp.StatusCode < 400 || resp.Body == nil {
+		return ""
+	}
+	original := resp.Body
+	body, err := io.ReadAll(io.LimitReader(original, maxShownBody))
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(body), original), original}
+	if err != nil {
+		return "(unreadable: " + err.Error() + ")"
+	}
+	return string(body)
+}
+
+func (r *recorder) record(req *http.Request, resp *http.Response, err error, requestBody string) {
 	e := exchange{
 		method:        req.Method,
 		url:           req.URL.RequestURI(),
@@ -89,10 +134,12 @@ func (r *recorder) record(req *http.Request, resp *http.Response, err error) {
 		}
 	}
 	sort.Strings(e.checksums)
+	e.requestBody = requestBody
 	if err != nil {
 		e.err = err.Error()
 	} else {
 		e.status = resp.StatusCode
+		e.responseBody = r.peekErrorBody(resp)
 	}
 	r.mu.Lock()
 	r.exchanges = append(r.exchanges, e)
@@ -121,8 +168,9 @@ type roundTripper struct {
 }
 
 func (t roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	body := t.rec.peekRequestBody(req)
 	resp, err := t.next.RoundTrip(req)
-	t.rec.record(req, resp, err)
+	t.rec.record(req, resp, err, body)
 	return resp, err
 }
 
@@ -135,8 +183,9 @@ type awsHTTPClient struct {
 }
 
 func (c awsHTTPClient) Do(req *http.Request) (*http.Response, error) {
+	body := c.rec.peekRequestBody(req)
 	resp, err := c.next.Do(req)
-	c.rec.record(req, resp, err)
+	c.rec.record(req, resp, err, body)
 	return resp, err
 }
 
