@@ -6,6 +6,8 @@ import type { Authorizer } from "./auth/types.js";
 import type { Config } from "./config.js";
 import { badRequest, HttpError } from "./errors.js";
 import type { AppEnv, RequestRecord } from "./http/env.js";
+import { refusedRequest } from "./http/listener.js";
+import { allowedMethods } from "./http/methods.js";
 import { nodeResponse, rawPath } from "./http/transport.js";
 import type { Logger } from "./log.js";
 import type { HttpMetrics } from "./metrics.js";
@@ -95,6 +97,13 @@ export function createApp(config: Config, deps: AppDeps): Hono<AppEnv> {
     }
     await next();
   });
+  // Marked by the listener (a duplicate Host, a backslash in the path): refused before any route.
+  app.use(async (c, next) => {
+    const refusal = refusedRequest(c.env?.incoming);
+    if (refusal !== undefined) throw badRequest(refusal);
+    await next();
+  });
+  app.use(allowedMethods(app));
 
   registerOperationsRoutes(app, { ...deps, nodeName: config.nodeName });
   const access = { authorizer: deps.authorizer, scopeNamespace: config.scopeNamespace };

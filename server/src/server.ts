@@ -1,9 +1,9 @@
 // Process entry point — the only file that touches the process: configuration from the environment,
 // the listening socket, signals and graceful shutdown.
 import type { Server } from "node:http";
-import { serve } from "@hono/node-server";
 import { assemble } from "./assemble.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
+import { listen as listenOn } from "./http/listener.js";
 import { createLogger, type Logger } from "./log.js";
 
 /** How often crash leftovers of other replicas are looked for on a shared volume. */
@@ -25,9 +25,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     );
   }
 
-  const server = await new Promise<Server>((resolve) => {
-    const created = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(created as Server));
-  });
+  const server = await listenOn(app.fetch, { port: config.port, host: config.host, logger });
   // Whole-request deadlines would cut off large uploads; an idle timeout catches slow and stalled clients.
   server.requestTimeout = 0;
   server.headersTimeout = Math.min(60_000, config.idleTimeoutMs + 1000);

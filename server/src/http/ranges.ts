@@ -1,5 +1,8 @@
-// HTTP conditional and range helpers for downloads (RFC 9110 §13, §14): one byte range, suffix ranges,
-// If-None-Match and If-Range against the content's strong ETag.
+// HTTP conditional and range helpers for downloads (RFC 9110 §13, §14): the Range and freshness
+// parsers Express uses (range-parser, fresh), with this server's rules for their answers, and If-Range
+// against the content's strong ETag.
+import fresh from "fresh";
+import parseRangeHeader from "range-parser";
 import { rangeNotSatisfiable } from "../errors.js";
 
 export interface ByteRange {
@@ -9,35 +12,39 @@ export interface ByteRange {
 }
 
 /**
- * Parses a Range header for a file of `size` bytes. Returns undefined for no header; throws 416 for a
- * malformed, multi-range or unsatisfiable header (we never answer multipart/byteranges).
+ * The one byte range to send of a file of `size` bytes, or undefined for the whole file. A Range this
+ * server does not honour is ignored, as RFC 9110 lets a server do: another unit, several ranges (it never
+ * answers multipart/byteranges) or a malformed header. Throws 416 only for a range that starts beyond
+ * the end, so a client learns the size from Content-Range.
  */
 export function parseRange(header: string | undefined, size: number): ByteRange | undefined {
   if (header === undefined) return undefined;
-  const match = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
-  if (!match) throw rangeNotSatisfiable(size);
-  const [, first = "", last = ""] = match;
-  if (first === "" && last === "") throw rangeNotSatisfiable(size);
-  if (first === "") {
-    // Suffix range: the last N bytes.
-    const length = Number(last);
-    if (!Number.isSafeInteger(length) || length === 0 || size === 0) throw rangeNotSatisfiable(size);
-    return { start: Math.max(0, size - length), end: size - 1 };
-  }
-  const start = Number(first);
-  const end = last === "" ? size - 1 : Math.min(Number(last), size - 1);
-  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start >= size || end < start) {
+  const equals = header.indexOf("=");
+  if (equals === -1 || header.slice(0, equals).trim().toLowerCase() !== "bytes") return undefined;
+  if (header.includes(",", equals)) return undefined;
+  const ranges = parseRangeHeader(size, header);
+  if (ranges === -2) return undefined;
+  if (ranges === -1) {
+    // range-parser 1.x (Express's; 2.x needs Node 22) counts a suffix longer than the file as
+    // unsatisfiable, where RFC 9110 sends the whole file.
+    if (size > 0 && /^-\s*0*[1-9]\d*$/.test(header.slice(equals + 1).trim())) return { start: 0, end: size - 1 };
     throw rangeNotSatisfiable(size);
   }
-  return { start, end };
+  const [range] = ranges;
+  return range === undefined ? undefined : { start: range.start, end: range.end };
 }
 
-/** Whether an If-None-Match header matches `etag` (weak comparison, as RFC 9110 requires for it). */
-export function noneMatchHits(header: string | undefined, etag: string): boolean {
-  if (header === undefined) return false;
-  if (header.trim() === "*") return true;
-  const opaque = etag.replace(/^W\//, "");
-  return header.split(",").some((candidate) => candidate.trim().replace(/^W\//, "") === opaque);
+/**
+ * Whether a GET or HEAD may answer 304: If-None-Match (weak comparison) or, only without it,
+ * If-Modified-Since, unless the client asked for an end-to-end reload (Cache-Control: no-cache).
+ */
+export function notModified(header: (name: string) => string | undefined, etag: string, lastModified: string): boolean {
+  const request = {
+    "if-none-match": header("if-none-match"),
+    "if-modified-since": header("if-modified-since"),
+    "cache-control": header("cache-control"),
+  };
+  return fresh(request, { etag, "last-modified": lastModified });
 }
 
 /** If-Range: the range applies only when the validator still names the current content. */

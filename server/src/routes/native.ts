@@ -4,7 +4,7 @@ import type { Context } from "hono";
 import type { FileHandle } from "node:fs/promises";
 import { badRequest, conflict } from "../errors.js";
 import type { AppEnv } from "../http/env.js";
-import { attachmentDisposition, ifRangeAllows, noneMatchHits, parseRange } from "../http/ranges.js";
+import { attachmentDisposition, ifRangeAllows, notModified, parseRange } from "../http/ranges.js";
 import { rawPath, requestBody, sendBody, sendFileRange, sendStream } from "../http/transport.js";
 import { decodePathTail, parseKey, type ArtifactKey } from "../storage/names.js";
 import { packArchive } from "../storage/archive.js";
@@ -162,7 +162,7 @@ export function registerNativeRoutes(app: Hono<AppEnv>, deps: NativeRouteDeps): 
         "Cache-Control": "private, no-cache",
         "X-Checksum-SHA256": sha256,
       };
-      if (noneMatchHits(c.req.header("if-none-match"), etag)) {
+      if (notModified((name) => c.req.header(name), etag, headers["Last-Modified"] ?? "")) {
         return await sendStream(c, 304, withoutBodyHeaders(headers), null);
       }
       let status = 200;

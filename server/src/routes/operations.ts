@@ -1,4 +1,4 @@
-// Operations endpoints (SPEC §4.3): liveness, readiness, metrics.
+// Operations endpoints (SPEC §4.3): liveness, readiness, metrics, and an index of the APIs at '/'.
 import fs from "node:fs/promises";
 import type { Hono } from "hono";
 import type { Authorizer } from "../auth/types.js";
@@ -6,6 +6,7 @@ import type { AppEnv } from "../http/env.js";
 import type { HttpMetrics } from "../metrics.js";
 import { tempPath } from "../storage/upload.js";
 import type { ArtifactStore } from "../storage/store.js";
+import { VERSION } from "../version.js";
 
 const VOLUME_CHECK_TIMEOUT_MS = 2000;
 
@@ -34,7 +35,25 @@ async function volumeWritable(store: ArtifactStore): Promise<boolean> {
   return Promise.race([attempt, timeout]);
 }
 
+/** What '/' answers: enough for a person with curl to find the rest (README.md has the details). */
+const API_INDEX = {
+  name: "kfp-artifacts",
+  version: VERSION,
+  apis: {
+    artifacts: {
+      artifact: "/v1/namespaces/{namespace}/artifacts/{key}",
+      listing: "/v1/namespaces/{namespace}/artifacts?prefix=&delimiter=/&limit=&cursor=",
+    },
+    kfp: [
+      "/apis/{v1beta1,v2beta1}/runs/{run}/nodes/{node}/artifacts/{name}:write",
+      "/apis/{v1beta1,v2beta1}/runs/{run}/nodes/{node}/artifacts/{name}:read",
+    ],
+    operations: ["/healthz", "/readyz", "/metrics"],
+  },
+};
+
 export function registerOperationsRoutes(app: Hono<AppEnv>, deps: OperationsDeps): void {
+  app.get("/", (c) => c.json(API_INDEX));
   app.get("/healthz", (c) => c.json({ status: "ok" }));
 
   app.get("/readyz", async (c) => {

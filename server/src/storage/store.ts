@@ -195,7 +195,9 @@ export class ArtifactStore {
     const parent = path.dirname(target);
     await this.#ensureParentDirectories(namespace, key);
     const previous = await fs.lstat(target).catch(ignoreMissing);
-    if (previous?.isDirectory()) throw conflict("a directory artifact exists at this key; delete it with ?recursive=true first");
+    // No advice to delete: removing a whole directory artifact to make room for a file is rarely what
+    // the writer meant, and it is not ours to suggest.
+    if (previous?.isDirectory()) throw conflict("a directory artifact exists at this key; a file cannot replace it (PUT ?archive=tar.gz replaces a directory)");
     if (previous !== undefined && !previous.isFile()) throw conflict("something other than an artifact exists at this key");
     if (createOnly && previous !== undefined) throw preconditionFailed("an artifact already exists at this key");
     const previousSize = previous?.size ?? 0;

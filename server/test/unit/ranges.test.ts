@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { HttpError } from "../../src/errors.js";
-import { attachmentDisposition, ifRangeAllows, noneMatchHits, parseRange } from "../../src/http/ranges.js";
+import { attachmentDisposition, ifRangeAllows, notModified, parseRange } from "../../src/http/ranges.js";
 
 describe("parseRange", () => {
   it("returns undefined without a header", () => expect(parseRange(undefined, 10)).toBeUndefined());
@@ -14,7 +14,13 @@ describe("parseRange", () => {
     ["BYTES = 1 - 2", { start: 1, end: 2 }],
   ])("%s of 10 bytes", (header, range) => expect(parseRange(header, 10)).toEqual(range));
 
-  it.each(["bytes=10-", "bytes=5-2", "bytes=-0", "bytes=-", "bytes=0-1,3-4", "items=0-1", "bytes=a-b", "bytes 0-1", ""])(
+  // Ignored, not refused (RFC 9110): the whole file is sent.
+  it.each(["bytes=-", "bytes=0-1,3-4", "bytes=0-1,20-30", "items=0-1", "bytes=a-b", "bytes 0-1", "bytes=", "bytes=1", ""])(
+    "ignores %j",
+    (header) => expect(parseRange(header, 10)).toBeUndefined(),
+  );
+
+  it.each(["bytes=10-", "bytes=20-30", "bytes=5-2", "bytes=-0"])(
     "refuses %j with 416 and Content-Range */size",
     (header) => {
       try {
@@ -33,13 +39,21 @@ describe("parseRange", () => {
 
 describe("conditionals", () => {
   const etag = '"abc"';
+  const modified = "Thu, 01 Jan 2026 00:00:00 GMT";
+  const headers = (values: Record<string, string>) => (name: string) => values[name];
   it("If-None-Match", () => {
-    expect(noneMatchHits(undefined, etag)).toBe(false);
-    expect(noneMatchHits('"abc"', etag)).toBe(true);
-    expect(noneMatchHits('W/"abc"', etag)).toBe(true);
-    expect(noneMatchHits('"x", "abc"', etag)).toBe(true);
-    expect(noneMatchHits("*", etag)).toBe(true);
-    expect(noneMatchHits('"x"', etag)).toBe(false);
+    expect(notModified(headers({}), etag, modified)).toBe(false);
+    expect(notModified(headers({ "if-none-match": '"abc"' }), etag, modified)).toBe(true);
+    expect(notModified(headers({ "if-none-match": 'W/"abc"' }), etag, modified)).toBe(true);
+    expect(notModified(headers({ "if-none-match": '"x", "abc"' }), etag, modified)).toBe(true);
+    expect(notModified(headers({ "if-none-match": "*" }), etag, modified)).toBe(true);
+    expect(notModified(headers({ "if-none-match": '"x"' }), etag, modified)).toBe(false);
+    expect(notModified(headers({ "if-none-match": '"abc"', "cache-control": "no-cache" }), etag, modified)).toBe(false);
+  });
+  it("If-Modified-Since, ignored when If-None-Match is present", () => {
+    expect(notModified(headers({ "if-modified-since": modified }), etag, modified)).toBe(true);
+    expect(notModified(headers({ "if-modified-since": "Wed, 31 Dec 2025 23:59:59 GMT" }), etag, modified)).toBe(false);
+    expect(notModified(headers({ "if-modified-since": modified, "if-none-match": '"x"' }), etag, modified)).toBe(false);
   });
   it("If-Range", () => {
     const modified = new Date("2026-01-01T00:00:00Z");
