@@ -13,10 +13,16 @@ export interface ContentMeta {
   readonly size: number;
   readonly ino: string;
   readonly mtimeNs: string;
+  /**
+   * S3's ETag of this content (without quotes), when it was written through S3: the MD5 of a single-part
+   * object, `<md5 of the parts' MD5s>-<parts>` of a multipart one. Clients such as rclone compare it.
+   */
+  readonly s3ETag?: string;
 }
 
-export function metaFor(sha256: string, stat: BigIntStats): ContentMeta {
-  return { sha256, size: Number(stat.size), ino: String(stat.ino), mtimeNs: String(stat.mtimeNs) };
+export function metaFor(sha256: string, stat: BigIntStats, s3ETag?: string): ContentMeta {
+  const meta = { sha256, size: Number(stat.size), ino: String(stat.ino), mtimeNs: String(stat.mtimeNs) };
+  return s3ETag === undefined ? meta : { ...meta, s3ETag };
 }
 
 export function describes(meta: ContentMeta | undefined, stat: BigIntStats): meta is ContentMeta {

@@ -28,6 +28,8 @@ export interface SmallArtifact {
   readonly size: number;
   readonly body: Buffer<ArrayBuffer>;
   readonly sha256: string;
+  /** S3's ETag (without quotes) when the content came through S3: its MD5, or a multipart ETag. */
+  readonly s3ETag?: string | undefined;
   readonly modified: Date;
 }
 

@@ -4,7 +4,7 @@ import type { BigIntStats } from "node:fs";
 import fs from "node:fs/promises";
 import { constants as fsConstants } from "node:fs";
 import path from "node:path";
-import { badRequest, conflict, insufficientStorage, notFound, payloadTooLarge, preconditionFailed } from "../errors.js";
+import { badRequest, conflict, HttpError, insufficientStorage, notFound, payloadTooLarge, preconditionFailed } from "../errors.js";
 import type { Logger } from "../log.js";
 import { extractArchive, type ExtractResult } from "./archive.js";
 import { VolumeLayout } from "./layout.js";
@@ -36,13 +36,33 @@ export interface PutRequest {
   /** From Content-Length when the client sent one: lets limits refuse before a byte is read. */
   readonly declaredSize?: number | undefined;
   readonly expectedSha256?: string | undefined;
+  /** Hex MD5 the body must have (S3's Content-MD5); on mismatch nothing is stored (400 BadDigest). */
+  readonly expectedMd5?: string | undefined;
+  /** Compute the MD5 while streaming: it becomes the S3 ETag. */
+  readonly md5?: boolean;
+  /** The S3 ETag to record instead of the MD5 (an assembled multipart upload's). */
+  readonly s3ETag?: string | undefined;
   readonly createOnly?: boolean;
+  /**
+   * Checked under the commit lock against the version being replaced (undefined: none): throw to refuse
+   * the write (If-Match and similar conditions, which must not race with another writer).
+   */
+  readonly precondition?: ((current: CurrentVersion | undefined) => void) | undefined;
+}
+
+/** What a conditional request compares: the digests of the content at a key. */
+export interface CurrentVersion {
+  readonly sha256: string;
+  readonly s3ETag: string | undefined;
+  readonly modified: Date;
 }
 
 export interface PutResult {
   readonly created: boolean;
   readonly size: number;
   readonly sha256: string;
+  /** The S3 ETag recorded (MD5 or multipart ETag), when the request produced one. */
+  readonly s3ETag: string | undefined;
 }
 
 export interface PutArchiveResult extends PutResult {
@@ -54,6 +74,7 @@ export interface OpenArtifact {
   readonly handle: fs.FileHandle;
   readonly size: number;
   readonly sha256: string;
+  readonly s3ETag: string | undefined;
   readonly modified: Date;
   /** The file version opened: what a small-file cache entry of its bytes is valid for. */
   readonly version: FileVersion;
@@ -70,6 +91,8 @@ export interface ListItem {
   readonly sha256: string | null;
   readonly modified: string;
   readonly type: "file";
+  /** S3's ETag, for content written through S3 (absent from JSON otherwise). */
+  readonly s3ETag?: string | undefined;
 }
 
 export interface ListRequest {
@@ -170,15 +193,22 @@ export class ArtifactStore {
       maxBytes: this.options.maxUploadBytes,
       writableBytes: () => this.writableBytes(),
       fsync: this.options.fsync,
+      md5: request.md5 === true || request.expectedMd5 !== undefined,
     });
     try {
       if (request.expectedSha256 !== undefined && request.expectedSha256 !== staged.sha256) {
-        throw badRequest(`checksum mismatch: the body's SHA-256 is ${staged.sha256}, X-Checksum-SHA256 said ${request.expectedSha256}`);
+        throw new HttpError(400, "ChecksumMismatch", `checksum mismatch: the body's SHA-256 is ${staged.sha256}, the request said ${request.expectedSha256}`);
+      }
+      if (request.expectedMd5 !== undefined && request.expectedMd5 !== staged.md5) {
+        throw new HttpError(400, "BadDigest", "the Content-MD5 does not match the body received");
       }
       // The staged bytes already occupy the volume: the write is refused if they ate into the reserve.
       if ((await this.writableBytes()) < 0) throw volumeFull();
-      const created = await this.#commitLock.run(namespace, () => this.#commitFile(namespace, key, target, staged, request.createOnly === true));
-      return { created, size: staged.size, sha256: staged.sha256 };
+      const s3ETag = request.s3ETag ?? (request.md5 === true ? staged.md5 : undefined);
+      const created = await this.#commitLock.run(namespace, () =>
+        this.#commitFile(namespace, key, target, { ...staged, s3ETag }, request.createOnly === true, request.precondition),
+      );
+      return { created, size: staged.size, sha256: staged.sha256, s3ETag };
     } finally {
       // After a successful rename the temporary name no longer exists; otherwise this removes it.
       await fs.rm(staged.tempFile, { force: true });
@@ -189,8 +219,9 @@ export class ArtifactStore {
     namespace: string,
     key: ArtifactKey,
     target: string,
-    staged: { tempFile: string; size: number; sha256: string },
+    staged: { tempFile: string; size: number; sha256: string; s3ETag: string | undefined },
     createOnly: boolean,
+    precondition: PutRequest["precondition"],
   ): Promise<boolean> {
     const parent = path.dirname(target);
     await this.#ensureParentDirectories(namespace, key);
@@ -200,6 +231,7 @@ export class ArtifactStore {
     if (previous?.isDirectory()) throw conflict("a directory artifact exists at this key; a file cannot replace it (PUT ?archive=tar.gz replaces a directory)");
     if (previous !== undefined && !previous.isFile()) throw conflict("something other than an artifact exists at this key");
     if (createOnly && previous !== undefined) throw preconditionFailed("an artifact already exists at this key");
+    if (precondition !== undefined) precondition(previous === undefined ? undefined : await this.#currentVersion(namespace, key, target));
     const previousSize = previous?.size ?? 0;
 
     const quota = this.options.namespaceQuotaBytes;
@@ -207,7 +239,7 @@ export class ArtifactStore {
     if (quota > 0 && used - previousSize + staged.size > quota) throw quotaExceeded(quota);
 
     const stagedStat = await fs.stat(staged.tempFile, { bigint: true });
-    await writeMeta(this.layout.metaPath(namespace, key.key), this.layout.tmpDir, metaFor(staged.sha256, stagedStat));
+    await writeMeta(this.layout.metaPath(namespace, key.key), this.layout.tmpDir, metaFor(staged.sha256, stagedStat, staged.s3ETag));
     try {
       if (createOnly) {
         // link(2) fails with EEXIST atomically, even against another replica on a shared volume.
@@ -254,7 +286,13 @@ export class ArtifactStore {
         this.#commitDirectory(namespace, key, target, staging, extracted, request.createOnly === true),
       );
       if (commit.trash !== undefined) await this.#discardReplaced(namespace, key.key, commit.trash, extracted);
-      return { created: commit.created, size: extracted.expandedBytes, sha256: extracted.archiveSha256, files: extracted.files.length };
+      return {
+        created: commit.created,
+        size: extracted.expandedBytes,
+        sha256: extracted.archiveSha256,
+        s3ETag: undefined,
+        files: extracted.files.length,
+      };
     } finally {
       await fs.rm(staging, { recursive: true, force: true });
     }
@@ -361,8 +399,8 @@ export class ArtifactStore {
         return { directory: true };
       }
       if (!stat.isFile()) throw notFound("artifact not found");
-      const sha256 = await this.#digestFor(namespace, key.key, handle, stat);
-      return { handle, size: Number(stat.size), sha256, modified: stat.mtime, version: stat };
+      const { sha256, s3ETag } = await this.#digestFor(namespace, key.key, handle, stat);
+      return { handle, size: Number(stat.size), sha256, s3ETag, modified: stat.mtime, version: stat };
     } catch (error) {
       await handle.close().catch(() => {});
       throw error;
@@ -381,8 +419,8 @@ export class ArtifactStore {
 
   /** Keeps the whole body of a small artifact opened with open(), for cachedSmall(). */
   rememberSmall(namespace: string, key: ArtifactKey, opened: OpenArtifact, body: Buffer<ArrayBuffer>): void {
-    const { size, sha256, modified, version } = opened;
-    this.#smallFiles.remember(this.layout.artifactPath(namespace, key), version, { size, body, sha256, modified });
+    const { size, sha256, s3ETag, modified, version } = opened;
+    this.#smallFiles.remember(this.layout.artifactPath(namespace, key), version, { size, body, sha256, s3ETag, modified });
   }
 
   /**
@@ -405,17 +443,33 @@ export class ArtifactStore {
     }
   }
 
-  async #digestFor(namespace: string, key: string, handle: fs.FileHandle, stat: BigIntStats): Promise<string> {
+  async #digestFor(
+    namespace: string,
+    key: string,
+    handle: fs.FileHandle,
+    stat: BigIntStats,
+  ): Promise<{ sha256: string; s3ETag: string | undefined }> {
     const metaPath = this.layout.metaPath(namespace, key);
     const meta = await readMeta(metaPath);
-    if (describes(meta, stat)) return meta.sha256;
+    if (describes(meta, stat)) return { sha256: meta.sha256, s3ETag: meta.s3ETag };
     // Rare: a crash or a race left the sidecar describing other bytes. Recompute from what is on disk.
     const sha256 = await digestOpenFile(handle);
     const after = await handle.stat({ bigint: true });
     if (after.mtimeNs === stat.mtimeNs && after.size === stat.size) {
       await writeMeta(metaPath, this.layout.tmpDir, metaFor(sha256, stat)).catch(() => {});
     }
-    return sha256;
+    return { sha256, s3ETag: undefined };
+  }
+
+  /** The digests of the file at `target`, for a precondition checked under the commit lock. */
+  async #currentVersion(namespace: string, key: ArtifactKey, target: string): Promise<CurrentVersion> {
+    const handle = await fs.open(target, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+    try {
+      const stat = await handle.stat({ bigint: true });
+      return { ...(await this.#digestFor(namespace, key.key, handle, stat)), modified: stat.mtime };
+    } finally {
+      await handle.close();
+    }
   }
 
   /** The contained location of a file or directory artifact, for streaming it as an archive. */
@@ -521,6 +575,7 @@ export class ArtifactStore {
         sha256: describes(meta, entry.stat) ? meta.sha256 : null,
         modified: entry.stat.mtime.toISOString(),
         type: "file",
+        s3ETag: describes(meta, entry.stat) ? meta.s3ETag : undefined,
       });
       lastReturned = entry.key;
     }

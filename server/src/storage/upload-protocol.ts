@@ -10,7 +10,8 @@ export interface WorkerSetup {
 
 export type WriterRequest =
   /** Create the temporary file (O_CREAT|O_EXCL) that the upload's bytes go to. */
-  | { readonly op: "open"; readonly id: number; readonly path: string; readonly mode: number }
+  /** `md5`: also compute the MD5 (S3's ETag of a single-part object); off for the native API, it costs CPU. */
+  | { readonly op: "open"; readonly id: number; readonly path: string; readonly mode: number; readonly md5: boolean }
   /** Hash and append the first `length` bytes of `slot`; always answered with "written", which frees it. */
   | { readonly op: "write"; readonly id: number; readonly slot: number; readonly length: number }
   /** fsync when asked, close, and answer the SHA-256 of everything written. */
@@ -21,7 +22,7 @@ export type WriterRequest =
 export type WriterReply =
   /** The slot is free again; `bytes` is 0 when the upload had already failed. */
   | { readonly op: "written"; readonly id: number; readonly slot: number; readonly bytes: number }
-  | { readonly op: "finished"; readonly id: number; readonly sha256: string }
+  | { readonly op: "finished"; readonly id: number; readonly sha256: string; readonly md5: string | undefined }
   | { readonly op: "aborted"; readonly id: number }
   /** The upload's first failure (open, write, fsync or close); later requests for it do nothing. */
   | { readonly op: "failed"; readonly id: number; readonly code: string | undefined; readonly message: string };

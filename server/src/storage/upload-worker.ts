@@ -11,6 +11,7 @@ import type { WorkerSetup, WriterReply, WriterRequest } from "./upload-protocol.
 interface OpenUpload {
   readonly fd: number;
   readonly hash: Hash;
+  readonly md5: Hash | undefined;
   /** After the first failure the upload is only waiting for its abort. */
   failed: boolean;
 }
@@ -41,7 +42,8 @@ function writeAll(fd: number, data: Uint8Array): void {
 function handle(request: WriterRequest): void {
   if (request.op === "open") {
     try {
-      uploads.set(request.id, { fd: fs.openSync(request.path, "wx", request.mode), hash: createHash("sha256"), failed: false });
+      const fd = fs.openSync(request.path, "wx", request.mode);
+      uploads.set(request.id, { fd, hash: createHash("sha256"), md5: request.md5 ? createHash("md5") : undefined, failed: false });
     } catch (error) {
       fail(request.id, error, undefined);
     }
@@ -62,6 +64,7 @@ function handle(request: WriterRequest): void {
       try {
         const data = new Uint8Array(slots, request.slot * slotBytes, request.length);
         upload.hash.update(data);
+        upload.md5?.update(data);
         writeAll(upload.fd, data);
         bytes = request.length;
       } catch (error) {
@@ -76,7 +79,7 @@ function handle(request: WriterRequest): void {
     if (request.fsync) fs.fsyncSync(upload.fd);
     uploads.delete(request.id);
     fs.closeSync(upload.fd);
-    reply({ op: "finished", id: request.id, sha256: upload.hash.digest("hex") });
+    reply({ op: "finished", id: request.id, sha256: upload.hash.digest("hex"), md5: upload.md5?.digest("hex") });
   } catch (error) {
     fail(request.id, error, upload);
   }

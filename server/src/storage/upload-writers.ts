@@ -89,6 +89,7 @@ export class UploadWriter {
   #pending: { resolve: (value: string | undefined) => void; reject: (error: Error) => void } | undefined;
   #waitingFor: "slot back" | "finished" | "aborted" | undefined;
   #done = false;
+  #md5: string | undefined;
 
   constructor(
     readonly id: number,
@@ -96,8 +97,14 @@ export class UploadWriter {
     private readonly slots: Slots,
     path: string,
     mode: number,
+    md5: boolean,
   ) {
-    lane.send({ op: "open", id, path, mode });
+    lane.send({ op: "open", id, path, mode, md5 });
+  }
+
+  /** The MD5 of every byte written, once finish() has resolved, when the upload began with `md5`. */
+  get md5(): string | undefined {
+    return this.#md5;
   }
 
   /**
@@ -159,6 +166,7 @@ export class UploadWriter {
         if (this.#waitingFor === "slot back") this.#settle(undefined);
         return;
       case "finished":
+        this.#md5 = reply.md5;
         if (this.#waitingFor === "finished") this.#settle(undefined, reply.sha256);
         return;
       case "aborted":
@@ -308,11 +316,11 @@ export class UploadWriterPool {
     this.#lanes = Array.from({ length: Math.max(1, workers) }, () => new WorkerLane(setup));
   }
 
-  /** Starts an upload into a new file at `path` (created exclusively with `mode`). */
-  begin(path: string, mode: number): UploadWriter {
+  /** Starts an upload into a new file at `path` (created exclusively with `mode`); `md5` adds that digest. */
+  begin(path: string, mode: number, options: { md5?: boolean } = {}): UploadWriter {
     let lane = this.#lanes[0]!;
     for (const candidate of this.#lanes) if (candidate.uploads.size < lane.uploads.size) lane = candidate;
-    const upload = new UploadWriter(this.#nextId++, lane, this.#slots, path, mode);
+    const upload = new UploadWriter(this.#nextId++, lane, this.#slots, path, mode, options.md5 === true);
     lane.adopt(upload);
     return upload;
   }

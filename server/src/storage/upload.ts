@@ -31,12 +31,16 @@ export interface UploadLimits {
   /** Resolves the bytes that may still be written before the volume's reserve is reached. */
   readonly writableBytes: () => Promise<number>;
   readonly fsync: boolean;
+  /** Also compute the body's MD5 (S3 ETags and Content-MD5). */
+  readonly md5?: boolean;
 }
 
 export interface StagedUpload {
   readonly tempFile: string;
   readonly size: number;
   readonly sha256: string;
+  /** Present when the limits asked for it. */
+  readonly md5: string | undefined;
 }
 
 export function isNoSpace(error: unknown): boolean {
@@ -56,7 +60,7 @@ export async function stageUpload(
   limits: UploadLimits,
 ): Promise<StagedUpload> {
   const tempFile = tempPath(tmpDir, "upload");
-  const writer = uploadWriters.begin(tempFile, 0o640);
+  const writer = uploadWriters.begin(tempFile, 0o640, { md5: limits.md5 === true });
   let size = 0;
   let nextSpaceCheck = FREE_SPACE_CHECK_INTERVAL;
   try {
@@ -73,7 +77,7 @@ export async function stageUpload(
       }
     }
     const sha256 = await writer.finish(limits.fsync);
-    return { tempFile, size, sha256 };
+    return { tempFile, size, sha256, md5: writer.md5 };
   } catch (error) {
     await writer.abort();
     await fs.rm(tempFile, { force: true });
