@@ -5,10 +5,11 @@ import type { Context } from "hono";
 import type { Authorizer } from "./auth/types.js";
 import type { Config } from "./config.js";
 import { badRequest, HttpError } from "./errors.js";
-import type { AppEnv, RequestRecord } from "./http/env.js";
+import type { AppEnv } from "./http/env.js";
+import { accessLog } from "./http/access-log.js";
 import { refusedRequest } from "./http/listener.js";
 import { allowedMethods } from "./http/methods.js";
-import { nodeResponse, rawPath } from "./http/transport.js";
+import { rawPath } from "./http/transport.js";
 import type { Logger } from "./log.js";
 import type { HttpMetrics } from "./metrics.js";
 import { isKfpPath, registerKfpRoutes } from "./routes/kfp.js";
@@ -26,7 +27,6 @@ export interface AppDeps {
   readonly lifecycle: Lifecycle;
 }
 
-const PROBE_ROUTES = new Set(["/healthz", "/readyz", "/metrics"]);
 const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i;
 
 /** Errors from the client's side of a transfer (it went away mid-body): not ours, not worth a stack. */
@@ -48,47 +48,7 @@ export function createApp(config: Config, deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const { logger, metrics } = deps;
 
-  // One log line and one set of metrics per request, written when the last byte has been sent.
-  app.use(async (c, next) => {
-    const record: RequestRecord = {};
-    c.set("record", record);
-    const started = performance.now();
-    const outgoing = nodeResponse(c);
-    const socket = c.env?.incoming?.socket;
-    const writtenBefore = socket?.bytesWritten ?? 0;
-    await next();
-    const finish = () => {
-      const route = c.req.routePath === "/*" ? "unmatched" : c.req.routePath;
-      const status = outgoing?.headersSent ? outgoing.statusCode : c.res.status;
-      // Body bytes as the handlers counted them: Node's HTTP parser consumes the socket natively, so
-      // socket.bytesRead stays 0. Bytes out include headers.
-      const bytesIn = record.bytesIn ?? 0;
-      const bytesOut = socket ? socket.bytesWritten - writtenBefore : (record.bytesOut ?? 0);
-      const seconds = (performance.now() - started) / 1000;
-      metrics.requests.inc({ route, method: c.req.method, status: String(status) });
-      metrics.duration.observe({ route, method: c.req.method }, seconds);
-      metrics.bytesReceived.inc({ route }, bytesIn);
-      metrics.bytesSent.inc({ route }, bytesOut);
-      const level = status >= 500 ? "error" : record.decision === "deny" ? "warn" : PROBE_ROUTES.has(route) ? "debug" : "info";
-      logger[level]("request", {
-        method: c.req.method,
-        route,
-        namespace: record.namespace,
-        key: record.key,
-        status,
-        bytesIn,
-        bytesOut,
-        durationMs: Math.round(seconds * 1000 * 10) / 10,
-        user: record.user,
-        groups: record.groups,
-        verb: record.verb,
-        decision: record.decision,
-        aborted: outgoing !== undefined && !outgoing.writableFinished ? true : undefined,
-      });
-    };
-    if (outgoing === undefined || outgoing.closed) finish();
-    else outgoing.once("close", finish);
-  });
+  app.use(accessLog({ logger, metrics }));
 
   // '.' and '..' segments (also percent-encoded) are refused, not normalized into another path.
   app.use(async (c, next) => {

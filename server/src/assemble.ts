@@ -9,11 +9,16 @@ import type { AppEnv } from "./http/env.js";
 import type { Logger } from "./log.js";
 import { createMetrics, type HttpMetrics } from "./metrics.js";
 import type { Lifecycle } from "./routes/operations.js";
+import { MultipartUploads } from "./s3/multipart.js";
+import { createS3App } from "./s3/app.js";
 import { RunIndex } from "./storage/runs.js";
 import { ArtifactStore } from "./storage/store.js";
 
 export interface Assembled {
   readonly app: Hono<AppEnv>;
+  /** The S3-compatible API, served on its own port; undefined when S3_ENABLED=false. */
+  readonly s3App: Hono<AppEnv> | undefined;
+  readonly multipart: MultipartUploads;
   readonly store: ArtifactStore;
   readonly runs: RunIndex;
   readonly metrics: HttpMetrics;
@@ -42,5 +47,10 @@ export async function assemble(config: Config, logger: Logger, overrides: { auth
   const authorizer = overrides.authorizer ?? createAuthorizer(config, { registry: metrics.registry, logger });
   const lifecycle: Lifecycle = { shuttingDown: false };
   const app = createApp(config, { store, runs, authorizer, metrics, logger, lifecycle });
-  return { app, store, runs, metrics, authorizer, lifecycle };
+  const multipart = new MultipartUploads(store, store.layout.internalDir);
+  await multipart.init();
+  const s3App = config.s3.enabled
+    ? createS3App(config.s3, { store, multipart, authorizer, metrics, logger, authMode: config.authMode, scopeNamespace: config.scopeNamespace })
+    : undefined;
+  return { app, s3App, multipart, store, runs, metrics, authorizer, lifecycle };
 }

@@ -84,6 +84,29 @@ const envSchema = z.object({
   /** Durable writes (fsync file and directory). Turn off only for benchmarks or scratch volumes. */
   FSYNC: boolean.default(true),
   NODE_NAME: z.string().default(""),
+  /** The S3-compatible listener (s3/): what released Kubeflow Pipelines speaks to its artifact store. */
+  S3_ENABLED: boolean.default(true),
+  S3_PORT: positiveInt(0, 65535).default(9000),
+  /** Kubeflow's bucket: `private-artifacts/<ns>/<rest>` is artifact `<rest>` of namespace `<ns>`. */
+  S3_KUBEFLOW_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "must be an S3 bucket name").default("mlpipeline"),
+  /** Owner of the Kubeflow bucket's other keys (pipeline specs, logs the API server keeps). */
+  S3_SYSTEM_NAMESPACE: z.string().regex(NAMESPACE_PATTERN, "must be a namespace name (DNS-1123 label)").default("kubeflow"),
+  /** What GetBucketLocation answers; requests may be signed for any region. */
+  S3_REGION: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "must be a region name").default("us-east-1"),
+  /** One static key pair (the system key of KFP's API server, UI and profile controller). */
+  S3_ACCESS_KEY: z.string().regex(/^[A-Za-z0-9._~+:@-]{3,128}$/, "must be 3 to 128 letters, digits or ._~+:@-").optional(),
+  S3_SECRET_KEY: z.string().min(8, "must be at least 8 characters").max(256).optional(),
+  /** With AUTH_MODE=kubernetes, the Kubernetes user the static key acts as (authorized by SubjectAccessReview). */
+  S3_ACCESS_KEY_USER: z.string().min(1).optional(),
+  /** Secret from which per-namespace keys are derived; unset: derived from S3_SECRET_KEY. */
+  S3_MASTER_KEY: z.string().min(32, "must be at least 32 characters").optional(),
+  /** The ServiceAccount a namespace key `kfp.<namespace>` acts as (Kubeflow runs pipelines as default-editor). */
+  S3_NAMESPACE_SERVICE_ACCOUNT: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, "must be a ServiceAccount name")
+    .default("default-editor"),
+  /** Multipart uploads not completed within this many hours are removed. */
+  S3_MULTIPART_EXPIRY_HOURS: positiveInt(1, 24 * 365).default(7 * 24),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
 });
 
@@ -108,7 +131,22 @@ export type Config = Readonly<{
   idleTimeoutMs: number;
   fsync: boolean;
   nodeName: string;
+  s3: S3Config;
   logLevel: "debug" | "info" | "warn" | "error";
+}>;
+
+export type S3Config = Readonly<{
+  enabled: boolean;
+  port: number;
+  kubeflowBucket: string;
+  systemNamespace: string;
+  region: string;
+  /** The static key pair, when configured. */
+  staticKey: Readonly<{ accessKeyId: string; secretAccessKey: string; user: string | undefined }> | undefined;
+  /** Per-namespace keys are derived from this; undefined: no per-namespace keys. */
+  masterKey: string | undefined;
+  namespaceServiceAccount: string;
+  multipartExpiryMs: number;
 }>;
 
 export class ConfigError extends Error {
@@ -129,6 +167,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration: ${problems.join("; ")}`);
   }
   const e = parsed.data;
+  const problems: string[] = [];
+  if ((e.S3_ACCESS_KEY === undefined) !== (e.S3_SECRET_KEY === undefined)) {
+    problems.push("S3_ACCESS_KEY and S3_SECRET_KEY: set both or neither");
+  }
+  if (e.AUTH_MODE === "kubernetes" && e.S3_ACCESS_KEY !== undefined && e.S3_ACCESS_KEY_USER === undefined) {
+    problems.push("S3_ACCESS_KEY_USER: required with S3_ACCESS_KEY under AUTH_MODE=kubernetes (the Kubernetes user the key acts as)");
+  }
+  if (e.S3_ENABLED && e.S3_PORT !== 0 && e.S3_PORT === e.PORT) problems.push("S3_PORT: must differ from PORT");
+  if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join("; ")}`);
+  const staticKey =
+    e.S3_ACCESS_KEY !== undefined && e.S3_SECRET_KEY !== undefined
+      ? Object.freeze({ accessKeyId: e.S3_ACCESS_KEY, secretAccessKey: e.S3_SECRET_KEY, user: e.S3_ACCESS_KEY_USER })
+      : undefined;
   return Object.freeze({
     port: e.PORT,
     host: e.HOST,
@@ -150,6 +201,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     idleTimeoutMs: e.IDLE_TIMEOUT_SECONDS * 1000,
     fsync: e.FSYNC,
     nodeName: e.NODE_NAME,
+    s3: Object.freeze({
+      enabled: e.S3_ENABLED,
+      port: e.S3_PORT,
+      kubeflowBucket: e.S3_KUBEFLOW_BUCKET,
+      systemNamespace: e.S3_SYSTEM_NAMESPACE,
+      region: e.S3_REGION,
+      staticKey,
+      masterKey: e.S3_MASTER_KEY ?? staticKey?.secretAccessKey,
+      namespaceServiceAccount: e.S3_NAMESPACE_SERVICE_ACCOUNT,
+      multipartExpiryMs: e.S3_MULTIPART_EXPIRY_HOURS * 3_600_000,
+    }),
     logLevel: e.LOG_LEVEL,
   });
 }

@@ -12,12 +12,15 @@ const SWEEP_INTERVAL_MS = 60_000;
 export interface RunningServer {
   readonly server: Server;
   readonly port: number;
+  /** The S3-compatible listener, when enabled. */
+  readonly s3Server: Server | undefined;
+  readonly s3Port: number | undefined;
   /** Stops accepting, lets in-flight transfers finish within the grace period, then closes the rest. */
   shutdown(): Promise<void>;
 }
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
-  const { app, store, lifecycle } = await assemble(config, logger);
+  const { app, s3App, multipart, store, lifecycle } = await assemble(config, logger);
 
   if (config.authMode === "none") {
     logger.warn(
@@ -25,13 +28,21 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     );
   }
 
-  const server = await listenOn(app.fetch, { port: config.port, host: config.host, logger });
-  // Whole-request deadlines would cut off large uploads; an idle timeout catches slow and stalled clients.
-  server.requestTimeout = 0;
-  server.headersTimeout = Math.min(60_000, config.idleTimeoutMs + 1000);
-  server.setTimeout(config.idleTimeoutMs);
-  const address = server.address();
-  const port = typeof address === "object" && address !== null ? address.port : config.port;
+  const listen = async (fetch: typeof app.fetch, port: number): Promise<{ server: Server; port: number }> => {
+    const server = await listenOn(fetch, { port, host: config.host, logger });
+    // Whole-request deadlines would cut off large uploads; an idle timeout catches slow and stalled clients.
+    server.requestTimeout = 0;
+    server.headersTimeout = Math.min(60_000, config.idleTimeoutMs + 1000);
+    server.setTimeout(config.idleTimeoutMs);
+    const address = server.address();
+    return { server, port: typeof address === "object" && address !== null ? address.port : port };
+  };
+  const { server, port } = await listen(app.fetch, config.port);
+  const s3 = s3App === undefined ? undefined : await listen(s3App.fetch, config.s3.port);
+  if (s3 !== undefined && config.authMode === "none" && config.s3.staticKey === undefined && config.s3.masterKey === undefined) {
+    logger.warn("S3 API without S3_ACCESS_KEY/S3_SECRET_KEY under AUTH_MODE=none: ANY OR NO SIGNATURE IS ACCEPTED. Use this only on a workstation.");
+  }
+  const servers = s3 === undefined ? [server] : [server, s3.server];
 
   // Usage per namespace for metrics and quotas, measured in the background so start-up stays fast.
   void (async () => {
@@ -39,12 +50,19 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   })().catch((error: unknown) => logger.warn("could not measure namespace usage", { error: String(error) }));
   const sweeper = setInterval(() => {
     store.sweepTemporaryFiles(false).catch((error: unknown) => logger.warn("temporary file sweep failed", { error: String(error) }));
+    multipart
+      .sweep(config.s3.multipartExpiryMs)
+      .then((removed) => {
+        if (removed > 0) logger.info("removed abandoned multipart uploads", { removed });
+      })
+      .catch((error: unknown) => logger.warn("multipart upload sweep failed", { error: String(error) }));
   }, SWEEP_INTERVAL_MS);
   sweeper.unref();
 
   logger.info("listening", {
     host: config.host,
     port,
+    s3Port: s3?.port,
     authMode: config.authMode,
     scopeNamespace: config.scopeNamespace,
     node: config.nodeName || undefined,
@@ -58,17 +76,17 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       logger.info("shutting down: refusing new connections, finishing in-flight requests", {
         graceSeconds: config.shutdownGraceMs / 1000,
       });
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      const closed = Promise.all(servers.map((each) => new Promise<void>((resolve) => each.close(() => resolve()))));
+      for (const each of servers) each.closeIdleConnections();
       const graceOver = new Promise<"timeout">((resolve) => setTimeout(resolve, config.shutdownGraceMs, "timeout").unref());
       if ((await Promise.race([closed, graceOver])) === "timeout") {
         logger.warn("grace period over: closing the remaining connections");
-        server.closeAllConnections();
+        for (const each of servers) each.closeAllConnections();
         await closed;
       }
       logger.info("stopped");
     })());
-  return { server, port, shutdown };
+  return { server, port, s3Server: s3?.server, s3Port: s3?.port, shutdown };
 }
 
 async function main(): Promise<void> {

@@ -90,12 +90,16 @@ export function createKubernetesAuthorizer(
     }
   }
 
-  async function authorize(headers: Headers, namespace: string, verb: ArtifactVerb): Promise<Identity> {
-    const identity = await identify(headers);
+  async function authorizeIdentity(identity: Identity, namespace: string, verb: ArtifactVerb): Promise<void> {
     if (!(await access.isAllowed(identity, namespace, verb))) {
       logger.warn("access denied", { user: identity.user, groups: identity.groups, via: identity.via, namespace, verb });
       throw new AccessDenied(identity, verb, namespace);
     }
+  }
+
+  async function authorize(headers: Headers, namespace: string, verb: ArtifactVerb): Promise<Identity> {
+    const identity = await identify(headers);
+    await authorizeIdentity(identity, namespace, verb);
     return identity;
   }
 
@@ -138,6 +142,7 @@ export function createKubernetesAuthorizer(
 
   return {
     authorize,
+    authorizeIdentity,
     checkReady,
     get cachedDecisions() {
       return access.cachedDecisions;

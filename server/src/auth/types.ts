@@ -4,7 +4,7 @@ import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 
 /** The SubjectAccessReview verbs on pipelines.kubeflow.org/v1beta1 runs. */
-export type ArtifactVerb = "readArtifact" | "writeArtifact" | "deleteArtifact";
+export type ArtifactVerb = "readArtifact" | "writeArtifact" | "deleteArtifact" | "createArtifactCredentials";
 
 export interface Identity {
   readonly user: string;
@@ -12,7 +12,7 @@ export interface Identity {
   readonly uid?: string;
   readonly extra?: Readonly<Record<string, readonly string[]>>;
   /** How the identity was established. */
-  readonly via: "token" | "trusted-header" | "none";
+  readonly via: "token" | "trusted-header" | "s3-key" | "none";
 }
 
 export interface Authorizer {
@@ -22,6 +22,11 @@ export interface Authorizer {
    * could not answer — fail closed, never open).
    */
   authorize(headers: Headers, namespace: string, verb: ArtifactVerb): Promise<Identity>;
+  /**
+   * Authorizes `verb` in `namespace` for an identity the caller has already authenticated (an S3 key
+   * whose signature was verified). Rejects like authorize(): 403 (AccessDenied) or 503.
+   */
+  authorizeIdentity(identity: Identity, namespace: string, verb: ArtifactVerb): Promise<void>;
   /** For /readyz: true when no API server is needed, or it answered within the ready window. */
   checkReady(): Promise<boolean>;
 }

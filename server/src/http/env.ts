@@ -10,6 +10,10 @@ export interface RequestRecord {
   user?: string;
   groups?: readonly string[];
   decision?: "allow" | "deny" | "error";
+  /** The S3 operation (e.g. "s3:PutObject"): the route label of S3 requests in logs and metrics. */
+  operation?: string;
+  /** The S3 error code answered, if any. */
+  s3Error?: string;
   /** Body bytes, when the transport cannot count them (app.request()). */
   bytesIn?: number;
   bytesOut?: number;

@@ -17,6 +17,8 @@ export async function tempDir(label: string): Promise<string> {
 
 export interface TestServer {
   readonly url: string;
+  /** The S3 listener (S3_PORT=0 in tests), e.g. http://127.0.0.1:NNNN. */
+  readonly s3Url: string;
   readonly root: string;
   readonly config: Config;
   readonly running: RunningServer;
@@ -27,12 +29,13 @@ export interface TestServer {
 /** An in-process server with AUTH_MODE=none unless `env` says otherwise. */
 export async function startTestServer(env: Record<string, string> = {}, options: { root?: string } = {}): Promise<TestServer> {
   const root = options.root ?? (await tempDir("root"));
-  const config = loadConfig({ HOST: "127.0.0.1", PORT: "0", ARTIFACTS_ROOT: root, AUTH_MODE: "none", SHUTDOWN_GRACE_SECONDS: "2", ...env });
+  const config = loadConfig({ HOST: "127.0.0.1", PORT: "0", ARTIFACTS_ROOT: root, AUTH_MODE: "none", SHUTDOWN_GRACE_SECONDS: "2", S3_PORT: "0", ...env });
   const logs: string[] = [];
   const logger: Logger = env.LOG_LEVEL ? createLogger(config.logLevel, (line) => logs.push(line)) : silentLogger;
   const running = await startServer(config, logger);
   return {
     url: `http://127.0.0.1:${running.port}`,
+    s3Url: `http://127.0.0.1:${running.s3Port ?? 0}`,
     root,
     config,
     running,
@@ -60,7 +63,7 @@ export async function startChildServer(
 ): Promise<ChildServer> {
   const { command, args } = wrap(["--max-semi-space-size=4", SERVER_BUNDLE]);
   const child = spawn(command, args, {
-    env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: "0", AUTH_MODE: "none", LOG_LEVEL: "info", ...env },
+    env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: "0", S3_PORT: "0", AUTH_MODE: "none", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

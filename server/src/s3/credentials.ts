@@ -1,0 +1,92 @@
+// S3 access keys and the Kubernetes identities they act as.
+//
+// - The static key (S3_ACCESS_KEY/S3_SECRET_KEY) is the system key of KFP's API server, UI and profile
+//   controller; under AUTH_MODE=kubernetes it acts as the user S3_ACCESS_KEY_USER.
+// - A namespace key `kfp.<namespace>` (or `kfp.<namespace>.<serviceaccount>`) acts as that
+//   ServiceAccount — by default the namespace's `default-editor`, which runs Kubeflow's pipelines. Its
+//   secret is an HMAC of the key id under a master key, so every replica (and the dedicated servers)
+//   verify it with no lookup and no API call, and nothing needs to read Secrets cluster-wide.
+// Either way every request is then authorized by SubjectAccessReview like a Bearer request.
+import { createHmac } from "node:crypto";
+import { NAMESPACE_PATTERN, type S3Config } from "../config.js";
+import type { Identity } from "../auth/types.js";
+
+export const NAMESPACE_KEY_PREFIX = "kfp.";
+const SERVICE_ACCOUNT_PATTERN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+/** Versioned, so the derivation can change without ever producing the same secret for two schemes. */
+const DERIVATION_CONTEXT = "kfp-artifacts/s3-namespace-key/v1\n";
+
+export interface ResolvedKey {
+  readonly secretAccessKey: string;
+  readonly identity: Identity;
+  /** The static system key: it may also call the IAM subset. */
+  readonly isSystemKey: boolean;
+}
+
+/** The secret of a namespace key: 40 URL-safe characters, the length AWS secrets have. */
+export function deriveSecretKey(masterKey: string, accessKeyId: string): string {
+  return createHmac("sha256", masterKey).update(DERIVATION_CONTEXT + accessKeyId).digest("base64url").slice(0, 40);
+}
+
+export function namespaceAccessKeyId(namespace: string, serviceAccount?: string): string {
+  return serviceAccount === undefined ? `${NAMESPACE_KEY_PREFIX}${namespace}` : `${NAMESPACE_KEY_PREFIX}${namespace}.${serviceAccount}`;
+}
+
+export function serviceAccountIdentity(namespace: string, serviceAccount: string): Identity {
+  return Object.freeze({
+    user: `system:serviceaccount:${namespace}:${serviceAccount}`,
+    groups: Object.freeze(["system:serviceaccounts", `system:serviceaccounts:${namespace}`, "system:authenticated"]),
+    via: "s3-key" as const,
+  });
+}
+
+/** Namespace and ServiceAccount named by a namespace key id, or undefined when it is not one. */
+export function parseNamespaceKeyId(accessKeyId: string, defaultServiceAccount: string): { namespace: string; serviceAccount: string } | undefined {
+  if (!accessKeyId.startsWith(NAMESPACE_KEY_PREFIX)) return undefined;
+  const rest = accessKeyId.slice(NAMESPACE_KEY_PREFIX.length);
+  // Namespaces are DNS labels (no dots): the first dot ends the namespace.
+  const dot = rest.indexOf(".");
+  const namespace = dot === -1 ? rest : rest.slice(0, dot);
+  const serviceAccount = dot === -1 ? defaultServiceAccount : rest.slice(dot + 1);
+  if (!NAMESPACE_PATTERN.test(namespace) || !SERVICE_ACCOUNT_PATTERN.test(serviceAccount)) return undefined;
+  return { namespace, serviceAccount };
+}
+
+export class S3KeyRing {
+  constructor(
+    private readonly config: S3Config,
+    private readonly authMode: "kubernetes" | "none",
+  ) {}
+
+  /** Whether any key can be verified; without one (and AUTH_MODE=none) the endpoint is open. */
+  get verifiesSignatures(): boolean {
+    return this.config.staticKey !== undefined || this.config.masterKey !== undefined;
+  }
+
+  resolve(accessKeyId: string): ResolvedKey | undefined {
+    const { staticKey, masterKey } = this.config;
+    if (staticKey !== undefined && accessKeyId === staticKey.accessKeyId) {
+      const user = this.authMode === "none" ? "local" : (staticKey.user ?? "");
+      return {
+        secretAccessKey: staticKey.secretAccessKey,
+        identity: Object.freeze({ user, groups: Object.freeze(["system:authenticated"]), via: "s3-key" as const }),
+        isSystemKey: true,
+      };
+    }
+    if (masterKey === undefined) return undefined;
+    const named = parseNamespaceKeyId(accessKeyId, this.config.namespaceServiceAccount);
+    if (named === undefined) return undefined;
+    return {
+      secretAccessKey: deriveSecretKey(masterKey, accessKeyId),
+      identity: serviceAccountIdentity(named.namespace, named.serviceAccount),
+      isSystemKey: false,
+    };
+  }
+
+  /** The key pair of a namespace (the IAM CreateAccessKey answer, the s3-credentials command). */
+  namespaceKey(namespace: string, serviceAccount?: string): { accessKeyId: string; secretAccessKey: string } | undefined {
+    if (this.config.masterKey === undefined) return undefined;
+    const accessKeyId = namespaceAccessKeyId(namespace, serviceAccount);
+    return { accessKeyId, secretAccessKey: deriveSecretKey(this.config.masterKey, accessKeyId) };
+  }
+}
