@@ -16,7 +16,8 @@ const parser = new XMLParser({
   trimValues: false,
   isArray: (name) => name === "Part" || name === "Object",
   processEntities: true,
-  htmlEntities: false,
+  // Character references (&#34; &#x27;) are standard XML: Go's encoder writes quotes in ETags and keys so.
+  htmlEntities: true,
 });
 
 export type XmlValue = string | number | boolean | undefined | XmlValue[] | { [name: string]: XmlValue };
