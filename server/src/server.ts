@@ -5,6 +5,7 @@ import { assemble } from "./assemble.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import { listen as listenOn } from "./http/listener.js";
 import { createLogger, type Logger } from "./log.js";
+import { runCredentialsCommand } from "./s3/credentials-command.js";
 
 /** How often crash leftovers of other replicas are looked for on a shared volume. */
 const SWEEP_INTERVAL_MS = 60_000;
@@ -15,7 +16,7 @@ export interface RunningServer {
   /** The S3-compatible listener, when enabled. */
   readonly s3Server: Server | undefined;
   readonly s3Port: number | undefined;
-  /** Stops accepting, lets in-flight transfers finish within the grace period, then closes the rest. */
+  /** Fails readiness, serves new requests for the shutdown delay, then stops accepting and drains (drain()). */
   shutdown(): Promise<void>;
 }
 
@@ -73,20 +74,37 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     (shutdownPromise ??= (async () => {
       lifecycle.shuttingDown = true;
       clearInterval(sweeper);
-      logger.info("shutting down: refusing new connections, finishing in-flight requests", {
-        graceSeconds: config.shutdownGraceMs / 1000,
-      });
-      const closed = Promise.all(servers.map((each) => new Promise<void>((resolve) => each.close(() => resolve()))));
-      for (const each of servers) each.closeIdleConnections();
-      const graceOver = new Promise<"timeout">((resolve) => setTimeout(resolve, config.shutdownGraceMs, "timeout").unref());
-      if ((await Promise.race([closed, graceOver])) === "timeout") {
-        logger.warn("grace period over: closing the remaining connections");
-        for (const each of servers) each.closeAllConnections();
-        await closed;
-      }
+      await drain(servers, config, logger);
       logger.info("stopped");
     })());
   return { server, port, s3Server: s3?.server, s3Port: s3?.port, shutdown };
+}
+
+/**
+ * Shutdown after SIGTERM, readiness already failing. A terminating pod leaves its Services' endpoints
+ * asynchronously: for a few seconds kube-proxy, ingress controllers and meshes still send it new
+ * connections, so these are served for the shutdown delay. Then every listener closes and in-flight
+ * requests get the grace period before the remaining connections are closed. Takes every listener the
+ * process has, so all of them stay open during the delay and drain together.
+ */
+async function drain(servers: readonly Server[], config: Pick<Config, "shutdownDelayMs" | "shutdownGraceMs">, logger: Logger): Promise<void> {
+  if (config.shutdownDelayMs > 0) {
+    logger.info("shutting down: not ready, still serving new requests until load balancers have noticed", {
+      delaySeconds: config.shutdownDelayMs / 1000,
+    });
+    await new Promise((resolve) => setTimeout(resolve, config.shutdownDelayMs));
+  }
+  logger.info("shutting down: refusing new connections, finishing in-flight requests", {
+    graceSeconds: config.shutdownGraceMs / 1000,
+  });
+  const closed = Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  for (const server of servers) server.closeIdleConnections();
+  const graceOver = new Promise<"timeout">((resolve) => setTimeout(resolve, config.shutdownGraceMs, "timeout").unref());
+  if ((await Promise.race([closed, graceOver])) === "timeout") {
+    logger.warn("grace period over: closing the remaining connections");
+    for (const server of servers) server.closeAllConnections();
+    await closed;
+  }
 }
 
 async function main(): Promise<void> {
@@ -125,5 +143,9 @@ async function main(): Promise<void> {
 
 // Run only as the entry point (the bundle or `node server.ts`), not when imported by tests.
 if (process.argv[1] !== undefined && /server\.(m?js|ts)$/.test(process.argv[1])) {
-  void main();
+  if (process.argv[2] === "s3-credentials") {
+    process.exitCode = runCredentialsCommand(process.argv.slice(3), process.env, (text) => process.stdout.write(text), (text) => process.stderr.write(text));
+  } else {
+    void main();
+  }
 }

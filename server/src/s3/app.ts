@@ -76,26 +76,30 @@ export function createS3App(config: S3Config, deps: S3AppDeps): Hono<AppEnv> {
 
   app.use(accessLog(deps));
 
-  const authenticate = async (c: Context<AppEnv>, wire: WireRequest, service: "s3" | "iam"): Promise<S3Caller> => {
+  /**
+   * Verifies the request's signature and resolves who sent it. `wholeBody` (IAM's form posts) reads the
+   * small body first, so its SHA-256 can be checked whatever payload mode signed it.
+   */
+  const authenticate = async (c: Context<AppEnv>, wire: WireRequest, service: "s3" | "iam", wholeBody: boolean): Promise<S3Caller> => {
     const claim = readSignatureClaim(wire, now());
+    const needsBody = wholeBody || claim?.payload.kind === "body-hash";
+    const body = needsBody ? await readSmallBody(c) : undefined;
     if (claim === undefined) {
-      if (open) return { identity: LOCAL_IDENTITY, claim, signer: undefined, isSystemKey: true, body: undefined };
+      if (open) return { identity: LOCAL_IDENTITY, claim, signer: undefined, isSystemKey: true, body };
       throw accessDenied("Anonymous access is not allowed; sign the request with an access key.");
     }
     const resolved = keys.resolve(claim.accessKeyId);
     if (resolved === undefined) {
       // AUTH_MODE=none with no key configured: any signature is accepted (the server warned at start).
-      if (open) return { identity: LOCAL_IDENTITY, claim, signer: undefined, isSystemKey: true, body: undefined };
+      if (open) return { identity: LOCAL_IDENTITY, claim, signer: undefined, isSystemKey: true, body };
       throw new S3Error(403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.");
     }
     if (claim.service !== service) throw new S3Error(400, "AuthorizationHeaderMalformed", `The credential scope's service must be '${service}'.`);
     const signer = new RequestSigner(claim, resolved.secretAccessKey);
-    let body: Buffer | undefined;
-    if (claim.payload.kind === "body-hash") {
-      body = await readSmallBody(c);
-      await signer.verifyRequest(wire, createHash("sha256").update(body).digest("hex"));
-    } else {
-      await signer.verifyRequest(wire);
+    const bodySha256 = body === undefined ? undefined : createHash("sha256").update(body).digest("hex");
+    await signer.verifyRequest(wire, bodySha256);
+    if (claim.payload.kind === "sha256" && bodySha256 !== undefined && bodySha256 !== claim.payload.sha256) {
+      throw new S3Error(400, "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.");
     }
     const record = c.get("record");
     record.user = resolved.identity.user;
@@ -137,11 +141,11 @@ export function createS3App(config: S3Config, deps: S3AppDeps): Hono<AppEnv> {
 
     if (isIamRequest(c, wire, bucket)) {
       record.operation = "iam";
-      const caller = await authenticate(c, wire, "iam");
+      const caller = await authenticate(c, wire, "iam", true);
       return handleIam(c, caller, { keys, authorizer, record, now });
     }
 
-    const caller = await authenticate(c, wire, "s3");
+    const caller = await authenticate(c, wire, "s3", false);
     const request: S3Request = { c, wire, caller, query, bucket, objectKey };
     const method = c.req.method;
 

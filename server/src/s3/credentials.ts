@@ -12,7 +12,7 @@ import { NAMESPACE_PATTERN, type S3Config } from "../config.js";
 import type { Identity } from "../auth/types.js";
 
 export const NAMESPACE_KEY_PREFIX = "kfp.";
-const SERVICE_ACCOUNT_PATTERN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+export const SERVICE_ACCOUNT_PATTERN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 /** Versioned, so the derivation can change without ever producing the same secret for two schemes. */
 const DERIVATION_CONTEXT = "kfp-artifacts/s3-namespace-key/v1\n";
 

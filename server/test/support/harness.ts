@@ -29,7 +29,7 @@ export interface TestServer {
 /** An in-process server with AUTH_MODE=none unless `env` says otherwise. */
 export async function startTestServer(env: Record<string, string> = {}, options: { root?: string } = {}): Promise<TestServer> {
   const root = options.root ?? (await tempDir("root"));
-  const config = loadConfig({ HOST: "127.0.0.1", PORT: "0", ARTIFACTS_ROOT: root, AUTH_MODE: "none", SHUTDOWN_GRACE_SECONDS: "2", S3_PORT: "0", ...env });
+  const config = loadConfig({ HOST: "127.0.0.1", PORT: "0", ARTIFACTS_ROOT: root, AUTH_MODE: "none", SHUTDOWN_GRACE_SECONDS: "2", SHUTDOWN_DELAY_SECONDS: "0", S3_PORT: "0", ...env });
   const logs: string[] = [];
   const logger: Logger = env.LOG_LEVEL ? createLogger(config.logLevel, (line) => logs.push(line)) : silentLogger;
   const running = await startServer(config, logger);
@@ -46,6 +46,8 @@ export async function startTestServer(env: Record<string, string> = {}, options:
 
 export interface ChildServer {
   readonly url: string;
+  /** The S3 listener's URL (empty when S3_ENABLED=false). */
+  readonly s3Url: string;
   readonly child: ChildProcess;
   readonly output: () => string;
   /** Resolves with the exit code (or signal name) once the process has exited. */
@@ -70,11 +72,13 @@ export async function startChildServer(
   child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | string>((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal ?? -1)));
+  let s3Port: string | undefined;
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`child server did not listen within ${timeoutMs} ms:\n${output}`)), timeoutMs);
     const onData = () => {
       const match = /"msg":"listening"[^\n]*"port":(\d+)/.exec(output);
       if (match) {
+        s3Port = /"msg":"listening"[^\n]*"s3Port":(\d+)/.exec(output)?.[1];
         clearTimeout(timer);
         child.stdout.off("data", onData);
         resolve(Number(match[1]));
@@ -86,7 +90,7 @@ export async function startChildServer(
       reject(new Error(`child server exited (${code}) before listening:\n${output}`));
     });
   });
-  return { url: `http://127.0.0.1:${port}`, child, output: () => output, exited };
+  return { url: `http://127.0.0.1:${port}`, s3Url: s3Port === undefined ? "" : `http://127.0.0.1:${s3Port}`, child, output: () => output, exited };
 }
 
 /** Rejects when `promise` takes longer than `ms`: every wait in these tests is bounded. */
