@@ -41,9 +41,9 @@ const cases: GuardCase[] = [
     message: [/persistence.existingClaim and persistence.hostPath are both set/],
   },
   {
-    name: "a termination grace period that does not exceed the shutdown grace",
-    options: { set: ["terminationGracePeriodSeconds=25"] },
-    message: [/terminationGracePeriodSeconds=25 must exceed shutdownGraceSeconds=25/],
+    name: "a termination grace period that does not exceed the shutdown delay and grace",
+    options: { set: ["terminationGracePeriodSeconds=30"] },
+    message: [/terminationGracePeriodSeconds=30 must exceed shutdownDelaySeconds \+ shutdownGraceSeconds = 30/],
   },
   {
     name: "kfp-launcher ConfigMaps without dedicated namespaces",
@@ -71,7 +71,7 @@ describe("guards", () => {
           "dedicated.namespaces[0].persistence.accessMode=ReadWriteMany",
         ],
       },
-      { set: ["terminationGracePeriodSeconds=26"] },
+      { set: ["terminationGracePeriodSeconds=31"] },
     ];
     const results = await Promise.all(fixes.map((options) => helmTemplate(options)));
     for (const result of results) expect(result.stderr).toBe("");

@@ -48,7 +48,7 @@ describe("server environment contract", () => {
       expect(config.nodeName).toBe(NODE_NAME);
       const dedicated = workload.metadata.labels?.["app.kubernetes.io/component"] === "dedicated-server";
       expect(config.scopeNamespace).toBe(dedicated ? workload.metadata.namespace : undefined);
-      expect(Number(spec.terminationGracePeriodSeconds) * 1000).toBeGreaterThan(config.shutdownGraceMs);
+      expect(Number(spec.terminationGracePeriodSeconds) * 1000).toBeGreaterThan(config.shutdownDelayMs + config.shutdownGraceMs);
     }
   });
 

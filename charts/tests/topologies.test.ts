@@ -88,6 +88,7 @@ describe("shared server on ReadWriteOnce (the default)", () => {
       MAX_UPLOAD_BYTES: "10Gi",
       MIN_FREE_BYTES: "256Mi",
       NAMESPACE_QUOTA_BYTES: "0",
+      SHUTDOWN_DELAY_SECONDS: "5",
       SHUTDOWN_GRACE_SECONDS: "25",
       LOG_LEVEL: "info",
     });
@@ -95,9 +96,9 @@ describe("shared server on ReadWriteOnce (the default)", () => {
     expect(nodeName?.valueFrom).toEqual({ fieldRef: { fieldPath: "spec.nodeName" } });
   });
 
-  it("gives the pod longer to stop than the server's shutdown grace", () => {
+  it("gives the pod longer to stop than the server's shutdown delay and grace", () => {
     const deployment = findObject(objects("shared-rwo"), "Deployment", "kfp-artifacts");
-    expect(podSpecOf(deployment).terminationGracePeriodSeconds).toBe(35);
+    expect(podSpecOf(deployment).terminationGracePeriodSeconds).toBe(40);
   });
 
   it("exposes a ClusterIP Service with `http` and `http-s3` ports and Cluster traffic policy", () => {
@@ -381,7 +382,7 @@ describe("value switches", () => {
       SHUTDOWN_GRACE_SECONDS: "50",
       FSYNC: "false",
     });
-    expect(podSpecOf(deployment).terminationGracePeriodSeconds).toBe(60);
+    expect(podSpecOf(deployment).terminationGracePeriodSeconds).toBe(65);
     const notes = await renderNotes({ set: ["auth.mode=none"] });
     expect(notes).toContain("WARNING: auth.mode=none");
   });

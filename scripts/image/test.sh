@@ -22,8 +22,8 @@ version="$(node -p 'require("./package.json").version')"
 image="${IMAGE:-kfp-artifacts:$version}"
 start_timeout="${IMAGE_TEST_START_TIMEOUT:-30}"
 size_budget=150000000 # bytes: 150 MB
-stop_grace=30         # `docker stop -t`, seconds; the server's own SHUTDOWN_GRACE_SECONDS defaults to 25
-stop_budget=10        # seconds: "well within" the grace period; an idle server should exit at once
+stop_grace=40         # `docker stop -t`, seconds: above the server's SHUTDOWN_DELAY_SECONDS + SHUTDOWN_GRACE_SECONDS (5 + 25)
+stop_budget=10        # seconds: "well within" the grace period; an idle server exits right after the 5 s delay
 
 failures=0
 pass() { printf 'ok    %-22s %s\n' "$1" "$2"; }

@@ -78,6 +78,11 @@ const envSchema = z.object({
   MIN_FREE_BYTES: byteSize.default(parseByteSize("256Mi")),
   /** 0 means no quota. */
   NAMESPACE_QUOTA_BYTES: byteSize.default(0),
+  /**
+   * After SIGTERM, how long new requests are still served while readiness fails: Services and load
+   * balancers take a few seconds to stop sending new connections to a terminating pod.
+   */
+  SHUTDOWN_DELAY_SECONDS: positiveInt(0, 3600).default(5),
   SHUTDOWN_GRACE_SECONDS: positiveInt(0, 3600).default(25),
   /** A request that sends or receives nothing for this long is aborted (slow clients). */
   IDLE_TIMEOUT_SECONDS: positiveInt(1, 3600).default(60),
@@ -127,6 +132,7 @@ export type Config = Readonly<{
   maxArchiveExpandedBytes: number;
   minFreeBytes: number;
   namespaceQuotaBytes: number;
+  shutdownDelayMs: number;
   shutdownGraceMs: number;
   idleTimeoutMs: number;
   fsync: boolean;
@@ -197,6 +203,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxArchiveExpandedBytes: e.MAX_ARCHIVE_EXPANDED_BYTES,
     minFreeBytes: e.MIN_FREE_BYTES,
     namespaceQuotaBytes: e.NAMESPACE_QUOTA_BYTES,
+    shutdownDelayMs: e.SHUTDOWN_DELAY_SECONDS * 1000,
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     idleTimeoutMs: e.IDLE_TIMEOUT_SECONDS * 1000,
     fsync: e.FSYNC,

@@ -123,9 +123,26 @@ describe("process failures", () => {
     expect((await fetch(artifactUrl(server.url, "team-a", "after.bin"), { method: "PUT", body: randomBytes(4 << 20) })).status).toBe(201);
   });
 
+  it("SIGTERM: readiness fails at once, new requests are still served during the delay, then the process exits 0", async () => {
+    const root = await tempDir("sigterm-delay");
+    const server = await child({ ARTIFACTS_ROOT: root, SHUTDOWN_DELAY_SECONDS: "3", SHUTDOWN_GRACE_SECONDS: "5" });
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+    const started = Date.now();
+    server.child.kill("SIGTERM");
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // What a load balancer that has not yet seen the pod leave sends: it must still be answered.
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(503);
+    const put = await fetch(artifactUrl(server.url, "team-a", "late.txt"), { method: "PUT", body: "after SIGTERM" });
+    expect(put.status).toBe(201);
+    expect(await (await fetch(artifactUrl(server.url, "team-a", "late.txt"))).text()).toBe("after SIGTERM");
+    expect(await within(8000, server.exited, "exit after the delay")).toBe(0);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3000);
+    expect(server.output()).toMatch(/"msg":"stopped"/);
+  });
+
   it("SIGTERM: readiness fails, the process exits 0 well within the grace period", async () => {
     const root = await tempDir("sigterm");
-    const server = await child({ ARTIFACTS_ROOT: root, SHUTDOWN_GRACE_SECONDS: "5" });
+    const server = await child({ ARTIFACTS_ROOT: root, SHUTDOWN_DELAY_SECONDS: "0", SHUTDOWN_GRACE_SECONDS: "5" });
     expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
     const started = Date.now();
     server.child.kill("SIGTERM");

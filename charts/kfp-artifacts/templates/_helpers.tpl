@@ -133,7 +133,7 @@ on names, namespaces and storage. Guards run here, once, before anything renders
 
 {{- define "kfp-artifacts.terminationGracePeriodSeconds" -}}
 {{- if kindIs "invalid" .Values.terminationGracePeriodSeconds -}}
-{{- add (int .Values.shutdownGraceSeconds) 10 -}}
+{{- add (int .Values.shutdownDelaySeconds) (int .Values.shutdownGraceSeconds) 10 -}}
 {{- else -}}
 {{- int .Values.terminationGracePeriodSeconds -}}
 {{- end -}}

@@ -40,8 +40,9 @@ a message that names the fix. Included once, from "kfp-artifacts.servers".
 {{- end -}}
 {{- end -}}
 {{- if not (kindIs "invalid" .Values.terminationGracePeriodSeconds) -}}
-{{- if le (int .Values.terminationGracePeriodSeconds) (int .Values.shutdownGraceSeconds) -}}
-{{- fail (printf "terminationGracePeriodSeconds=%d must exceed shutdownGraceSeconds=%d, or Kubernetes kills transfers the server is still finishing: raise it or leave it empty (shutdownGraceSeconds + 10)" (int .Values.terminationGracePeriodSeconds) (int .Values.shutdownGraceSeconds)) -}}
+{{- $shutdown := add (int .Values.shutdownDelaySeconds) (int .Values.shutdownGraceSeconds) -}}
+{{- if le (int .Values.terminationGracePeriodSeconds) (int $shutdown) -}}
+{{- fail (printf "terminationGracePeriodSeconds=%d must exceed shutdownDelaySeconds + shutdownGraceSeconds = %d, or Kubernetes kills transfers the server is still finishing: raise it or leave it empty (their sum + 10)" (int .Values.terminationGracePeriodSeconds) (int $shutdown)) -}}
 {{- end -}}
 {{- end -}}
 {{- if and .Values.kfpLauncherConfig.enabled (empty .Values.dedicated.namespaces) -}}

@@ -12,6 +12,8 @@ describe("loadConfig", () => {
     expect(config.trustedUserHeader).toBeUndefined();
     expect(config.namespaceQuotaBytes).toBe(0);
     expect(config.fsync).toBe(true);
+    expect(config.shutdownDelayMs).toBe(5000);
+    expect(config.shutdownGraceMs).toBe(25_000);
   });
 
   it("parses every SPEC §6 variable", () => {
@@ -27,6 +29,7 @@ describe("loadConfig", () => {
       MAX_UPLOAD_BYTES: "1Gi",
       MIN_FREE_BYTES: "512Mi",
       NAMESPACE_QUOTA_BYTES: "10G",
+      SHUTDOWN_DELAY_SECONDS: "7",
       SHUTDOWN_GRACE_SECONDS: "30",
       NODE_NAME: "worker-1",
       LOG_LEVEL: "debug",
@@ -43,6 +46,7 @@ describe("loadConfig", () => {
       maxUploadBytes: 2 ** 30,
       minFreeBytes: 512 * 2 ** 20,
       namespaceQuotaBytes: 10e9,
+      shutdownDelayMs: 7000,
       shutdownGraceMs: 30_000,
       nodeName: "worker-1",
       logLevel: "debug",
