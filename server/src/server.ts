@@ -44,6 +44,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     logger.warn("S3 API without S3_ACCESS_KEY/S3_SECRET_KEY under AUTH_MODE=none: ANY OR NO SIGNATURE IS ACCEPTED. Use this only on a workstation.");
   }
   const servers = s3 === undefined ? [server] : [server, s3.server];
+  if (s3 !== undefined) lifecycle.s3Listening = () => s3.server.listening;
 
   // Usage per namespace for metrics and quotas, measured in the background so start-up stays fast.
   void (async () => {

@@ -13,6 +13,8 @@ const VOLUME_CHECK_TIMEOUT_MS = 2000;
 export interface Lifecycle {
   /** Set on SIGTERM: readiness fails at once. */
   shuttingDown: boolean;
+  /** Whether the S3 listener accepts connections; undefined when S3 is off (set by server.ts). */
+  s3Listening?: (() => boolean) | undefined;
 }
 
 export interface OperationsDeps {
@@ -61,9 +63,11 @@ export function registerOperationsRoutes(app: Hono<AppEnv>, deps: OperationsDeps
       return c.json({ status: "shutting down", node: deps.nodeName }, 503);
     }
     const [volume, kubernetes] = await Promise.all([volumeWritable(deps.store), deps.authorizer.checkReady()]);
-    const ready = volume && kubernetes;
+    // KFP reaches the server through S3: a pod whose S3 listener is gone must leave the Service.
+    const s3 = deps.lifecycle.s3Listening?.();
+    const ready = volume && kubernetes && s3 !== false;
     return c.json(
-      { status: ready ? "ready" : "not ready", node: deps.nodeName, checks: { volume, kubernetes } },
+      { status: ready ? "ready" : "not ready", node: deps.nodeName, checks: { volume, kubernetes, ...(s3 === undefined ? {} : { s3 }) } },
       ready ? 200 : 503,
     );
   });

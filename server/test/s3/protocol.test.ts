@@ -232,6 +232,23 @@ describe("multipart uploads across a crash", () => {
   });
 });
 
+describe("readiness covers the S3 listener", () => {
+  it("/readyz reports s3; a server whose S3 listener is gone is not ready", async () => {
+    const local = await startTestServer({});
+    try {
+      const ready = await fetch(`${local.url}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toMatchObject({ checks: { s3: true } });
+      await new Promise<void>((resolve) => local.running.s3Server?.close(() => resolve()));
+      const gone = await fetch(`${local.url}/readyz`);
+      expect(gone.status).toBe(503);
+      expect(await gone.json()).toMatchObject({ status: "not ready", checks: { s3: false } });
+    } finally {
+      await local.close();
+    }
+  });
+});
+
 describe("the s3-credentials command", () => {
   it("prints a namespace's key pair, which the server accepts", () => {
     const output = execFileSync(process.execPath, [SERVER_BUNDLE, "s3-credentials", "team-a"], {
