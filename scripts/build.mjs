@@ -17,6 +17,10 @@ await Promise.all([
     ...common,
     entryPoints: ["server/src/server.ts"],
     outfile: "server/dist/server.mjs",
+    // node-fetch 2 (under @kubernetes/client-node) reaches Node's built-in punycode through whatwg-url
+    // and tr46; on Node 21+ loading it prints a deprecation warning at every start. The npm package is
+    // the same code, bundled instead.
+    alias: { punycode: "punycode/" },
     // Some CommonJS dependencies call require(); give the ESM bundle one.
     banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   }),
