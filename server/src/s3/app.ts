@@ -26,6 +26,7 @@ import { S3Error, accessDenied, fromHttpError, invalidArgument, malformedXml, no
 import { handleIam, isIamRequest } from "./iam.js";
 import { BucketMap, type ObjectTarget } from "./mapping.js";
 import { MAX_PARTS, normalizeETag, type MultipartUploads } from "./multipart.js";
+import { readV2Claim, verifyV2 } from "./sigv2.js";
 import { readSignatureClaim, RequestSigner, uriEncode, type SignatureClaim, type WireRequest } from "./sigv4.js";
 import { parseXml, xmlDocument, type XmlValue } from "./xml.js";
 
@@ -85,8 +86,18 @@ export function createS3App(config: S3Config, deps: S3AppDeps): Hono<AppEnv> {
     const needsBody = wholeBody || claim?.payload.kind === "body-hash";
     const body = needsBody ? await readSmallBody(c) : undefined;
     if (claim === undefined) {
-      if (open) return { identity: LOCAL_IDENTITY, claim, signer: undefined, isSystemKey: true, body };
-      throw accessDenied("Anonymous access is not allowed; sign the request with an access key.");
+      const v2 = readV2Claim(wire, now());
+      if (v2 === undefined || (open && keys.resolve(v2.accessKeyId) === undefined)) {
+        if (open) return { identity: LOCAL_IDENTITY, claim, signer: undefined, isSystemKey: true, body };
+        throw accessDenied("Anonymous access is not allowed; sign the request with an access key.");
+      }
+      const resolvedV2 = keys.resolve(v2.accessKeyId);
+      if (resolvedV2 === undefined) throw new S3Error(403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.");
+      verifyV2(wire, v2, resolvedV2.secretAccessKey);
+      const record = c.get("record");
+      record.user = resolvedV2.identity.user;
+      record.groups = resolvedV2.identity.groups;
+      return { identity: resolvedV2.identity, claim, signer: undefined, isSystemKey: resolvedV2.isSystemKey, body };
     }
     const resolved = keys.resolve(claim.accessKeyId);
     if (resolved === undefined) {

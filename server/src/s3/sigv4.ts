@@ -236,20 +236,15 @@ export function readSignatureClaim(request: WireRequest, now: number): Signature
   const authorization = request.headers.get("authorization");
   const queryValue = (name: string) => request.query.find(([key]) => key === name)?.[1];
   const queryAlgorithm = queryValue("X-Amz-Algorithm");
-  if (authorization === null && queryAlgorithm === undefined) {
-    if (queryValue("AWSAccessKeyId") !== undefined) throw invalidArgument("Signature version 2 is not supported; sign requests with AWS Signature Version 4.");
-    return undefined;
-  }
+  // Nothing of Signature V4: anonymous, or Signature V2 (sigv2.ts).
+  if ((authorization === null || authorization.startsWith("AWS ")) && queryAlgorithm === undefined) return undefined;
   if (authorization !== null && queryAlgorithm !== undefined) {
     throw invalidArgument("Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified.");
   }
 
   let claim: Omit<SignatureClaim, "payload" | "date" | "longDate"> & { longDate: string; shortDate: string };
   if (authorization !== null) {
-    if (!authorization.startsWith(`${ALGORITHM} `)) {
-      if (authorization.startsWith("AWS ")) throw invalidArgument("Signature version 2 is not supported; sign requests with AWS Signature Version 4.");
-      throw invalidArgument(`Unsupported Authorization type; use ${ALGORITHM}.`);
-    }
+    if (!authorization.startsWith(`${ALGORITHM} `)) throw invalidArgument(`Unsupported Authorization type; use ${ALGORITHM}.`);
     const fields = new Map<string, string>();
     for (const part of authorization.slice(ALGORITHM.length + 1).split(",")) {
       const eq = part.indexOf("=");
