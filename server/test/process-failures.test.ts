@@ -58,13 +58,16 @@ describe("process failures", () => {
       command: "unshare",
       args: ["--pid", "--fork", "--mount-proc", "--kill-child", ...mapRoot, "sh", "-c", 'echo "pid in namespace: $$"; exec "$@"', "sh", process.execPath, ...nodeArgs],
     });
-    const first = await child({ ARTIFACTS_ROOT: root }, asPid1);
+    // S3_PORT=0: nothing else on this machine can hold the port either start needs.
+    const first = await child({ ARTIFACTS_ROOT: root, S3_PORT: "0" }, asPid1);
     expect(first.output()).toContain("pid in namespace: 1");
     const { request, response } = startUpload(artifactUrl(first.url, "team-a", "big.bin"), { "Content-Length": String(8 << 20) });
-    response.catch(() => {});
+    let refused: { status: number; body: string } | undefined;
+    response.then((answer) => (refused = answer), () => {});
     request.on("error", () => {});
     request.write(randomBytes(2 << 20));
     await eventually(async () => {
+      if (refused !== undefined) throw new Error(`the upload was answered early: ${refused.status} ${refused.body}`);
       const files = await listFiles(tmp);
       return files.length === 1 && (await fs.stat(path.join(tmp, files[0] ?? ""))).size > 0;
     }, 10_000, "the partial upload is on disk");
@@ -76,7 +79,7 @@ describe("process failures", () => {
     await eventually(() => fetch(`${first.url}/healthz`).then(() => false, () => true), 5000, "the killed server is gone");
     expect(await listFiles(tmp)).toHaveLength(1);
 
-    const second = await child({ ARTIFACTS_ROOT: root }, asPid1);
+    const second = await child({ ARTIFACTS_ROOT: root, S3_PORT: "0" }, asPid1);
     expect(second.output()).toContain("pid in namespace: 1");
     expect(await listFiles(tmp)).toEqual([]);
     expect(second.output()).toMatch(/swept temporary files left by an earlier crash/);
