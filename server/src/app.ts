@@ -65,7 +65,7 @@ export function createApp(config: Config, deps: AppDeps): Hono<AppEnv> {
   });
   app.use(allowedMethods(app));
 
-  registerOperationsRoutes(app, { ...deps, nodeName: config.nodeName });
+  registerOperationsRoutes(app, { ...deps, nodeName: config.nodeName, usesKubernetes: config.authMode === "kubernetes" });
   const access = { authorizer: deps.authorizer, scopeNamespace: config.scopeNamespace };
   registerNativeRoutes(app, { ...access, store: deps.store });
   registerKfpRoutes(app, { ...access, store: deps.store, runs: deps.runs });

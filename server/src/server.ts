@@ -5,6 +5,7 @@ import { assemble } from "./assemble.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import { listen as listenOn } from "./http/listener.js";
 import { createLogger, type Logger } from "./log.js";
+import { VERSION } from "./version.js";
 import { runCredentialsCommand } from "./s3/credentials-command.js";
 
 /** How often crash leftovers of other replicas are looked for on a shared volume. */
@@ -62,12 +63,20 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   sweeper.unref();
 
   logger.info("listening", {
+    version: VERSION,
     host: config.host,
     port,
     s3Port: s3?.port,
+    root: config.artifactsRoot,
     authMode: config.authMode,
     scopeNamespace: config.scopeNamespace,
     node: config.nodeName || undefined,
+    limits: {
+      maxUploadBytes: config.maxUploadBytes,
+      maxArchiveExpandedBytes: config.maxArchiveExpandedBytes,
+      minFreeBytes: config.minFreeBytes,
+      namespaceQuotaBytes: config.namespaceQuotaBytes,
+    },
   });
 
   let shutdownPromise: Promise<void> | undefined;
@@ -108,15 +117,29 @@ async function drain(servers: readonly Server[], config: Pick<Config, "shutdownD
   }
 }
 
+/** A problem with the configuration: one JSON line, exit code 2 (what a crash loop's logs should show). */
+function fatal(message: string): never {
+  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: "fatal", msg: message })}\n`);
+  process.exit(2);
+}
+
+/** A socket that cannot be opened is a configuration problem too: what to say about it, if it is one. */
+function listenFailure(error: unknown, config: Config): string | undefined {
+  const { code, port, address } = error as NodeJS.ErrnoException & { port?: number; address?: string };
+  if (code !== "EADDRINUSE" && code !== "EACCES" && code !== "EADDRNOTAVAIL") return undefined;
+  const variable = config.s3.enabled && port === config.s3.port && port !== config.port ? "S3_PORT" : "PORT";
+  const where = `${address ?? config.host}:${port ?? ""}`;
+  if (code === "EADDRINUSE") return `${variable}=${port}: ${where} is already in use`;
+  if (code === "EACCES") return `${variable}=${port}: ${where} may not be opened by this user (ports below 1024 need a privilege)`;
+  return `HOST=${config.host}: ${where} is not an address of this machine`;
+}
+
 async function main(): Promise<void> {
   let config: Config;
   try {
     config = loadConfig();
   } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: "fatal", msg: error.message })}\n`);
-      process.exit(2);
-    }
+    if (error instanceof ConfigError) fatal(error.message);
     throw error;
   }
   const logger = createLogger(config.logLevel);
@@ -125,6 +148,8 @@ async function main(): Promise<void> {
   try {
     running = await startServer(config, logger);
   } catch (error) {
+    const failure = listenFailure(error, config);
+    if (failure !== undefined) fatal(failure);
     logger.error("could not start", { error: String(error) });
     process.exit(1);
   }

@@ -3,6 +3,7 @@
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
+import net from "node:net";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { artifactUrl, eventually, listFiles, SERVER_BUNDLE, startChildServer, startUpload, tempDir, within, type ChildServer } from "./support/harness.js";
@@ -164,6 +165,43 @@ describe("process failures", () => {
     });
     expect(result.status).toBe(1);
     expect(result.stdout).toMatch(/could not start.*upload-worker\.mjs is missing beside server\.mjs/);
+  });
+
+  it("a port already in use: one fatal JSON line naming it, exit code 2, no stack trace", async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    const port = (blocker.address() as net.AddressInfo).port;
+    try {
+      const result = spawnSync(process.execPath, [SERVER_BUNDLE], {
+        env: { PATH: process.env.PATH, HOST: "127.0.0.1", PORT: String(port), S3_PORT: "0", AUTH_MODE: "none", ARTIFACTS_ROOT: await tempDir("port-in-use") },
+        encoding: "utf8",
+        timeout: 15_000,
+      });
+      expect(result.status).toBe(2);
+      const lines = `${result.stdout}${result.stderr}`.split("\n").filter(Boolean);
+      expect(lines.every((line) => line.startsWith("{")), lines.join("\n")).toBe(true);
+      const fatal = lines.map((line) => JSON.parse(line) as { level: string; msg: string }).filter((line) => line.level === "fatal");
+      expect(fatal).toHaveLength(1);
+      expect(fatal[0]?.msg).toMatch(new RegExp(`PORT=${port}: 127\\.0\\.0\\.1:${port} is already in use`));
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it("start-up logs the version, the root and the limits", async () => {
+    const root = await tempDir("startup-line");
+    const server = await child({ ARTIFACTS_ROOT: root, MAX_UPLOAD_BYTES: "1Gi", NAMESPACE_QUOTA_BYTES: "5Gi", MIN_FREE_BYTES: "0" });
+    const listening = server
+      .output()
+      .split("\n")
+      .filter((line) => line.includes('"msg":"listening"'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(listening).toHaveLength(1);
+    expect(listening[0]).toMatchObject({
+      version: expect.stringMatching(/^\d+\.\d+\.\d+/) as unknown,
+      root,
+      limits: { maxUploadBytes: 2 ** 30, maxArchiveExpandedBytes: 20 * 2 ** 30, minFreeBytes: 0, namespaceQuotaBytes: 5 * 2 ** 30 },
+    });
   });
 
   it("refuses an invalid configuration with a message naming the variable and exit code 2", async () => {

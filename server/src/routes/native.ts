@@ -69,10 +69,12 @@ function archiveParam(c: Context<AppEnv>): boolean {
   return true;
 }
 
-function wholeNumberParam(c: Context<AppEnv>, name: string, max: number): number | undefined {
+function wholeNumberParam(c: Context<AppEnv>, name: string, min: number, max: number): number | undefined {
   const value = c.req.query(name);
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || Number(value) > max) throw badRequest(`${name} must be a whole number from 0 to ${max}`);
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw badRequest(`${name} must be a whole number from ${min} to ${max}`);
+  }
   return Number(value);
 }
 
@@ -87,8 +89,7 @@ export function registerNativeRoutes(app: Hono<AppEnv>, deps: NativeRouteDeps): 
     else if (prefix !== "") parseKey(prefix.slice(0, -1), "prefix");
     const delimiter = c.req.query("delimiter");
     if (delimiter !== undefined && delimiter !== "/" && delimiter !== "") throw badRequest("delimiter must be '/'");
-    const limit = wholeNumberParam(c, "limit", MAX_LIST_LIMIT) ?? MAX_LIST_LIMIT;
-    if (limit === 0) throw badRequest(`limit must be from 1 to ${MAX_LIST_LIMIT}`);
+    const limit = wholeNumberParam(c, "limit", 1, MAX_LIST_LIMIT) ?? MAX_LIST_LIMIT;
     const after = decodeCursor(c.req.query("cursor"));
     await admit(c, deps, namespace, "readArtifact");
     const page = await store.list({ namespace, prefix, delimiter: delimiter === "/" ? "/" : undefined, limit, after });
@@ -130,7 +131,7 @@ export function registerNativeRoutes(app: Hono<AppEnv>, deps: NativeRouteDeps): 
 
   app.on(["GET", "HEAD"], ARTIFACT_ROUTE, async (c) => {
     const { namespace, key } = artifactTarget(c);
-    const peek = wholeNumberParam(c, "peek", Number.MAX_SAFE_INTEGER);
+    const peek = wholeNumberParam(c, "peek", 0, Number.MAX_SAFE_INTEGER);
     const archive = archiveParam(c);
     await admit(c, deps, namespace, "readArtifact");
     if (archive) {

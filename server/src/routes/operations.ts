@@ -23,6 +23,8 @@ export interface OperationsDeps {
   readonly metrics: HttpMetrics;
   readonly lifecycle: Lifecycle;
   readonly nodeName: string;
+  /** AUTH_MODE=kubernetes: readiness depends on the API server; otherwise that check is skipped. */
+  readonly usesKubernetes: boolean;
 }
 
 /** Creates and removes a small file in the volume's internal directory: the volume is writable. */
@@ -62,10 +64,13 @@ export function registerOperationsRoutes(app: Hono<AppEnv>, deps: OperationsDeps
     if (deps.lifecycle.shuttingDown) {
       return c.json({ status: "shutting down", node: deps.nodeName }, 503);
     }
-    const [volume, kubernetes] = await Promise.all([volumeWritable(deps.store), deps.authorizer.checkReady()]);
+    const [volume, kubernetes] = await Promise.all([
+      volumeWritable(deps.store),
+      deps.usesKubernetes ? deps.authorizer.checkReady() : Promise.resolve("skipped" as const),
+    ]);
     // KFP reaches the server through S3: a pod whose S3 listener is gone must leave the Service.
     const s3 = deps.lifecycle.s3Listening?.();
-    const ready = volume && kubernetes && s3 !== false;
+    const ready = volume && kubernetes !== false && s3 !== false;
     return c.json(
       { status: ready ? "ready" : "not ready", node: deps.nodeName, checks: { volume, kubernetes, ...(s3 === undefined ? {} : { s3 }) } },
       ready ? 200 : 503,
