@@ -141,6 +141,28 @@ describe("hostile path corpus", () => {
     });
   }
 
+  // The same corpus through the S3 door: artifact paths become /<bucket>/<key> in both bucket styles,
+  // namespace-segment attacks become bucket names. S3 deletes are idempotent, so a DELETE may answer 204,
+  // but nothing may change.
+  const s3Targets = traversalTargets.flatMap((target) =>
+    target.startsWith(`${NS}/`)
+      ? [`/team-a/${target.slice(NS.length + 1)}`, `/mlpipeline/private-artifacts/team-a/${target.slice(NS.length + 1)}`]
+      : [target.replace(/^\/v1\/namespaces\/(.*?)\/artifacts/, "/$1").replace(/^\/v1\/namespaces\//, "/")],
+  );
+  for (const method of ["GET", "PUT", "DELETE"] as const) {
+    it.each(s3Targets)(`S3 ${method} %s is refused and touches nothing outside team-a`, async (target) => {
+      const volumeBefore = await snapshot(s.root, "team-a");
+      const outsideBefore = await snapshot(outside, undefined);
+      const status = await rawRequest(Number(new URL(s.s3Url).port), method, target, method === "PUT" ? "pwned" : "");
+      if (!(method === "DELETE" && status === 204)) {
+        expect(status, `${method} ${target}`).toBeGreaterThanOrEqual(400);
+        expect(status, `${method} ${target}`).toBeLessThan(500);
+      }
+      expect(await snapshot(s.root, "team-a")).toEqual(volumeBefore);
+      expect(await snapshot(outside, undefined)).toEqual(outsideBefore);
+    });
+  }
+
   it("left the planted files and links exactly as they were", async () => {
     expect(await fs.readFile(path.join(s.root, "team-b/secret.txt"), "utf8")).toBe("another tenant");
     expect(await fs.readFile(path.join(outside, "secret.txt"), "utf8")).toBe("outside the volume");

@@ -161,6 +161,7 @@ export function createS3App(config: S3Config, deps: S3AppDeps): Hono<AppEnv> {
     const method = c.req.method;
 
     if (bucket === "") {
+      if (objectKey !== "") throw new S3Error(400, "InvalidBucketName", "The specified bucket is not valid.");
       if (method !== "GET") throw methodNotAllowed();
       record.operation = "s3:ListBuckets";
       return listBuckets(request);

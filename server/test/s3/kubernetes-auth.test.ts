@@ -49,6 +49,7 @@ beforeAll(async () => {
     S3_SECRET_KEY: SYSTEM_KEY.secretAccessKey,
     S3_ACCESS_KEY_USER: SYSTEM_USER,
     S3_MASTER_KEY: MASTER_KEY,
+    LOG_LEVEL: "info",
   });
 });
 
@@ -72,6 +73,12 @@ describe("S3 keys authorized as Kubernetes identities", () => {
     expect(await codeOf(teamA.send(new ListObjectsV2Command({ Bucket: "mlpipeline", Prefix: "private-artifacts/team-b/" })))).toBe("AccessDenied");
     expect(await codeOf(teamA.send(new GetObjectCommand({ Bucket: "team-b", Key: "v2/artifacts/theirs.txt" })))).toBe("AccessDenied");
     expect((await listFiles(s.root)).filter((file) => file.startsWith("team-b/"))).toEqual(["team-b/v2/artifacts/theirs.txt"]);
+
+    // The audit line and the metrics name the S3 operation, the key's identity and the decision.
+    const denied = s.logs.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.msg === "request" && line.route === "s3:PutObject" && line.decision === "deny");
+    expect(denied).toMatchObject({ namespace: "team-b", key: "v2/artifacts/pwned.txt", status: 403, user: "system:serviceaccount:team-a:default-editor", verb: "writeArtifact", s3Error: "AccessDenied" });
+    const metrics = await (await fetch(`${s.url}/metrics`)).text();
+    expect(metrics).toMatch(/kfp_artifacts_http_requests_total\{route="s3:PutObject",method="PUT",status="403"\} 1/);
   });
 
   it("a key id naming a namespace with a forged secret, and a key of no namespace, are refused", async () => {

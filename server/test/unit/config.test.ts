@@ -18,7 +18,7 @@ describe("loadConfig", () => {
 
   it("parses every SPEC §6 variable", () => {
     const config = loadConfig({
-      PORT: "9000",
+      PORT: "9090",
       HOST: "127.0.0.1",
       ARTIFACTS_ROOT: "/data",
       AUTH_MODE: "none",
@@ -35,7 +35,7 @@ describe("loadConfig", () => {
       LOG_LEVEL: "debug",
     });
     expect(config).toMatchObject({
-      port: 9000,
+      port: 9090,
       host: "127.0.0.1",
       artifactsRoot: "/data",
       authMode: "none",
@@ -63,9 +63,40 @@ describe("loadConfig", () => {
     ["LOG_LEVEL", "verbose"],
     ["FSYNC", "sometimes"],
     ["AUTH_TRUSTED_USER_HEADER", "bad header:"],
+    ["S3_PORT", "99999"],
+    ["S3_ENABLED", "maybe"],
+    ["S3_KUBEFLOW_BUCKET", "Bad_Bucket"],
+    ["S3_SYSTEM_NAMESPACE", "Kubeflow"],
+    ["S3_ACCESS_KEY", "has space"],
+    ["S3_MASTER_KEY", "too-short"],
+    ["S3_NAMESPACE_SERVICE_ACCOUNT", "Not/AnAccount"],
+    ["S3_MULTIPART_EXPIRY_HOURS", "0"],
   ])("refuses %s=%s with a message naming the variable", (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(name));
+  });
+
+  it("parses the S3 settings, and derives namespace keys from the static secret when no master key is set", () => {
+    const config = loadConfig({ AUTH_MODE: "none", S3_PORT: "9100", S3_ACCESS_KEY: "minio", S3_SECRET_KEY: "minio123", S3_REGION: "minio" });
+    expect(config.s3).toMatchObject({
+      enabled: true,
+      port: 9100,
+      kubeflowBucket: "mlpipeline",
+      systemNamespace: "kubeflow",
+      region: "minio",
+      staticKey: { accessKeyId: "minio", secretAccessKey: "minio123" },
+      masterKey: "minio123",
+      namespaceServiceAccount: "default-editor",
+    });
+    expect(loadConfig({}).s3).toMatchObject({ enabled: true, port: 9000, staticKey: undefined, masterKey: undefined });
+  });
+
+  it.each([
+    [{ S3_ACCESS_KEY: "minio" }, /S3_ACCESS_KEY and S3_SECRET_KEY/],
+    [{ S3_ACCESS_KEY: "minio", S3_SECRET_KEY: "minio123" }, /S3_ACCESS_KEY_USER/],
+    [{ PORT: "9000" }, /S3_PORT: must differ from PORT/],
+  ])("refuses inconsistent S3 settings %o", (env, message) => {
+    expect(() => loadConfig(env)).toThrow(message);
   });
 
   it("treats an empty variable as unset", () => {
