@@ -316,8 +316,11 @@ export function createS3App(config: S3Config, deps: S3AppDeps): Hono<AppEnv> {
     let last: string | undefined;
     if (scope.kind === "namespace") {
       await admit(request, scope.namespace, "readArtifact");
-      const innerAfter = after === undefined ? undefined : after.startsWith(scope.keyPrefix) ? after.slice(scope.keyPrefix.length) : after < scope.keyPrefix ? undefined : "\u{10FFFF}";
-      if (maxKeys > 0 && innerAfter !== "\u{10FFFF}") {
+      // A marker outside this namespace's keys either precedes them all (list from the start) or follows
+      // them all (nothing left).
+      const beyond = after !== undefined && !after.startsWith(scope.keyPrefix) && after > scope.keyPrefix;
+      const innerAfter = after?.startsWith(scope.keyPrefix) ? after.slice(scope.keyPrefix.length) : undefined;
+      if (maxKeys > 0 && !beyond) {
         const page = await store.list({ namespace: scope.namespace, prefix: scope.artifactPrefix, delimiter, limit: maxKeys, after: innerAfter });
         items = page.items.map((item) => ({ ...item, key: scope.keyPrefix + item.key }));
         prefixes = page.prefixes.map((common) => scope.keyPrefix + common);
