@@ -148,6 +148,8 @@ async function main(): Promise<void> {
   try {
     running = await startServer(config, logger);
   } catch (error) {
+    // The volume or the Kubernetes credentials, found unusable while starting (store, authorizer).
+    if (error instanceof ConfigError) fatal(error.message);
     const failure = listenFailure(error, config);
     if (failure !== undefined) fatal(failure);
     logger.error("could not start", { error: String(error) });

@@ -12,6 +12,7 @@ import {
   createConfiguration,
   type Middleware,
 } from "@kubernetes/client-node";
+import { ConfigError } from "../config.js";
 
 export interface KubeApis {
   readonly authentication: AuthenticationV1Api;
@@ -21,16 +22,22 @@ export interface KubeApis {
   readonly server: string;
 }
 
-/** KUBECONFIG when set, otherwise the pod's service account (in-cluster). */
+/**
+ * KUBECONFIG when set, otherwise the pod's service account (in-cluster). Without either, a ConfigError
+ * (exit 2) that names the way out: the first `docker run` of the image has neither.
+ */
 export function loadKubeConfig(kubeconfigPath: string | undefined): KubeConfig {
   const kubeConfig = new KubeConfig();
   if (kubeconfigPath) {
-    kubeConfig.loadFromFile(kubeconfigPath);
+    try {
+      kubeConfig.loadFromFile(kubeconfigPath);
+    } catch (error) {
+      throw new ConfigError(`AUTH_MODE=kubernetes: KUBECONFIG ${kubeconfigPath} cannot be loaded (${String(error)}); for local use set AUTH_MODE=none`);
+    }
   } else {
     if (!process.env.KUBERNETES_SERVICE_HOST) {
-      throw new Error(
-        "AUTH_MODE=kubernetes needs KUBECONFIG, or to run in a pod (KUBERNETES_SERVICE_HOST is not set); " +
-          "use AUTH_MODE=none for local use",
+      throw new ConfigError(
+        "AUTH_MODE=kubernetes found neither a cluster (KUBERNETES_SERVICE_HOST is not set) nor KUBECONFIG: for local use set AUTH_MODE=none",
       );
     }
     kubeConfig.loadFromCluster();

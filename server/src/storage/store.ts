@@ -4,6 +4,7 @@ import type { BigIntStats } from "node:fs";
 import fs from "node:fs/promises";
 import { constants as fsConstants } from "node:fs";
 import path from "node:path";
+import { ConfigError } from "../config.js";
 import { badRequest, conflict, HttpError, insufficientStorage, notFound, payloadTooLarge, preconditionFailed } from "../errors.js";
 import type { Logger } from "../log.js";
 import { extractArchive, type ExtractResult } from "./archive.js";
@@ -128,11 +129,11 @@ export class ArtifactStore {
   /** Creates the internal directories and sweeps crash leftovers. Call once before serving. */
   async init(): Promise<void> {
     uploadWriters.checkWorkerScript();
-    await fs.mkdir(this.options.root, { recursive: true });
+    await writableDirectory(this.options.root, this.options.root);
     this.#rootReal = await fs.realpath(this.options.root);
-    await fs.mkdir(this.layout.tmpDir, { recursive: true });
-    await fs.mkdir(this.layout.metaDir, { recursive: true });
-    await fs.mkdir(this.layout.runsDir, { recursive: true });
+    for (const directory of [this.layout.internalDir, this.layout.tmpDir, this.layout.metaDir, this.layout.runsDir]) {
+      await writableDirectory(directory, this.options.root);
+    }
     await this.sweepTemporaryFiles(true);
   }
 
@@ -641,6 +642,40 @@ async function readSortedEntries(directory: string): Promise<Entry[]> {
     .map((dirent) => ({ name: dirent.name, isDirectory: dirent.isDirectory() }));
   const sortKey = (entry: Entry) => (entry.isDirectory ? `${entry.name}/` : entry.name);
   return entries.sort((a, b) => compareKeys(sortKey(a), sortKey(b)));
+}
+
+/**
+ * Creates `directory` if needed and makes sure this process can write in it. An existing directory
+ * passes mkdir whatever its owner, so without this check a volume the server cannot write would start
+ * and fail every upload later. Refusals become a ConfigError that says what refused and how to fix it:
+ * a container user's first command is often a host directory owned by root, or a read-only root.
+ */
+async function writableDirectory(directory: string, root: string): Promise<void> {
+  try {
+    await fs.mkdir(directory, { recursive: true });
+    await fs.access(directory, fsConstants.W_OK | fsConstants.X_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "EACCES" && code !== "EPERM" && code !== "EROFS") throw error;
+    const uid = process.getuid?.() ?? "this user";
+    const prefix = `ARTIFACTS_ROOT ${root} is not writable by uid ${uid}`;
+    if (code === "EROFS") {
+      throw new ConfigError(`${prefix} (a read-only file system): mount a writable volume there, such as a named volume`);
+    }
+    // The nearest directory that exists is the one whose owner or mode refused.
+    const rootPath = path.resolve(root);
+    let refusing = path.resolve(directory);
+    let stat = await fs.stat(refusing).catch(() => undefined);
+    while (stat === undefined && path.dirname(refusing) !== refusing) {
+      refusing = path.dirname(refusing);
+      stat = await fs.stat(refusing).catch(() => undefined);
+    }
+    const mode = stat === undefined ? "" : (stat.mode & 0o7777).toString(8).padStart(4, "0");
+    const cause = stat === undefined ? code : `${refusing === rootPath ? "" : `${refusing} `}owned by ${stat.uid}:${stat.gid}, mode ${mode}`;
+    const fix =
+      refusing === rootPath ? `chown it to ${uid}` : refusing.startsWith(rootPath + path.sep) ? `chown it recursively to ${uid}` : `create it owned by ${uid}`;
+    throw new ConfigError(`${prefix} (${cause}): ${fix}, use a named volume, or set fsGroup`);
+  }
 }
 
 /**

@@ -488,7 +488,7 @@ describe("wiring", () => {
     delete process.env.KUBERNETES_SERVICE_HOST;
     try {
       expect(() => createAuthorizer(loadConfig({ AUTH_MODE: "kubernetes" }), { registry, logger: createLogger("error", () => {}) })).toThrow(
-        /needs KUBECONFIG/,
+        /found neither a cluster \(KUBERNETES_SERVICE_HOST is not set\) nor KUBECONFIG: for local use set AUTH_MODE=none/,
       );
     } finally {
       if (previous !== undefined) process.env.KUBERNETES_SERVICE_HOST = previous;
