@@ -127,8 +127,12 @@ export function describeSharedServer(server: () => SharedServer): void {
     }
     expect(native.status).toBe(200);
     expect(native.sha256).toBe(sha256(payload));
+    // Runs are per namespace: team-b can use no namespace holding this run, so it is unknown to it;
+    // naming team-a is asking team-a, which team-b may not read.
     const foreign = await teamB.client.request({ url: `${base}/model:read` });
-    expect(foreign.status).toBe(403);
+    expect(foreign.status).toBe(404);
+    const named = await teamB.client.request({ url: `${base}/model:read?namespace=${teamA.namespace}` });
+    expect(named.status).toBe(403);
   });
 
   it("keeps artifacts when the server pods are deleted", async () => {

@@ -102,6 +102,61 @@ describe("authorization on the HTTP routes", () => {
     expect(s.logs.join("\n")).not.toContain("victor-token");
   });
 
+  const kfp = (run: string, action: "read" | "write", query = "") => `${s.url}/apis/v2beta1/runs/${run}/nodes/n/artifacts/a:${action}${query}`;
+  const answer = async (response: Response) => ({ status: response.status, body: await response.text() });
+
+  it("KFP: anonymous requests get the same 401 for an existing run, an unknown one and any ?namespace= guess", async () => {
+    const known = await fetch(kfp("r-known", "write", "?namespace=team-a&pipeline=p"), { method: "POST", body: "x", headers: bearer("alice-token") });
+    expect(known.status).toBe(200);
+    const reads = await Promise.all(
+      ["r-known", "r-never-written"].flatMap((run) =>
+        ["", "?namespace=team-a", "?namespace=team-b", "?namespace=team-a&pipeline=p"].map((query) => fetch(kfp(run, "read", query)).then(answer)),
+      ),
+    );
+    const writes = await Promise.all(
+      ["r-known", "r-never-written"].flatMap((run) =>
+        ["", "?namespace=team-b&pipeline=p", "?namespace=team-a&pipeline=other"].map((query) =>
+          fetch(kfp(run, "write", query), { method: "POST", body: "y" }).then(answer),
+        ),
+      ),
+    );
+    const first = reads[0];
+    expect(first?.status).toBe(401);
+    for (const each of [...reads, ...writes]) expect(each).toEqual(first);
+  });
+
+  it("KFP: a run id claimed first in another tenant's namespace does not lock its owner out", async () => {
+    // Bob guesses (or copies) team-a's next run id and claims it in his own namespace first.
+    const squat = await fetch(kfp("r-squatted", "write", "?namespace=team-b&pipeline=p"), { method: "POST", body: "bob's", headers: bearer("bob-token") });
+    expect(squat.status).toBe(200);
+    const owner = await fetch(kfp("r-squatted", "write", "?namespace=team-a&pipeline=training"), { method: "POST", body: "alice's", headers: bearer("alice-token") });
+    expect(owner.status).toBe(200);
+    expect(await owner.json()).toEqual({ uri: "kfp-artifacts://team-a/training/r-squatted/n/a" });
+    // Later calls without ?namespace= find the one namespace holding the run that the caller may use.
+    const later = await fetch(kfp("r-squatted", "write"), { method: "POST", body: "alice's again", headers: bearer("alice-token") });
+    expect(await later.json()).toEqual({ uri: "kfp-artifacts://team-a/training/r-squatted/n/a" });
+    const data = async (token: string) => {
+      const response = await fetch(kfp("r-squatted", "read"), { headers: bearer(token) });
+      return Buffer.from(((await response.json()) as { data: string }).data, "base64").toString();
+    };
+    expect(await data("alice-token")).toBe("alice's again");
+    expect(await data("victor-token")).toBe("alice's again");
+    expect(await data("bob-token")).toBe("bob's");
+  });
+
+  it("KFP: another tenant cannot tell a run it may not read from an unknown one", async () => {
+    await fetch(kfp("r-private", "write", "?namespace=team-a&pipeline=p"), { method: "POST", body: "x", headers: bearer("alice-token") });
+    const [existing, unknown] = await Promise.all(["r-private", "r-nobody"].map((run) => fetch(kfp(run, "read"), { headers: bearer("bob-token") }).then(answer)));
+    expect(existing?.status).toBe(404);
+    expect(existing).toEqual(unknown);
+    // Naming the namespace is asking about that namespace: 403 whether or not the run exists there.
+    const named = await Promise.all(
+      ["r-private", "r-nobody"].map((run) => fetch(kfp(run, "read", "?namespace=team-a"), { headers: bearer("bob-token") }).then(answer)),
+    );
+    expect(named[0]?.status).toBe(403);
+    expect(named[0]).toEqual(named[1]);
+  });
+
   it("fails closed with 503 when the API server is down, and recovers", async () => {
     await api.stop();
     try {

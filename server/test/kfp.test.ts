@@ -1,5 +1,5 @@
 // KEP-12513 compatibility API and directory artifacts, over a real socket.
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -65,19 +65,47 @@ describe("KFP compatibility API", () => {
     });
   }
 
-  it("remembers a run's namespace and pipeline; conflicting values are refused in KFP's error shape", async () => {
+  it("remembers a run's namespace and pipeline; a conflicting pipeline is refused in KFP's error shape", async () => {
     const run = `run-${randomBytes(4).toString("hex")}`;
     expect((await fetch(kfp("v2beta1", run, "n1", "a", "write", "?namespace=team-a&pipeline=p"), { method: "POST", body: "1" })).status).toBe(200);
     const later = await fetch(kfp("v2beta1", run, "n2", "b", "write"), { method: "POST", body: "2" });
     expect(await later.json()).toEqual({ uri: `kfp-artifacts://team-a/p/${run}/n2/b` });
     const matching = await fetch(kfp("v1beta1", run, "n2", "b", "read", "?namespace=team-a&pipeline=p"));
     expect(Buffer.from(((await matching.json()) as { data: string }).data, "base64").toString()).toBe("2");
-    const conflicting = await fetch(kfp("v2beta1", run, "n3", "c", "write", "?namespace=team-b&pipeline=p"), { method: "POST", body: "3" });
+    const conflicting = await fetch(kfp("v2beta1", run, "n3", "c", "write", "?namespace=team-a&pipeline=q"), { method: "POST", body: "3" });
     expect(conflicting.status).toBe(409);
     const error = (await conflicting.json()) as Record<string, string>;
     expect(Object.keys(error).sort()).toEqual(["error_details", "error_message"]);
-    expect(error.error_message).toMatch(/another namespace/);
-    expect((await listFiles(path.join(s.root, "team-b"))).length).toBe(0);
+    expect(error.error_message).toMatch(/another pipeline/);
+    expect(await listFiles(path.join(s.root, "team-a/q"))).toEqual([]);
+  });
+
+  it("keeps runs per namespace: the same run id elsewhere is another run, and a caller who may use both must name one", async () => {
+    const run = `run-${randomBytes(4).toString("hex")}`;
+    await fetch(kfp("v2beta1", run, "n", "a", "write", "?namespace=team-a&pipeline=p"), { method: "POST", body: "a's" });
+    const other = await fetch(kfp("v2beta1", run, "n", "a", "write", "?namespace=team-b&pipeline=q"), { method: "POST", body: "b's" });
+    expect(await other.json()).toEqual({ uri: `kfp-artifacts://team-b/q/${run}/n/a` });
+    // AUTH_MODE=none: this caller may use both namespaces, so a call naming neither is ambiguous.
+    const ambiguous = await fetch(kfp("v2beta1", run, "n", "a", "read"));
+    expect(ambiguous.status).toBe(409);
+    expect(((await ambiguous.json()) as { error_message: string }).error_message).toMatch(/several namespaces/);
+    const read = async (namespace: string) =>
+      Buffer.from(((await (await fetch(kfp("v2beta1", run, "n", "a", "read", `?namespace=${namespace}`))).json()) as { data: string }).data, "base64").toString();
+    expect(await read("team-a")).toBe("a's");
+    expect(await read("team-b")).toBe("b's");
+  });
+
+  it("still reads and writes a run recorded before runs were namespaced (one record per run id)", async () => {
+    const run = `run-${randomBytes(4).toString("hex")}`;
+    const digest = createHash("sha256").update(run).digest("hex");
+    const legacy = path.join(s.root, ".kfp-artifacts/runs", digest.slice(0, 2), `${digest}.json`);
+    await fs.mkdir(path.dirname(legacy), { recursive: true });
+    await fs.writeFile(legacy, JSON.stringify({ runId: run, namespace: "team-a", pipeline: "old" }));
+    const write = await fetch(kfp("v2beta1", run, "n", "a", "write"), { method: "POST", body: "kept" });
+    expect(await write.json()).toEqual({ uri: `kfp-artifacts://team-a/old/${run}/n/a` });
+    const read = await fetch(kfp("v2beta1", run, "n", "a", "read", "?namespace=team-a"));
+    expect(Buffer.from(((await read.json()) as { data: string }).data, "base64").toString()).toBe("kept");
+    expect((await fetch(kfp("v2beta1", run, "n", "a", "write", "?namespace=team-a&pipeline=new"), { method: "POST", body: "x" })).status).toBe(409);
   });
 
   it("refuses a first write without namespace and pipeline (400) and a read of an unknown run (404)", async () => {

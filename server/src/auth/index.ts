@@ -13,6 +13,7 @@ const LOCAL_IDENTITY = Object.freeze({ user: "local", groups: Object.freeze([]),
 export function createAllowAllAuthorizer(): Authorizer {
   return {
     authorize: () => Promise.resolve(LOCAL_IDENTITY),
+    authenticate: () => Promise.resolve(LOCAL_IDENTITY),
     authorizeIdentity: () => Promise.resolve(),
     checkReady: () => Promise.resolve(true),
   };

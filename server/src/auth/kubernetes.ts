@@ -142,6 +142,7 @@ export function createKubernetesAuthorizer(
 
   return {
     authorize,
+    authenticate: identify,
     authorizeIdentity,
     checkReady,
     get cachedDecisions() {

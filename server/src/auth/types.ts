@@ -23,6 +23,11 @@ export interface Authorizer {
    */
   authorize(headers: Headers, namespace: string, verb: ArtifactVerb): Promise<Identity>;
   /**
+   * Only who is calling: rejects with 401 (no or bad identity) or 503, like authorize(). For requests
+   * whose namespace must be looked up first, so nothing is looked up for an anonymous caller.
+   */
+  authenticate(headers: Headers): Promise<Identity>;
+  /**
    * Authorizes `verb` in `namespace` for an identity the caller has already authenticated (an S3 key
    * whose signature was verified). Rejects like authorize(): 403 (AccessDenied) or 503.
    */

@@ -2,16 +2,18 @@
 //   POST /apis/{v1beta1,v2beta1}/runs/{run_id}/nodes/{node_id}/artifacts/{name}:write
 //   GET  /apis/{v1beta1,v2beta1}/runs/{run_id}/nodes/{node_id}/artifacts/{name}:read
 // Both versions share one implementation. The run's namespace and pipeline come from the first :write's
-// query parameters and are kept in the run index; :read answers {"data":"<base64>"} streamed.
+// query parameters and are kept in the run index, per namespace (storage/runs.ts); :read answers
+// {"data":"<base64>"} streamed.
 import type { FileHandle } from "node:fs/promises";
 import type { Context, Hono } from "hono";
+import type { ArtifactVerb } from "../auth/types.js";
 import { badRequest, conflict, notFound } from "../errors.js";
 import type { AppEnv } from "../http/env.js";
 import { PRODUCED_CHUNK_BYTES, rawPath, requestBody, sendProduced, type BodyProducer } from "../http/transport.js";
 import { decodePathTail, parseKey, parseSegment, validateNamespace } from "../storage/names.js";
 import type { RunIndex, RunRecord } from "../storage/runs.js";
 import type { ArtifactStore } from "../storage/store.js";
-import { admit, type AccessPolicy } from "./access.js";
+import { admitIdentity, authenticate, mayAccess, type AccessPolicy } from "./access.js";
 import { artifactUri, contentLength } from "./native.js";
 
 export const KFP_WRITE_ROUTE = "/apis/:version{v1beta1|v2beta1}/runs/:run/nodes/:node/artifacts/:name{.+:write}";
@@ -53,24 +55,46 @@ function kfpTarget(c: Context<AppEnv>): KfpTarget {
   };
 }
 
-/** The run's namespace and pipeline: from the index, checked against the query when both are present. */
-async function resolveRun(c: Context<AppEnv>, runs: RunIndex, runId: string, mayRecord: boolean): Promise<{ record: RunRecord; known: boolean }> {
+interface ResolvedRun {
+  /** The run as recorded in the namespace admitted, if it is recorded. */
+  readonly known: RunRecord | undefined;
+  /** The namespace admitted: the query's, or the one holding the run that the caller may use. */
+  readonly namespace: string | undefined;
+  readonly pipeline: string | undefined;
+}
+
+/**
+ * Which run a request is about, admitted for `verb`. Authentication comes first, so an anonymous caller
+ * gets the same 401 whatever exists. A request naming its namespace is then authorized there before the
+ * run is looked up: 403 whether or not the run exists in it. One that does not is resolved among the
+ * namespaces holding the run id to the one the caller may use for `verb`; none is the answer for an
+ * unknown run, so a run in a namespace the caller cannot see stays invisible to it, and several (a
+ * caller with access to both a run's namespace and a squatter's) must be told apart with ?namespace=.
+ */
+async function resolveRun(c: Context<AppEnv>, deps: KfpRouteDeps, runId: string, verb: ArtifactVerb): Promise<ResolvedRun> {
+  const identity = await authenticate(c, deps);
   const namespace = c.req.query("namespace");
   const pipeline = c.req.query("pipeline");
   if (namespace !== undefined) validateNamespace(namespace);
   if (pipeline !== undefined) parseSegment(pipeline, "pipeline");
-  const known = await runs.get(runId);
-  if (known !== undefined) {
-    if ((namespace !== undefined && namespace !== known.namespace) || (pipeline !== undefined && pipeline !== known.pipeline)) {
-      throw conflict("this run is recorded with another namespace or pipeline");
-    }
-    return { record: known, known: true };
+  let known: RunRecord | undefined;
+  if (namespace !== undefined) {
+    await admitIdentity(c, deps, identity, namespace, verb);
+    known = await deps.runs.get(runId, namespace);
+  } else {
+    const candidates = await deps.runs.find(runId);
+    const usable: RunRecord[] = [];
+    for (const candidate of candidates) if (await mayAccess(deps, identity, candidate.namespace, verb)) usable.push(candidate);
+    if (usable.length > 1) throw conflict("this run id is recorded in several namespaces you may use: name one with ?namespace=");
+    known = usable[0];
+    if (known !== undefined) await admitIdentity(c, deps, identity, known.namespace, verb);
+    // For the audit log only: the client is answered as for an unknown run.
+    else if (candidates.length > 0) c.get("record").decision = "deny";
   }
-  if (!mayRecord) throw notFound("no artifacts are recorded for this run");
-  if (namespace === undefined || pipeline === undefined) {
-    throw badRequest("the first write of a run must name its namespace and pipeline (?namespace=…&pipeline=…)");
+  if (known !== undefined && pipeline !== undefined && pipeline !== known.pipeline) {
+    throw conflict("this run is recorded with another pipeline in this namespace");
   }
-  return { record: { runId, namespace, pipeline }, known: false };
+  return { known, namespace: known?.namespace ?? namespace, pipeline: known?.pipeline ?? pipeline };
 }
 
 /** The artifact as KFP's `{"data":"<base64>"}`, produced into the response's buffers. */
@@ -107,16 +131,17 @@ export function registerKfpRoutes(app: Hono<AppEnv>, deps: KfpRouteDeps): void {
 
   app.post(KFP_WRITE_ROUTE, async (c) => {
     const { runId, nodeId, name } = kfpTarget(c);
-    const { record, known } = await resolveRun(c, runs, runId, true);
+    const { known, namespace, pipeline } = await resolveRun(c, deps, runId, "writeArtifact");
+    if (namespace === undefined || pipeline === undefined) {
+      throw badRequest("the first write of a run must name its namespace and pipeline (?namespace=…&pipeline=…)");
+    }
+    const record: RunRecord = known ?? { runId, namespace, pipeline };
     const key = parseKey(`${record.pipeline}/${runId}/${nodeId}/${name}`);
     c.get("record").key = key.key;
-    await admit(c, deps, record.namespace, "writeArtifact");
-    // Recorded only once the caller is known to be allowed to write in that namespace.
-    if (!known) {
+    // Recorded only now: the caller is known to be allowed to write in that namespace.
+    if (known === undefined) {
       const inForce = await runs.claim(record);
-      if (inForce.namespace !== record.namespace || inForce.pipeline !== record.pipeline) {
-        throw conflict("this run is recorded with another namespace or pipeline");
-      }
+      if (inForce.pipeline !== record.pipeline) throw conflict("this run is recorded with another pipeline in this namespace");
     }
     const result = await store.put({ namespace: record.namespace, key, body: requestBody(c), declaredSize: contentLength(c) });
     c.get("record").bytesIn = result.size;
@@ -125,10 +150,10 @@ export function registerKfpRoutes(app: Hono<AppEnv>, deps: KfpRouteDeps): void {
 
   app.get(KFP_READ_ROUTE, async (c) => {
     const { runId, nodeId, name } = kfpTarget(c);
-    const { record } = await resolveRun(c, runs, runId, false);
+    const { known: record } = await resolveRun(c, deps, runId, "readArtifact");
+    if (record === undefined) throw notFound("no artifacts are recorded for this run");
     const key = parseKey(`${record.pipeline}/${runId}/${nodeId}/${name}`);
     c.get("record").key = key.key;
-    await admit(c, deps, record.namespace, "readArtifact");
     const opened = await store.open(record.namespace, key);
     if ("directory" in opened) throw conflict("this artifact is a directory");
     const length = JSON_PREFIX.length + 4 * Math.ceil(opened.size / 3) + JSON_SUFFIX.length;
