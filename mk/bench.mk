@@ -2,5 +2,5 @@
 # Not part of `make test`: it takes minutes and measures, it does not judge. See docs/performance.md.
 .PHONY: bench
 
-bench: build ## SPEC §7 side-by-side benchmark (nginx, dd); BENCH_SIZE_MIB, BENCH_ROUNDS, BENCH_ONLY shrink it
+bench: build ## side-by-side benchmark (nginx, dd, and over S3 MinIO and SeaweedFS); BENCH_SIZE_MIB, BENCH_ROUNDS, BENCH_ONLY shrink it
 	scripts/bench/run.sh

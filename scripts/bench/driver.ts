@@ -11,14 +11,17 @@
 // BENCH_WRK_THREADS (1), BENCH_NGINX_WORKERS (auto), BENCH_ONLY (comma-separated row ids),
 // BENCH_CPU_PROF (1: run the servers under `node --cpu-prof`, profiles in $BENCH_DIR/profiles/server-<label>/),
 // SERVER_BUNDLE (server/dist/server.mjs), BENCH_NODE (the node binary that runs the servers; default:
-// the one running this driver).
-import { existsSync } from "node:fs";
+// the one running this driver), BENCH_PEERS_DIR (~/.cache/peers: the minio and weed binaries of the S3
+// rows, built there by scripts/bench/peers.sh).
+import { createHash } from "node:crypto";
+import { createReadStream, existsSync } from "node:fs";
 import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { EDITOR_VERBS, FakeKubeApi } from "../../server/test/support/fake-kube-api.js";
-import { CannotMeasure, httpRequest, run, runChecked, Service, waitForHttp } from "./procs.js";
+import { startMinio, startSeaweedfs, type S3Peer } from "./peers.js";
+import { CannotMeasure, freePort, httpRequest, run, runChecked, Service, waitForHttp } from "./procs.js";
+import { EMPTY_SHA256, S3Signer, type S3Credentials } from "./sigv4.js";
 import { formatNumber, markdownTable, median, megabytes, pairedRatios } from "./stats.js";
 
 // ---------------------------------------------------------------------------------------------------
@@ -51,6 +54,7 @@ const settings = {
   bundle: path.resolve(process.env.SERVER_BUNDLE || path.join(repoRoot, "server/dist/server.mjs")),
   /** The Node that runs the servers (e.g. the image's Node LTS); the driver itself runs on any. */
   node: process.env.BENCH_NODE || process.execPath,
+  peersDir: path.resolve(process.env.BENCH_PEERS_DIR || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "peers")),
 };
 if (!/^(auto|\d+)$/.test(settings.nginxWorkers)) {
   process.stderr.write("bench: could not measure: BENCH_NGINX_WORKERS must be auto or a number\n");
@@ -61,6 +65,9 @@ const NAMESPACE = "bench";
 const TOKEN = "bench-token";
 const AUTH_HEADER = `Authorization: Bearer ${TOKEN}`;
 const MiB = 1 << 20;
+/** The one key pair of the S3 rows: kfp-artifacts' S3_ACCESS_KEY/S3_SECRET_KEY, MinIO's root user, SeaweedFS's identity. */
+const S3_CREDENTIALS: S3Credentials = { accessKeyId: "benchaccesskey", secretAccessKey: "bench-secret-key-0123456789", region: "us-east-1" };
+const S3_BUCKET = NAMESPACE;
 /** Upper bound on any one transfer: far above what loopback needs, so only a hang hits it. */
 const TRANSFER_TIMEOUT_MS = 300_000;
 
@@ -70,6 +77,9 @@ const work = {
   logs: path.join(settings.dir, "run", "logs"),
   dd: path.join(settings.dir, "run", "dd"),
   nginx: path.join(settings.dir, "run", "nginx"),
+  minio: path.join(settings.dir, "run", "minio"),
+  seaweedfs: path.join(settings.dir, "run", "seaweedfs"),
+  wrk: path.join(settings.dir, "run", "wrk"),
   profiles: path.join(settings.dir, "profiles"),
 };
 
@@ -79,19 +89,10 @@ const work = {
 interface ArtifactServer {
   readonly service: Service;
   readonly url: string;
+  /** Its S3 listener (S3_PORT=0: a free port, read from the "listening" log line). */
+  readonly s3Url: string;
   readonly root: string;
   readonly label: string;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
 }
 
 async function startArtifactServer(label: string, env: Record<string, string>): Promise<ArtifactServer> {
@@ -117,13 +118,29 @@ async function startArtifactServer(label: string, env: Record<string, string>): 
       PORT: String(port),
       ARTIFACTS_ROOT: root,
       LOG_LEVEL: "info",
+      // Every server answers S3 as the image's does, on a free port; signatures are verified with this key.
+      S3_PORT: "0",
+      S3_ACCESS_KEY: S3_CREDENTIALS.accessKeyId,
+      S3_SECRET_KEY: S3_CREDENTIALS.secretAccessKey,
+      S3_REGION: S3_CREDENTIALS.region,
       ...env,
     },
     path.join(work.logs, `server-${label}.log`),
   );
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`${url}/healthz`, service, 30_000);
-  return { service, url, root, label };
+  const s3Port = await listeningS3Port(service.logFile);
+  return { service, url, s3Url: `http://127.0.0.1:${s3Port}`, root, label };
+}
+
+/** The s3Port of the server's "listening" log line (JSON, one object per line). */
+async function listeningS3Port(logFile: string): Promise<number> {
+  for (const line of (await readFile(logFile, "utf8")).split("\n")) {
+    if (!line.includes('"listening"')) continue;
+    const fields = JSON.parse(line) as { msg?: unknown; s3Port?: unknown };
+    if (fields.msg === "listening" && typeof fields.s3Port === "number") return fields.s3Port;
+  }
+  throw new CannotMeasure(`${logFile}: no "listening" line with an s3Port`);
 }
 
 /** scripts/bench/bare-node.mjs: Node's HTTP server with nothing of kfp-artifacts, under the same Node. */
@@ -202,8 +219,8 @@ async function timedGet(url: string, expectedBytes: number, headers: readonly st
 }
 
 /** Streams `file` as the body of `method url` (no Expect: 100-continue round trip); seconds. */
-async function timedUpload(method: string, url: string, file: string, bytes: number, okStatuses: readonly number[]): Promise<number> {
-  const outcome = await curl(["-X", method, "-T", file, "-H", "Expect:", "-H", "Content-Type: application/octet-stream", url]);
+async function timedUpload(method: string, url: string, file: string, bytes: number, okStatuses: readonly number[], headers: readonly string[] = []): Promise<number> {
+  const outcome = await curl(["-X", method, "-T", file, "-H", "Expect:", "-H", "Content-Type: application/octet-stream", ...headers.flatMap((header) => ["-H", header]), url]);
   if (!okStatuses.includes(outcome.status) || outcome.uploaded !== bytes) {
     throw new CannotMeasure(`${method} ${url}: status ${outcome.status}, ${outcome.uploaded} bytes sent (expected ${okStatuses.join("/")}, ${bytes})`);
   }
@@ -235,8 +252,19 @@ interface WrkOutcome {
   readonly requestsPerSecond: number;
 }
 
-async function wrk(url: string, headers: readonly string[], seconds: number): Promise<WrkOutcome> {
-  const args = ["-t", String(settings.wrkThreads), "-c", String(settings.connections), "-d", `${seconds}s`, ...headers.flatMap((h) => ["-H", h]), url];
+async function wrk(url: string, headers: readonly string[], seconds: number, script?: { file: string; args: readonly string[] }): Promise<WrkOutcome & { stdout: string }> {
+  const args = [
+    "-t",
+    String(settings.wrkThreads),
+    "-c",
+    String(settings.connections),
+    "-d",
+    `${seconds}s`,
+    ...headers.flatMap((h) => ["-H", h]),
+    ...(script === undefined ? [] : ["-s", script.file]),
+    url,
+    ...(script === undefined ? [] : ["--", ...script.args]),
+  ];
   const result = await runChecked("wrk", args, (seconds + 60) * 1000);
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(result.stdout);
   if (!rps?.[1]) throw new CannotMeasure(`wrk printed no Requests/sec:\n${result.stdout}`);
@@ -244,7 +272,7 @@ async function wrk(url: string, headers: readonly string[], seconds: number): Pr
   if (bad) throw new CannotMeasure(`wrk ${url}: ${bad[1]} answers were not 2xx/3xx`);
   const socketErrors = /Socket errors: (.*)/.exec(result.stdout);
   if (socketErrors) throw new CannotMeasure(`wrk ${url}: socket errors (${socketErrors[1]})`);
-  return { requestsPerSecond: Number(rps[1]) };
+  return { requestsPerSecond: Number(rps[1]), stdout: result.stdout };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -319,6 +347,335 @@ function wanted(id: string): boolean {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// S3 rows: kfp-artifacts' S3 listener beside its native API (same server, same file) and beside the S3 of
+// MinIO and SeaweedFS. Every S3 request, to any of them, is signed the same way (sigv4.ts: SigV4 in the
+// Authorization header, x-amz-content-sha256 = the body's hex SHA-256), and every server verifies it.
+
+/** Pre-signed unique keys per second of a 4 KiB PUT run: far above any rate seen here (a run that needs more fails). */
+const PUT_KEYS_PER_SECOND = 15_000;
+
+interface Side {
+  readonly label: string;
+  /** The process whose peak RSS is taken over this side's rounds. */
+  readonly service: Service;
+  readonly measure: (round: number) => Promise<number>;
+  readonly values: number[];
+  peakRssBytes: number;
+  startRssBytes: number | undefined;
+}
+
+function side(label: string, service: Service, measure: (round: number) => Promise<number>): Side {
+  return { label, service, measure, values: [], peakRssBytes: 0, startRssBytes: undefined };
+}
+
+interface S3Row {
+  readonly id: string;
+  readonly title: string;
+  readonly unit: "MiB/s" | "req/s";
+  /** kfp-artifacts over S3 */
+  readonly s3: Side;
+  /** the same operation on the same server's native API */
+  readonly native: Side;
+  readonly peers: readonly Side[];
+  readonly loadAverage: number;
+  readonly notes: string[];
+}
+
+/** The S3 path should stay within 10 % of the native one: S3 ÷ native ≥ 0.9. */
+const S3_NATIVE_TARGET = 0.9;
+
+function wantedS3(id: string): boolean {
+  return wanted(id) || settings.only.includes("s3");
+}
+
+/**
+ * ABBA over any number of sides: in order in even rounds, in reverse in odd ones (the first and the last
+ * side trade places; every side is preceded by the untimed `prepare`).
+ */
+async function interleaveSides(row: S3Row, prepare?: () => Promise<void>): Promise<void> {
+  const sides = [row.s3, row.native, ...row.peers];
+  for (let round = 0; round < settings.rounds; round += 1) {
+    for (const one of round % 2 === 0 ? sides : [...sides].reverse()) {
+      await prepare?.();
+      one.startRssBytes ??= await one.service.rssBytes();
+      await one.service.resetPeakRss();
+      one.values.push(await one.measure(round));
+      one.peakRssBytes = Math.max(one.peakRssBytes, await one.service.peakRssBytes());
+    }
+    const figures = sides.map((one) => `${one.label} ${formatNumber(one.values.at(-1) ?? Number.NaN)}`).join(", ");
+    process.stderr.write(`  ${row.id} round ${round + 1}/${settings.rounds}: ${figures} ${row.unit}\n`);
+  }
+}
+
+/** The signed headers of one request, as curl/wrk -H lines. */
+function signedHeaderLines(baseUrl: string, method: string, encodedPath: string, payloadSha256: string): string[] {
+  const signer = new S3Signer(S3_CREDENTIALS, new URL(baseUrl).host);
+  return Object.entries(signer.headers(method, encodedPath, payloadSha256)).map(([name, value]) => `${name}: ${value}`);
+}
+
+/** One signed request with no body (bucket creation, deletes); fails unless its status is one of `ok`. */
+async function s3Request(baseUrl: string, method: string, key: string, ok: readonly number[]): Promise<number> {
+  const encodedPath = S3Signer.path(S3_BUCKET, key);
+  const signer = new S3Signer(S3_CREDENTIALS, new URL(baseUrl).host);
+  const headers = { ...signer.headers(method, encodedPath, EMPTY_SHA256), "Content-Length": "0" };
+  const { status, body } = await httpRequest(`${baseUrl}${encodedPath}`, { method, headers, body: "" });
+  if (!ok.includes(status)) throw new CannotMeasure(`${method} ${baseUrl}${encodedPath}: status ${status}: ${body.slice(0, 300)}`);
+  return status;
+}
+
+async function s3Get(baseUrl: string, key: string, bytes: number): Promise<number> {
+  const encodedPath = S3Signer.path(S3_BUCKET, key);
+  return timedGet(`${baseUrl}${encodedPath}`, bytes, signedHeaderLines(baseUrl, "GET", encodedPath, EMPTY_SHA256));
+}
+
+async function s3Put(baseUrl: string, key: string, file: string, bytes: number, sha256: string): Promise<number> {
+  const encodedPath = S3Signer.path(S3_BUCKET, key);
+  return timedUpload("PUT", `${baseUrl}${encodedPath}`, file, bytes, [200], signedHeaderLines(baseUrl, "PUT", encodedPath, sha256));
+}
+
+async function fileSha256(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(file, { highWaterMark: MiB })) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+/**
+ * req/s of 4 KiB PUTs (wrk, `settings.connections` connections), each to a new key under `keyPrefix`:
+ * unsigned on the native API (`native`), else pre-signed one by one (scripts/bench/wrk-put.lua).
+ */
+async function wrkPut(baseUrl: string, bodyFile: string, bodySha256: string, keyPrefix: string, native: boolean): Promise<number> {
+  let target = `/v1/namespaces/${NAMESPACE}/artifacts/${keyPrefix}`;
+  const headers: string[] = [];
+  if (!native) {
+    const signer = new S3Signer(S3_CREDENTIALS, new URL(baseUrl).host);
+    const count = PUT_KEYS_PER_SECOND * settings.rpsSeconds;
+    const lines: string[] = [];
+    for (let index = 0; index < count; index += 1) {
+      const encodedPath = S3Signer.path(S3_BUCKET, `${keyPrefix}${index}`);
+      lines.push(`${encodedPath} ${signer.authorization("PUT", encodedPath, bodySha256)}`);
+    }
+    const file = path.join(work.wrk, "signed-puts.txt");
+    await writeFile(file, `${lines.join("\n")}\n`);
+    target = `@${file}`;
+    headers.push(`x-amz-date: ${signer.date}`, `x-amz-content-sha256: ${bodySha256}`);
+  }
+  const script = { file: path.join(repoRoot, "scripts/bench/wrk-put.lua"), args: [bodyFile, String(settings.wrkThreads), target, ...headers] };
+  const outcome = await wrk(`${baseUrl}/`, [], settings.rpsSeconds, script);
+  const keys = /bench-keys used=(\d+) reused=(\d+)/.exec(outcome.stdout);
+  if (!keys) throw new CannotMeasure(`wrk-put.lua printed no key count:\n${outcome.stdout}`);
+  if (Number(keys[2]) > 0) throw new CannotMeasure(`4 KiB PUTs to ${baseUrl}: ${keys[2]} requests beyond the ${PUT_KEYS_PER_SECOND}/s pre-signed keys`);
+  return outcome.requestsPerSecond;
+}
+
+interface S3Context {
+  readonly durable: ArtifactServer;
+  readonly noFsync: ArtifactServer;
+  readonly services: Service[];
+  readonly big: string;
+  readonly small: string;
+  readonly bytes: number;
+  /** The 1 GiB artifact the native GET rows read (bucket = its namespace, same key over S3). */
+  readonly bigKey: string;
+}
+
+async function measureS3(context: S3Context): Promise<S3Row[]> {
+  const { durable, noFsync, services, big, small, bytes, bigKey } = context;
+  const rows: S3Row[] = [];
+  const binaries = { minio: path.join(settings.peersDir, "minio"), weed: path.join(settings.peersDir, "weed") };
+  for (const binary of Object.values(binaries)) {
+    if (!existsSync(binary)) throw new CannotMeasure(`${binary} is missing: scripts/bench/peers.sh builds it (or set BENCH_PEERS_DIR)`);
+  }
+  await mkdir(work.wrk, { recursive: true });
+  process.stderr.write("bench: starting MinIO and SeaweedFS\n");
+  const minio: S3Peer = await startMinio(binaries.minio, work.minio, path.join(work.logs, "minio.log"), S3_CREDENTIALS);
+  services.push(minio.service);
+  const seaweedfs: S3Peer = await startSeaweedfs(binaries.weed, work.seaweedfs, path.join(work.logs, "seaweedfs.log"), S3_CREDENTIALS);
+  services.push(seaweedfs.service);
+  // CreateBucket (a no-op that succeeds on kfp-artifacts, whose buckets are namespaces). SeaweedFS's S3
+  // gateway answers before its filer is ready: retry for a while.
+  for (const baseUrl of [durable.s3Url, noFsync.s3Url, minio.url, seaweedfs.url]) {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      try {
+        await s3Request(baseUrl, "PUT", "", [200, 409]);
+        break;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+  }
+  const bigSha256 = await fileSha256(big);
+  const smallSha256 = await fileSha256(small);
+  const mib = settings.sizeMiB;
+  const newS3Row = (fields: Omit<S3Row, "loadAverage" | "notes">): S3Row => {
+    const row = { ...fields, loadAverage: os.loadavg()[0] ?? 0, notes: [] };
+    rows.push(row);
+    return row;
+  };
+
+  if (wantedS3("s3-get")) {
+    const nativeUrl = `${durable.url}/v1/namespaces/${NAMESPACE}/artifacts/${bigKey}`;
+    for (const peer of [minio, seaweedfs]) await s3Put(peer.url, "get.bin", big, bytes, bigSha256);
+    // Every reader starts from the page cache (MinIO writes with O_DIRECT, so its first read is from disk).
+    for (const baseUrl of [durable.s3Url, minio.url, seaweedfs.url]) await s3Get(baseUrl, baseUrl === durable.s3Url ? bigKey : "get.bin", bytes);
+    await timedGet(nativeUrl, bytes);
+    const row = newS3Row({
+      id: "s3-get",
+      title: `GET ${mib} MiB`,
+      unit: "MiB/s",
+      s3: side("kfp-artifacts S3", durable.service, async () => mib / (await s3Get(durable.s3Url, bigKey, bytes))),
+      native: side("native", durable.service, async () => mib / (await timedGet(nativeUrl, bytes))),
+      peers: [side("MinIO", minio.service, async () => mib / (await s3Get(minio.url, "get.bin", bytes))), side("SeaweedFS", seaweedfs.service, async () => mib / (await s3Get(seaweedfs.url, "get.bin", bytes)))],
+    });
+    row.notes.push("kfp-artifacts: the same file through both APIs (bucket bench = namespace bench)");
+    await interleaveSides(row);
+  }
+
+  if (wantedS3("s3-put")) {
+    const groups = [
+      { server: durable, peer: minio, title: `PUT ${mib} MiB, durable (FSYNC=true; MinIO fdatasyncs)` },
+      { server: noFsync, peer: seaweedfs, title: `PUT ${mib} MiB, fsync off (FSYNC=false; SeaweedFS does not fsync)` },
+    ];
+    for (const { server, peer, title } of groups) {
+      const row = newS3Row({
+        id: "s3-put",
+        title,
+        unit: "MiB/s",
+        s3: side("kfp-artifacts S3", server.service, async () => mib / (await s3Put(server.s3Url, "s3-upload.bin", big, bytes, bigSha256))),
+        native: side("native", server.service, async () => mib / (await timedUpload("PUT", `${server.url}/v1/namespaces/${NAMESPACE}/artifacts/upload.bin`, big, bytes, [201]))),
+        peers: [side(peer.label, peer.service, async () => mib / (await s3Put(peer.url, "upload.bin", big, bytes, bigSha256)))],
+      });
+      const clean = async () => {
+        await deleteArtifact(server, "s3-upload.bin");
+        await deleteArtifact(server, "upload.bin");
+        await s3Request(peer.url, "DELETE", "upload.bin", [204, 404]);
+      };
+      await interleaveSides(row, async () => {
+        await clean();
+        await settleDisk();
+      });
+      await clean();
+    }
+  }
+
+  if (wantedS3("s3-get-rps")) {
+    await timedUpload("PUT", `${durable.url}/v1/namespaces/${NAMESPACE}/artifacts/s3-small.bin`, small, 4096, [200, 201]);
+    for (const peer of [minio, seaweedfs]) await s3Put(peer.url, "small.bin", small, 4096, smallSha256);
+    const get = (baseUrl: string, key: string) => {
+      const encodedPath = S3Signer.path(S3_BUCKET, key);
+      return wrk(`${baseUrl}${encodedPath}`, signedHeaderLines(baseUrl, "GET", encodedPath, EMPTY_SHA256), settings.rpsSeconds);
+    };
+    const nativeUrl = `${durable.url}/v1/namespaces/${NAMESPACE}/artifacts/s3-small.bin`;
+    const targets: Array<[string, string]> = [[durable.s3Url, "s3-small.bin"], [minio.url, "small.bin"], [seaweedfs.url, "small.bin"]];
+    // Untimed warm-up of each side (JIT, connection set-up paths, caches).
+    for (const [baseUrl, key] of targets) {
+      const encodedPath = S3Signer.path(S3_BUCKET, key);
+      await wrk(`${baseUrl}${encodedPath}`, signedHeaderLines(baseUrl, "GET", encodedPath, EMPTY_SHA256), 1);
+    }
+    await wrk(nativeUrl, [], 1);
+    const row = newS3Row({
+      id: "s3-get-rps",
+      title: `4 KiB GET, ${settings.connections} connections`,
+      unit: "req/s",
+      s3: side("kfp-artifacts S3", durable.service, async () => (await get(durable.s3Url, "s3-small.bin")).requestsPerSecond),
+      native: side("native", durable.service, async () => (await wrk(nativeUrl, [], settings.rpsSeconds)).requestsPerSecond),
+      peers: [
+        side("MinIO", minio.service, async () => (await get(minio.url, "small.bin")).requestsPerSecond),
+        side("SeaweedFS", seaweedfs.service, async () => (await get(seaweedfs.url, "small.bin")).requestsPerSecond),
+      ],
+    });
+    row.notes.push(`wrk -t${settings.wrkThreads} -c${settings.connections} -d${settings.rpsSeconds}s, keep-alive; one signed request replayed (valid for 15 minutes); native: AUTH_MODE=none`);
+    await interleaveSides(row);
+  }
+
+  if (wantedS3("s3-put-rps")) {
+    const groups = [
+      { server: durable, peer: minio, title: `4 KiB PUT, ${settings.connections} connections, unique keys, durable (FSYNC=true; MinIO)` },
+      { server: noFsync, peer: seaweedfs, title: `4 KiB PUT, ${settings.connections} connections, unique keys, fsync off (FSYNC=false; SeaweedFS)` },
+    ];
+    for (const { server, peer, title } of groups) {
+      // Untimed warm-up of each side.
+      await wrkPut(server.s3Url, small, smallSha256, "rps/warm-s3/", false);
+      await wrkPut(server.url, small, smallSha256, "rps/warm-native/", true);
+      await wrkPut(peer.url, small, smallSha256, "rps/warm/", false);
+      const row = newS3Row({
+        id: "s3-put-rps",
+        title,
+        unit: "req/s",
+        s3: side("kfp-artifacts S3", server.service, (round) => wrkPut(server.s3Url, small, smallSha256, `rps/s3/${round}/`, false)),
+        native: side("native", server.service, (round) => wrkPut(server.url, small, smallSha256, `rps/native/${round}/`, true)),
+        peers: [side(peer.label, peer.service, (round) => wrkPut(peer.url, small, smallSha256, `rps/${round}/`, false))],
+      });
+      row.notes.push(`wrk -t${settings.wrkThreads} -c${settings.connections} -d${settings.rpsSeconds}s with scripts/bench/wrk-put.lua: every request a new key; S3 requests pre-signed one by one`);
+      await interleaveSides(row, settleDisk);
+      const { status } = await httpRequest(`${server.url}/v1/namespaces/${NAMESPACE}/artifacts/rps?recursive=true`, { method: "DELETE" });
+      if (status !== 204) throw new CannotMeasure(`DELETE rps on ${server.label}: status ${status}`);
+    }
+  }
+  return rows;
+}
+
+function s3RowJson(row: S3Row): object {
+  const { id, title, unit, loadAverage, notes } = row;
+  const sides = [row.s3, row.native, ...row.peers].map(({ label, values, peakRssBytes, startRssBytes }) => ({ label, values, peakRssBytes, startRssBytes }));
+  return { id, title, unit, loadAverage, notes, sides };
+}
+
+function renderS3Table(rows: readonly S3Row[]): string {
+  const ratio = (a: Side, b: Side | undefined) => {
+    if (b === undefined) return "—";
+    const value = median(a.values) / median(b.values);
+    const perRound = pairedRatios(a.values, b.values);
+    const spread = perRound.length > 1 ? ` (${formatNumber(Math.min(...perRound), 2)}–${formatNumber(Math.max(...perRound), 2)})` : "";
+    return `**${formatNumber(value, 2)}×**${b.label === "native" ? (value >= S3_NATIVE_TARGET ? " ✔" : " ✘") : ""}${spread}`;
+  };
+  const figure = (one: Side | undefined, unit: string) => (one === undefined ? "—" : `${formatNumber(median(one.values))} ${unit}`);
+  const header = [
+    "Operation",
+    "kfp-artifacts S3 (median)",
+    "native API, same server",
+    `S3 ÷ native (≥ ${S3_NATIVE_TARGET}×)`,
+    "MinIO S3",
+    "S3 ÷ MinIO",
+    "SeaweedFS S3",
+    "S3 ÷ SeaweedFS",
+    "peak RSS: kfp-artifacts S3 / MinIO / SeaweedFS",
+    "load avg",
+  ];
+  const body = rows.map((row) => {
+    const minio = row.peers.find((one) => one.label === "MinIO");
+    const seaweedfs = row.peers.find((one) => one.label === "SeaweedFS");
+    const rss = [row.s3, minio, seaweedfs].map((one) => (one === undefined ? "—" : `${formatNumber(megabytes(one.peakRssBytes))} MB`)).join(" / ");
+    return [
+      row.title,
+      figure(row.s3, row.unit),
+      figure(row.native, row.unit),
+      ratio(row.s3, row.native),
+      figure(minio, row.unit),
+      ratio(row.s3, minio),
+      figure(seaweedfs, row.unit),
+      ratio(row.s3, seaweedfs),
+      rss,
+      formatNumber(row.loadAverage, 1),
+    ];
+  });
+  const within = rows.map((row) => {
+    const value = median(row.s3.values) / median(row.native.values);
+    return `${value >= S3_NATIVE_TARGET ? "✔" : "✘"} ${row.title} ${formatNumber(value, 2)}×`;
+  });
+  return [
+    markdownTable(header, body),
+    "",
+    `- S3 path within 10% of the native one (S3 ÷ native ≥ ${S3_NATIVE_TARGET}×, same server, same operation): ${within.join("; ")}`,
+    ...new Set(rows.flatMap((row) => row.notes.map((note) => `- ${row.id}: ${note}`))),
+    `- ${settings.rounds} interleaved rounds per row: kfp-artifacts S3, native, then the peer(s) in even rounds, the reverse in odd ones; ratio = median ÷ median, per-round range in brackets.`,
+    "- Every S3 request is signed with SigV4 (Authorization header; x-amz-content-sha256 = the body's hex SHA-256, as the AWS SDKs send over plain HTTP), the same way for the three servers, and each verifies it.",
+    `- Peak RSS: each process's VmHWM over its own rounds; kfp-artifacts' RSS before its first S3 round: ${rows.map((row) => `${row.id} ${formatNumber(megabytes(row.s3.startRssBytes ?? Number.NaN))} MB`).join(", ")}.`,
+  ].join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Report
 
 async function machineDescription(): Promise<Record<string, string>> {
@@ -337,6 +694,8 @@ async function machineDescription(): Promise<Record<string, string>> {
     nginx: await version("nginx", ["-v"]),
     wrk: (await version("wrk", ["--version"])).replace(/ Copyright.*/, ""),
     curl: (await version("curl", ["--version"])).split(" ").slice(0, 2).join(" "),
+    minio: (await version(path.join(settings.peersDir, "minio"), ["--version"])) || "not installed",
+    seaweedfs: (await version(path.join(settings.peersDir, "weed"), ["version"])) || "not installed",
     filesystem: `${fsType} on ${device} (${settings.dir})`,
   };
 }
@@ -392,6 +751,7 @@ async function main(): Promise<number> {
   });
   const services: Service[] = [];
   const rows: Row[] = [];
+  const s3Rows: S3Row[] = [];
   /** Limits of this machine measured in the same run: what no server in Node could exceed here. */
   const ceilings: string[][] = [];
   try {
@@ -406,6 +766,7 @@ async function main(): Promise<number> {
       KUBECONFIG: kubeconfig,
       // Warm cache for the whole row (the default 10 s would expire between a round's warm-up and its end).
       AUTH_CACHE_TTL_SECONDS: "300",
+      S3_ACCESS_KEY_USER: "bench-user",
     });
     services.push(authenticated.service);
     const durableFiles = path.join(durable.root, NAMESPACE);
@@ -580,6 +941,10 @@ async function main(): Promise<number> {
       });
     }
 
+    if (["s3-get", "s3-put", "s3-get-rps", "s3-put-rps"].some(wantedS3)) {
+      s3Rows.push(...(await measureS3({ durable, noFsync, services, big, small, bytes, bigKey: kfpKey })));
+    }
+
     if (wanted("ceilings")) {
       process.stderr.write("bench: ceilings of this machine\n");
       // Its own name: the rps row's small.bin is an artifact of the durable server, not to be touched.
@@ -649,9 +1014,9 @@ async function main(): Promise<number> {
   const report = [
     `## kfp-artifacts benchmark, ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC`,
     "",
-    renderTable(rows),
-    "",
+    ...(rows.length === 0 ? [] : [renderTable(rows), ""]),
     ...rows.flatMap((row) => row.notes.map((note) => `- ${row.id}: ${note}`)),
+    ...(s3Rows.length === 0 ? [] : ["", "Over S3, beside the native API and the S3 servers it replaces (same run):", "", renderS3Table(s3Rows)]),
     ...(ceilings.length === 0
       ? []
       : ["", "Ceilings on this machine, same run (medians of at least 3 rounds):", "", markdownTable(["Measured", "figure", "against the row's baseline", "bounds"], ceilings)]),
@@ -665,10 +1030,10 @@ async function main(): Promise<number> {
   ].join("\n");
   process.stdout.write(`\n${report}`);
   await writeFile(path.join(settings.dir, "results.md"), report);
-  await writeFile(path.join(settings.dir, "results.json"), JSON.stringify({ settings, machine, loadAtStart, loadAtEnd, rows, ceilings }, null, 2));
+  await writeFile(path.join(settings.dir, "results.json"), JSON.stringify({ settings, machine, loadAtStart, loadAtEnd, rows, s3Rows: s3Rows.map(s3RowJson), ceilings }, null, 2));
   if (settings.cpuProfile) process.stderr.write(`bench: CPU profiles in ${work.profiles}\n`);
   // Keep logs and profiles; the multi-GiB files go.
-  for (const entry of ["src", "dd", "nginx/dav", "server-durable", "server-no-fsync", "server-kubernetes-auth"]) {
+  for (const entry of ["src", "dd", "nginx/dav", "server-durable", "server-no-fsync", "server-kubernetes-auth", "minio", "seaweedfs", "wrk"]) {
     await rm(path.join(work.run, entry), { recursive: true, force: true });
   }
   await stat(settings.dir);

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { openSync, closeSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import http from "node:http";
+import net from "node:net";
 
 /** Thrown when a measurement cannot be taken: the run exits non-zero ("could not measure"). */
 export class CannotMeasure extends Error {
@@ -147,4 +148,16 @@ export async function waitForHttp(url: string, service: Service | undefined, tim
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new CannotMeasure(`${url} did not answer 200 within ${timeoutMs / 1000} s${service ? `; see ${service.logFile}` : ""}`);
+}
+
+/** A port nothing listens on at this instant, on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
 }

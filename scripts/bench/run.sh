@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make bench`: installs the baselines' tools from Debian when missing (idempotent), bundles the driver
-# with esbuild (tsx is not a dependency) and runs it. The table goes to stdout and $BENCH_DIR/results.md.
+# `make bench`: installs the baselines' tools from Debian when missing (idempotent), builds the S3 peers
+# (scripts/bench/peers.sh), bundles the driver with esbuild (tsx is not a dependency) and runs it. The
+# table goes to stdout and $BENCH_DIR/results.md.
 # Exits non-zero only when it could not measure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -29,6 +30,11 @@ if ! nginx -V 2>&1 | grep -q -- --with-http_dav_module; then
 fi
 # Debian's package starts a system nginx on port 80; the benchmark runs its own on a free loopback port
 # and never touches that one.
+
+# The S3 rows run MinIO and SeaweedFS beside the server: built from the Go module proxy when missing.
+if [[ -z ${BENCH_ONLY:-} || ,${BENCH_ONLY// /}, == *,s3* ]]; then
+  scripts/bench/peers.sh
+fi
 
 mkdir -p "$BENCH_DIR"
 node_modules/.bin/esbuild scripts/bench/driver.ts --bundle --platform=node --format=esm --target=node20 \
