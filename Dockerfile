@@ -14,6 +14,8 @@ ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
 
 FROM ${BUILD_IMAGE} AS build
 WORKDIR /src
+# The volume's mount point, for the final stage, which has no shell to make it.
+RUN mkdir -m 0755 /artifacts
 # Dependencies first, so editing the sources reuses the `npm ci` layer.
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -24,17 +26,31 @@ RUN node scripts/build.mjs
 
 FROM ${RUNTIME_IMAGE}
 ARG VERSION=0.0.0-dev
+# The commit built from (scripts/image/build.sh passes it, with "-dirty" for uncommitted changes).
+ARG REVISION=
+ARG SOURCE=https://github.com/kubeflow/pipelines
 LABEL org.opencontainers.image.title="kfp-artifacts" \
       org.opencontainers.image.description="Filesystem artifact store for Kubeflow Pipelines" \
       org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.version="${VERSION}"
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}"
 ENV NODE_ENV=production
 WORKDIR /app
 # Root-owned and read-only to the server; the only writable path is the /artifacts volume.
 COPY --from=build /src/server/dist/server.mjs /src/server/dist/server.mjs.map \
      /src/server/dist/upload-worker.mjs /src/server/dist/upload-worker.mjs.map /app/
+# The volume's mount point belongs to the server's user: Docker gives a new named or anonymous volume
+# the owner and mode of the directory it is mounted over, so `docker run` with either just works, also
+# with --read-only (a host directory must be chowned; Kubernetes uses fsGroup).
+COPY --from=build --chown=65532:65532 /artifacts /artifacts
+VOLUME ["/artifacts"]
 USER 65532:65532
-EXPOSE 8080
+# The native API and the S3-compatible API (PORT, S3_PORT).
+EXPOSE 8080 9000
+# No shell in the image: Node's own fetch asks /healthz. scripts/image/build.sh gives the offline image
+# the same instruction (test.sh compares). No --start-interval: Docker engines before 25 refuse it.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 CMD ["/nodejs/bin/node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/healthz', { signal: AbortSignal.timeout(2500) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # The base's ENTRYPOINT is /nodejs/bin/node.
 # --max-semi-space-size=4: V8's young generation grows to 2 × 16 MB under a steady request load and
 # keeps it; 4 MB semi-spaces cost no measurable throughput and 20+ MB less RSS (docs/performance.md).

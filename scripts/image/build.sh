@@ -12,7 +12,7 @@
 # Environment: IMAGE (default kfp-artifacts:<version>), IMAGE_PUBLISHED (default
 # ghcr.io/kubeflow/kfp-artifacts:<version>), IMAGE_BUILD, IMAGE_PROBE_TIMEOUT (seconds, default 20),
 # IMAGE_BUILD_BASE / IMAGE_RUNTIME_BASE (the Dockerfile's bases, e.g. a mirror or a tag@digest;
-# defaults in versions.sh).
+# defaults in versions.sh), IMAGE_SOURCE (the org.opencontainers.image.source label).
 set -euo pipefail
 
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -58,16 +58,30 @@ if [[ $mode == auto ]]; then
   done
 fi
 
+source_url="${IMAGE_SOURCE:-https://github.com/kubeflow/pipelines}"
+# The commit the image is built from; "-dirty" when what goes into it differs from that commit.
+revision="$(git rev-parse HEAD 2>/dev/null || true)"
+if [[ -n $revision && -n $(git status --porcelain -- Dockerfile package.json package-lock.json tsconfig.json \
+  scripts/build.mjs scripts/image server/src 2>/dev/null) ]]; then
+  revision="$revision-dirty"
+fi
 labels=(
   "org.opencontainers.image.title=kfp-artifacts"
   "org.opencontainers.image.description=Filesystem artifact store for Kubeflow Pipelines"
   "org.opencontainers.image.licenses=Apache-2.0"
   "org.opencontainers.image.version=$version"
+  "org.opencontainers.image.revision=$revision"
+  "org.opencontainers.image.source=$source_url"
 )
+
+# No shell in the image: Node's own fetch asks /healthz. The Dockerfile spells the same instruction.
+# (No --start-interval: Docker engines before 25 refuse the flag, in a Dockerfile and here.)
+healthcheck="--interval=10s --timeout=3s --start-period=10s --retries=3 CMD [\"/nodejs/bin/node\", \"-e\", \"fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/healthz', { signal: AbortSignal.timeout(2500) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))\"]"
 
 build_with_dockerfile() {
   say "docker build ($image)"
-  docker build --build-arg "VERSION=$version" --build-arg "NODE_VERSION=$NODE_VERSION" \
+  docker build --build-arg "VERSION=$version" --build-arg "REVISION=$revision" --build-arg "SOURCE=$source_url" \
+    --build-arg "NODE_VERSION=$NODE_VERSION" \
     --build-arg "BUILD_IMAGE=$build_base" --build-arg "RUNTIME_IMAGE=$runtime_base" -t "$image" .
 }
 
@@ -97,7 +111,7 @@ build_offline() {
   # App layer. Skipped when the image already holds exactly this bundle on exactly this base.
   local base_id build_key current_key
   base_id="$(docker image inspect -f '{{.Id}}' "$base_tag")"
-  build_key="$(cat "${app_files[@]}" "${BASH_SOURCE[0]}" <(printf '%s\n' "$base_id" "$version") |
+  build_key="$(cat "${app_files[@]}" "${BASH_SOURCE[0]}" <(printf '%s\n' "$base_id" "${labels[@]}") |
     sha256sum | cut -c1-64)"
   current_key="$(docker image inspect -f '{{index .Config.Labels "io.kubeflow.kfp-artifacts.build-key"}}' \
     "$image" 2>/dev/null || true)"
@@ -108,17 +122,27 @@ build_offline() {
 
   local stage container
   stage="$(mktemp -d)"
-  mkdir -m 0755 "$stage/app"
+  mkdir -m 0755 "$stage/app" "$stage/artifacts"
   install -m 0644 "${app_files[@]}" "$stage/app/"
+  # /app is root's and read-only to the server. /artifacts, the volume's mount point, is the server's
+  # user's: Docker gives a new named or anonymous volume the owner and mode of the directory it is
+  # mounted over, and without this directory a volume would be root's and the server could not write.
+  # One archive, so the ownership travels without root or chown on this side (`docker cp -` keeps it).
+  local tar_common=(--format=posix --numeric-owner --mtime=@0 -C "$stage")
+  tar "${tar_common[@]}" --owner=0 --group=0 --sort=name -cf "$stage/layer.tar" ./app
+  tar "${tar_common[@]}" --owner="$NONROOT_UID" --group="$NONROOT_UID" --no-recursion -rf "$stage/layer.tar" ./artifacts
   container="$(docker create "$base_tag")"
   # shellcheck disable=SC2064 # expand now: these locals are gone when the trap runs
   trap "docker rm -f '$container' >/dev/null 2>&1 || true; rm -rf '$stage'" EXIT
-  docker cp "$stage/app" "$container:/"
+  docker cp - "$container:/" <"$stage/layer.tar"
+  # The same configuration as the Dockerfile's final stage; test.sh compares the two.
   local changes=(
     --change "ENV NODE_ENV=production"
     --change "WORKDIR /app"
+    --change 'VOLUME ["/artifacts"]'
     --change "USER $NONROOT_UID:$NONROOT_UID"
-    --change "EXPOSE 8080"
+    --change "EXPOSE 8080 9000"
+    --change "HEALTHCHECK $healthcheck"
     --change 'CMD ["--max-semi-space-size=4", "/app/server.mjs"]'
     --change "LABEL io.kubeflow.kfp-artifacts.build-key=$build_key"
   )
