@@ -9,6 +9,8 @@ import type { AppEnv } from "./http/env.js";
 import type { Logger } from "./log.js";
 import { createMetrics, type HttpMetrics } from "./metrics.js";
 import type { Lifecycle } from "./routes/operations.js";
+import type { JobRunner } from "./jobs/runner.js";
+import { createServerJobs } from "./jobs/server-jobs.js";
 import { MultipartUploads } from "./s3/multipart.js";
 import { createS3App } from "./s3/app.js";
 import { RunIndex } from "./storage/runs.js";
@@ -19,6 +21,8 @@ export interface Assembled {
   /** The S3-compatible API, served on its own port; undefined when S3_ENABLED=false. */
   readonly s3App: Hono<AppEnv> | undefined;
   readonly multipart: MultipartUploads;
+  /** Background work (temporary files, multipart uploads, retention); server.ts starts and stops it. */
+  readonly jobs: JobRunner;
   readonly store: ArtifactStore;
   readonly runs: RunIndex;
   readonly metrics: HttpMetrics;
@@ -26,7 +30,7 @@ export interface Assembled {
   readonly lifecycle: Lifecycle;
 }
 
-export async function assemble(config: Config, logger: Logger, overrides: { authorizer?: Authorizer } = {}): Promise<Assembled> {
+export async function assemble(config: Config, logger: Logger, overrides: { authorizer?: Authorizer; now?: () => number } = {}): Promise<Assembled> {
   const store = new ArtifactStore({
     root: config.artifactsRoot,
     maxUploadBytes: config.maxUploadBytes,
@@ -49,8 +53,18 @@ export async function assemble(config: Config, logger: Logger, overrides: { auth
   const app = createApp(config, { store, runs, authorizer, metrics, logger, lifecycle });
   const multipart = new MultipartUploads(store, store.layout.internalDir);
   await multipart.init();
+  const jobs = await createServerJobs(config, { store, multipart, logger, registry: metrics.registry, ...(overrides.now ? { now: overrides.now } : {}) });
   const s3App = config.s3.enabled
-    ? createS3App(config.s3, { store, multipart, authorizer, metrics, logger, authMode: config.authMode, scopeNamespace: config.scopeNamespace })
+    ? createS3App(config.s3, {
+        store,
+        multipart,
+        bucketLifecycles: jobs.bucketLifecycles,
+        authorizer,
+        metrics,
+        logger,
+        authMode: config.authMode,
+        scopeNamespace: config.scopeNamespace,
+      })
     : undefined;
-  return { app, s3App, multipart, store, runs, metrics, authorizer, lifecycle };
+  return { app, s3App, multipart, jobs: jobs.runner, store, runs, metrics, authorizer, lifecycle };
 }

@@ -110,6 +110,15 @@ const envSchema = z.object({
     .string()
     .regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, "must be a ServiceAccount name")
     .default("default-editor"),
+  /** Artifacts older than this many days (by their last write) are removed; 0 keeps them forever. */
+  RETENTION_DAYS: positiveInt(0, 36_500).default(0),
+  /** Per-namespace overrides of RETENTION_DAYS: `team-a=7,team-b=0`. */
+  RETENTION_NAMESPACE_DAYS: z.string().default(""),
+  /** Per-prefix overrides: `team-a/tmp/=1,team-b/cache/=3` (namespace/key prefix=days). */
+  RETENTION_PREFIX_DAYS: z.string().default(""),
+  RETENTION_SWEEP_INTERVAL_SECONDS: positiveInt(10, 7 * 24 * 3600).default(3600),
+  /** Report what the retention sweep would remove, and remove nothing. */
+  RETENTION_DRY_RUN: boolean.default(false),
   /** Multipart uploads not completed within this many hours are removed. */
   S3_MULTIPART_EXPIRY_HOURS: positiveInt(1, 24 * 365).default(7 * 24),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
@@ -138,6 +147,7 @@ export type Config = Readonly<{
   fsync: boolean;
   nodeName: string;
   s3: S3Config;
+  retention: RetentionConfig;
   logLevel: "debug" | "info" | "warn" | "error";
 }>;
 
@@ -154,6 +164,36 @@ export type S3Config = Readonly<{
   namespaceServiceAccount: string;
   multipartExpiryMs: number;
 }>;
+
+/** A retention override: artifacts of `namespace` whose key starts with `prefix` ("" = all) live `days`. */
+export type RetentionRule = Readonly<{ namespace: string; prefix: string; days: number }>;
+
+export type RetentionConfig = Readonly<{
+  /** 0: keep forever. */
+  defaultDays: number;
+  /** Namespace and prefix overrides from the environment. */
+  rules: readonly RetentionRule[];
+  sweepIntervalMs: number;
+  dryRun: boolean;
+}>;
+
+/** Parses `a=7,b/tmp/=1` into rules; throws a message naming what is wrong. */
+export function parseRetentionRules(text: string, withPrefix: boolean): RetentionRule[] {
+  const rules: RetentionRule[] = [];
+  for (const item of text.split(",").map((part) => part.trim()).filter(Boolean)) {
+    const eq = item.lastIndexOf("=");
+    const target = eq === -1 ? "" : item.slice(0, eq).trim();
+    const daysText = eq === -1 ? "" : item.slice(eq + 1).trim();
+    if (!/^\d{1,5}$/.test(daysText)) throw new Error(`"${item}" must be <${withPrefix ? "namespace/prefix" : "namespace"}>=<days>`);
+    const slash = target.indexOf("/");
+    const namespace = withPrefix && slash !== -1 ? target.slice(0, slash) : target;
+    const prefix = withPrefix && slash !== -1 ? target.slice(slash + 1) : "";
+    if (!NAMESPACE_PATTERN.test(namespace)) throw new Error(`"${namespace}" in "${item}" is not a namespace name`);
+    if (withPrefix && prefix === "") throw new Error(`"${item}" names no key prefix (use RETENTION_NAMESPACE_DAYS for a whole namespace)`);
+    rules.push({ namespace, prefix, days: Number(daysText) });
+  }
+  return rules;
+}
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -181,6 +221,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     problems.push("S3_ACCESS_KEY_USER: required with S3_ACCESS_KEY under AUTH_MODE=kubernetes (the Kubernetes user the key acts as)");
   }
   if (e.S3_ENABLED && e.S3_PORT !== 0 && e.S3_PORT === e.PORT) problems.push("S3_PORT: must differ from PORT");
+  const retentionRules: RetentionRule[] = [];
+  for (const [name, text, withPrefix] of [
+    ["RETENTION_NAMESPACE_DAYS", e.RETENTION_NAMESPACE_DAYS, false],
+    ["RETENTION_PREFIX_DAYS", e.RETENTION_PREFIX_DAYS, true],
+  ] as const) {
+    try {
+      retentionRules.push(...parseRetentionRules(text, withPrefix));
+    } catch (error) {
+      problems.push(`${name}: ${(error as Error).message}`);
+    }
+  }
   if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join("; ")}`);
   const staticKey =
     e.S3_ACCESS_KEY !== undefined && e.S3_SECRET_KEY !== undefined
@@ -218,6 +269,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       masterKey: e.S3_MASTER_KEY ?? staticKey?.secretAccessKey,
       namespaceServiceAccount: e.S3_NAMESPACE_SERVICE_ACCOUNT,
       multipartExpiryMs: e.S3_MULTIPART_EXPIRY_HOURS * 3_600_000,
+    }),
+    retention: Object.freeze({
+      defaultDays: e.RETENTION_DAYS,
+      rules: Object.freeze(retentionRules),
+      sweepIntervalMs: e.RETENTION_SWEEP_INTERVAL_SECONDS * 1000,
+      dryRun: e.RETENTION_DRY_RUN,
     }),
     logLevel: e.LOG_LEVEL,
   });

@@ -8,9 +8,6 @@ import { createLogger, type Logger } from "./log.js";
 import { VERSION } from "./version.js";
 import { runCredentialsCommand } from "./s3/credentials-command.js";
 
-/** How often crash leftovers of other replicas are looked for on a shared volume. */
-const SWEEP_INTERVAL_MS = 60_000;
-
 export interface RunningServer {
   readonly server: Server;
   readonly port: number;
@@ -22,7 +19,7 @@ export interface RunningServer {
 }
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
-  const { app, s3App, multipart, store, lifecycle } = await assemble(config, logger);
+  const { app, s3App, jobs, store, lifecycle } = await assemble(config, logger);
 
   if (config.authMode === "none") {
     logger.warn(
@@ -51,16 +48,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   void (async () => {
     for (const namespace of await store.namespaces()) await store.usage.get(namespace);
   })().catch((error: unknown) => logger.warn("could not measure namespace usage", { error: String(error) }));
-  const sweeper = setInterval(() => {
-    store.sweepTemporaryFiles(false).catch((error: unknown) => logger.warn("temporary file sweep failed", { error: String(error) }));
-    multipart
-      .sweep(config.s3.multipartExpiryMs)
-      .then((removed) => {
-        if (removed > 0) logger.info("removed abandoned multipart uploads", { removed });
-      })
-      .catch((error: unknown) => logger.warn("multipart upload sweep failed", { error: String(error) }));
-  }, SWEEP_INTERVAL_MS);
-  sweeper.unref();
+  jobs.start();
 
   logger.info("listening", {
     version: VERSION,
@@ -83,8 +71,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const shutdown = () =>
     (shutdownPromise ??= (async () => {
       lifecycle.shuttingDown = true;
-      clearInterval(sweeper);
-      await drain(servers, config, logger);
+      // Background jobs stop at their next step while the listeners drain.
+      await Promise.all([jobs.stop(), drain(servers, config, logger)]);
       logger.info("stopped");
     })());
   return { server, port, s3Server: s3?.server, s3Port: s3?.port, shutdown };

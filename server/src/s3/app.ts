@@ -26,6 +26,8 @@ import { S3Error, accessDenied, fromHttpError, invalidArgument, malformedXml, no
 import { handleIam, isIamRequest } from "./iam.js";
 import { BucketMap, type ObjectTarget } from "./mapping.js";
 import { MAX_PARTS, normalizeETag, type MultipartUploads } from "./multipart.js";
+import type { LifecycleStore } from "../retention/lifecycle.js";
+import { lifecycleDocument, parseLifecycle } from "./lifecycle-xml.js";
 import { readV2Claim, verifyV2 } from "./sigv2.js";
 import { readSignatureClaim, RequestSigner, uriEncode, type SignatureClaim, type WireRequest } from "./sigv4.js";
 import { parseXml, xmlDocument, type XmlValue } from "./xml.js";
@@ -33,6 +35,8 @@ import { parseXml, xmlDocument, type XmlValue } from "./xml.js";
 export interface S3AppDeps {
   readonly store: ArtifactStore;
   readonly multipart: MultipartUploads;
+  /** Bucket lifecycle configurations, applied by the retention sweep. */
+  readonly bucketLifecycles: LifecycleStore;
   readonly authorizer: Authorizer;
   readonly metrics: HttpMetrics;
   readonly logger: Logger;
@@ -203,9 +207,25 @@ export function createS3App(config: S3Config, deps: S3AppDeps): Hono<AppEnv> {
           // so the policy is accepted and has no effect (docs/s3.md).
           await admitBucket(request, "writeArtifact");
           return c.body(null, 204);
-        case "s3:GetBucketLifecycleConfiguration":
+        case "s3:GetBucketLifecycleConfiguration": {
           await admitBucket(request, "readArtifact");
-          throw new S3Error(404, "NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist.");
+          const rules = deps.bucketLifecycles.get(bucket);
+          if (rules === undefined) throw new S3Error(404, "NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist.");
+          return xml(c, 200, "LifecycleConfiguration", lifecycleDocument(rules));
+        }
+        case "s3:PutBucketLifecycleConfiguration":
+        case "s3:DeleteBucketLifecycle": {
+          // Expiring is deleting: in Kubeflow's bucket a rule can reach every namespace, so it takes the
+          // right to delete in the system namespace (the system key's); a namespace bucket, in that namespace.
+          await admit(request, buckets.bucketNamespace(bucket), "deleteArtifact");
+          if (record.operation === "s3:DeleteBucketLifecycle") {
+            await deps.bucketLifecycles.delete(bucket);
+            return c.body(null, 204);
+          }
+          const text = (request.caller.body ?? (await readSmallBody(c))).toString("utf8");
+          await deps.bucketLifecycles.put(bucket, parseLifecycle(parseXml(text)));
+          return c.body(null, 200);
+        }
         default:
           throw notImplemented(`This operation (${method} with ${sub ?? "no"} subresource) is not implemented.`);
       }
@@ -727,6 +747,10 @@ function bucketOperation(method: string, sub: string | undefined): string {
       return "DeleteBucketPolicy";
     case "GET lifecycle":
       return "GetBucketLifecycleConfiguration";
+    case "PUT lifecycle":
+      return "PutBucketLifecycleConfiguration";
+    case "DELETE lifecycle":
+      return "DeleteBucketLifecycle";
     default:
       return `Unsupported${method}`;
   }

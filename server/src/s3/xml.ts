@@ -14,7 +14,7 @@ const parser = new XMLParser({
   // Values stay strings: an ETag or key of digits must not become a number.
   parseTagValue: false,
   trimValues: false,
-  isArray: (name) => name === "Part" || name === "Object",
+  isArray: (name) => name === "Part" || name === "Object" || name === "Rule",
   processEntities: true,
   // Character references (&#34; &#x27;) are standard XML: Go's encoder writes quotes in ETags and keys so.
   htmlEntities: true,

@@ -482,12 +482,19 @@ export class ArtifactStore {
     return stat.isDirectory() ? { directory: target } : { file: target };
   }
 
-  async delete(namespace: string, key: ArtifactKey, recursive: boolean): Promise<void> {
+  /**
+   * Removes the artifact at `key`. `onlyVersion` (the retention sweep's) removes a file only if it is
+   * still the version that was judged, so a write that replaced it meanwhile is never lost (412).
+   */
+  async delete(namespace: string, key: ArtifactKey, recursive: boolean, onlyVersion?: { ino: number; mtimeMs: number }): Promise<void> {
     const target = this.layout.artifactPath(namespace, key);
     const trash = await this.#commitLock.run(namespace, async () => {
       const stat = await fs.lstat(target).catch(ignoreMissing);
       // Symlinks, sockets, devices: not artifacts, and never removed through the API.
       if (stat === undefined || (!stat.isFile() && !stat.isDirectory())) throw notFound("artifact not found");
+      if (onlyVersion !== undefined && (!stat.isFile() || stat.ino !== onlyVersion.ino || stat.mtimeMs !== onlyVersion.mtimeMs)) {
+        throw preconditionFailed("the artifact changed since it was judged");
+      }
       await this.#assertContained(namespace, path.dirname(target));
       if (stat.isDirectory()) {
         if (!recursive) throw conflict("this key is a directory; add ?recursive=true to delete it and everything below it");

@@ -1,0 +1,78 @@
+// The server's background jobs, in one place: crash leftovers in the temporary directory (every server
+// sweeps its own volume view), abandoned multipart uploads and the retention sweep (one server at a time
+// per volume, by lease).
+import path from "node:path";
+import type { Registry } from "prom-client";
+import type { Config } from "../config.js";
+import type { Logger } from "../log.js";
+import { LifecycleStore } from "../retention/lifecycle.js";
+import { RetentionPolicy } from "../retention/policy.js";
+import { createRetentionMetrics, sweepRetention } from "../retention/sweep.js";
+import type { MultipartUploads } from "../s3/multipart.js";
+import type { ArtifactStore } from "../storage/store.js";
+import { OWN_TEMP_PREFIX } from "../storage/upload.js";
+import { JobRunner } from "./runner.js";
+import { VolumeLease } from "./volume-lease.js";
+
+const TEMPORARY_FILES_INTERVAL_MS = 60_000;
+const MULTIPART_INTERVAL_MS = 10 * 60_000;
+/** A lease outlives a holder's silence this long: renewals come every few hundred files. */
+const LEASE_MS = 2 * 60_000;
+
+export interface ServerJobs {
+  readonly runner: JobRunner;
+  readonly bucketLifecycles: LifecycleStore;
+  readonly policy: RetentionPolicy;
+}
+
+export async function createServerJobs(
+  config: Config,
+  deps: { store: ArtifactStore; multipart: MultipartUploads; logger: Logger; registry: Registry; now?: () => number },
+): Promise<ServerJobs> {
+  const { store, multipart, logger } = deps;
+  const now = deps.now ?? Date.now;
+  const jobsDir = path.join(store.layout.internalDir, "jobs");
+  const bucketLifecycles = new LifecycleStore(path.join(store.layout.internalDir, "lifecycle"));
+  await bucketLifecycles.load();
+  // Namespaces on the volume, refreshed at each sweep, for lifecycle rules that cover all of them.
+  let namespaces: readonly string[] = await store.namespaces();
+  const policy = new RetentionPolicy(config.retention.defaultDays, () => [
+    ...config.retention.rules,
+    ...bucketLifecycles.retentionRules({ kubeflowBucket: config.s3.kubeflowBucket, systemNamespace: config.s3.systemNamespace, namespaces: () => namespaces }),
+  ]);
+  const retentionMetrics = createRetentionMetrics(deps.registry);
+  const lease = (name: string) => new VolumeLease(jobsDir, name, OWN_TEMP_PREFIX, LEASE_MS, now);
+
+  const runner = new JobRunner(logger, deps.registry, now);
+  runner.add({
+    name: "temporary-files",
+    intervalMs: TEMPORARY_FILES_INTERVAL_MS,
+    run: async () => {
+      await store.sweepTemporaryFiles(false);
+    },
+  });
+  runner.add({
+    name: "multipart-uploads",
+    intervalMs: MULTIPART_INTERVAL_MS,
+    lease: lease("multipart-uploads"),
+    run: async (context) => {
+      const lifecycleDays = bucketLifecycles.abortMultipartDays();
+      const maxAgeMs = Math.min(config.s3.multipartExpiryMs, lifecycleDays === undefined ? Infinity : lifecycleDays * 86_400_000);
+      const removed = await multipart.sweep(maxAgeMs, context.now());
+      if (removed > 0) logger.info("removed abandoned multipart uploads", { removed });
+    },
+  });
+  runner.add({
+    name: "retention",
+    intervalMs: config.retention.sweepIntervalMs,
+    lease: lease("retention"),
+    run: async (context) => {
+      namespaces = await store.namespaces();
+      await sweepRetention(
+        { store, policy, cursorFile: path.join(jobsDir, "retention.cursor"), dryRun: config.retention.dryRun, logger, metrics: retentionMetrics },
+        context,
+      );
+    },
+  });
+  return { runner, bucketLifecycles, policy };
+}

@@ -1,0 +1,165 @@
+// The retention sweep: every artifact older than its policy allows is removed, namespace by namespace, in
+// key order. Bounded: it pauses every few hundred files (JobContext.step) so requests keep flowing, and it
+// records how far it got, so a sweep interrupted by a crash, a restart or a lost lease resumes there
+// instead of starting over. Removal goes through the store (containment, usage, digests) and only removes
+// the version that was judged, so an artifact rewritten meanwhile stays. Symlinks are never followed: the
+// walk only descends into real directories and only judges regular files.
+import { randomUUID } from "node:crypto";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { Counter, Gauge, type Registry } from "prom-client";
+import type { JobContext } from "../jobs/runner.js";
+import type { Logger } from "../log.js";
+import { METRIC_PREFIX } from "../metrics.js";
+import { HttpError } from "../errors.js";
+import { parseKey } from "../storage/names.js";
+import type { ArtifactStore } from "../storage/store.js";
+import { DAY_MS, type RetentionPolicy } from "./policy.js";
+
+/** Progress is saved after this many files, so a resumed sweep repeats at most this much. */
+const CURSOR_EVERY = 500;
+
+export interface RetentionMetrics {
+  readonly expiredObjects: Counter<"namespace">;
+  readonly expiredBytes: Counter<"namespace">;
+  readonly lastSweep: Gauge;
+  readonly lastSweepDuration: Gauge;
+  readonly errors: Counter;
+}
+
+export function createRetentionMetrics(registry: Registry): RetentionMetrics {
+  const name = (suffix: string) => `${METRIC_PREFIX}retention_${suffix}`;
+  const existing = registry.getSingleMetric(name("expired_objects_total"));
+  if (existing !== undefined) {
+    return {
+      expiredObjects: existing as Counter<"namespace">,
+      expiredBytes: registry.getSingleMetric(name("expired_bytes_total")) as Counter<"namespace">,
+      lastSweep: registry.getSingleMetric(name("last_sweep_timestamp_seconds")) as Gauge,
+      lastSweepDuration: registry.getSingleMetric(name("last_sweep_duration_seconds")) as Gauge,
+      errors: registry.getSingleMetric(name("sweep_errors_total")) as Counter,
+    };
+  }
+  return {
+    expiredObjects: new Counter({ name: name("expired_objects_total"), help: "Artifacts removed by the retention sweep, by namespace.", labelNames: ["namespace"], registers: [registry] }),
+    expiredBytes: new Counter({ name: name("expired_bytes_total"), help: "Bytes removed by the retention sweep, by namespace.", labelNames: ["namespace"], registers: [registry] }),
+    lastSweep: new Gauge({ name: name("last_sweep_timestamp_seconds"), help: "When the last complete retention sweep ended (Unix seconds).", registers: [registry] }),
+    lastSweepDuration: new Gauge({ name: name("last_sweep_duration_seconds"), help: "How long the last complete retention sweep took.", registers: [registry] }),
+    errors: new Counter({ name: name("sweep_errors_total"), help: "Artifacts the retention sweep could not judge or remove.", registers: [registry] }),
+  };
+}
+
+export interface SweepReport {
+  readonly scanned: number;
+  readonly expired: number;
+  readonly expiredBytes: number;
+  /** Dry run: what would have been removed. */
+  readonly wouldExpire: string[];
+  readonly resumedFrom: { namespace: string; key: string } | undefined;
+}
+
+export interface RetentionSweepDeps {
+  readonly store: ArtifactStore;
+  readonly policy: RetentionPolicy;
+  /** Where progress is recorded (on the volume, shared by the servers). */
+  readonly cursorFile: string;
+  readonly dryRun: boolean;
+  readonly logger: Logger;
+  readonly metrics: RetentionMetrics;
+}
+
+interface Cursor {
+  readonly namespace: string;
+  readonly key: string;
+}
+
+export async function sweepRetention(deps: RetentionSweepDeps, context: JobContext): Promise<SweepReport> {
+  const { store, policy, logger, metrics } = deps;
+  const started = context.now();
+  const resumedFrom = await readCursor(deps.cursorFile);
+  let scanned = 0;
+  let expired = 0;
+  let expiredBytes = 0;
+  const wouldExpire: string[] = [];
+  const cutoffFor = (days: number) => started - days * DAY_MS;
+
+  for (const namespace of (await store.namespaces()).sort()) {
+    if (resumedFrom !== undefined && namespace < resumedFrom.namespace) continue;
+    if (!policy.mayExpire(namespace)) continue;
+    const after = resumedFrom?.namespace === namespace ? resumedFrom.key : undefined;
+    for await (const file of sortedFiles(store.layout.namespaceDir(namespace), "", after)) {
+      await context.step();
+      scanned += 1;
+      if (scanned % CURSOR_EVERY === 0) await writeCursor(deps.cursorFile, { namespace, key: file.key });
+      const days = policy.daysFor(namespace, file.key);
+      if (days === 0) continue;
+      const stat = await fs.lstat(file.path).catch(() => undefined);
+      if (stat === undefined || !stat.isFile() || stat.mtimeMs >= cutoffFor(days)) continue;
+      if (deps.dryRun) {
+        wouldExpire.push(`${namespace}/${file.key}`);
+        continue;
+      }
+      try {
+        await store.delete(namespace, parseKey(file.key), false, { ino: stat.ino, mtimeMs: stat.mtimeMs });
+        expired += 1;
+        expiredBytes += stat.size;
+        metrics.expiredObjects.inc({ namespace });
+        metrics.expiredBytes.inc({ namespace }, stat.size);
+      } catch (error) {
+        // Rewritten or removed meanwhile: not ours to remove any more.
+        if (error instanceof HttpError && (error.status === 412 || error.status === 404)) continue;
+        metrics.errors.inc();
+        logger.warn("retention could not remove an artifact", { namespace, error: String(error) });
+      }
+    }
+  }
+  await fs.rm(deps.cursorFile, { force: true });
+  const durationSeconds = (context.now() - started) / 1000;
+  metrics.lastSweep.set(context.now() / 1000);
+  metrics.lastSweepDuration.set(durationSeconds);
+  logger.info("retention sweep", { scanned, expired, expiredBytes, dryRun: deps.dryRun || undefined, wouldExpire: deps.dryRun ? wouldExpire.length : undefined, resumed: resumedFrom !== undefined || undefined, durationSeconds });
+  if (deps.dryRun && wouldExpire.length > 0) logger.info("retention dry run: would remove", { artifacts: wouldExpire.slice(0, 1000) });
+  return { scanned, expired, expiredBytes, wouldExpire, resumedFrom };
+}
+
+/**
+ * Regular files below `dir` in key order (a directory sorts as "name/"), skipping everything up to and
+ * including `after`. Not a stat per entry: readdir's types decide, and symlinks are neither.
+ */
+/** Key order is byte order (UTF-8), as listings and S3 sort. */
+function byteLess(a: string, b: string): boolean {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b)) < 0;
+}
+
+async function* sortedFiles(dir: string, prefix: string, after: string | undefined): AsyncGenerator<{ key: string; path: string }> {
+  const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
+  const sortKey = (entry: { name: string; isDirectory(): boolean }) => (entry.isDirectory() ? `${entry.name}/` : entry.name);
+  entries.sort((a, b) => Buffer.compare(Buffer.from(sortKey(a)), Buffer.from(sortKey(b))));
+  for (const entry of entries) {
+    const key = prefix + entry.name;
+    if (entry.isDirectory()) {
+      const subtree = `${key}/`;
+      // Entirely before the cursor: skip the whole subtree.
+      if (after !== undefined && byteLess(subtree, after) && !after.startsWith(subtree)) continue;
+      yield* sortedFiles(path.join(dir, entry.name), subtree, after);
+    } else if (entry.isFile()) {
+      if (after !== undefined && !byteLess(after, key)) continue;
+      yield { key, path: path.join(dir, entry.name) };
+    }
+  }
+}
+
+async function readCursor(file: string): Promise<Cursor | undefined> {
+  try {
+    const parsed = JSON.parse(await fs.readFile(file, "utf8")) as Partial<Cursor>;
+    return typeof parsed.namespace === "string" && typeof parsed.key === "string" ? { namespace: parsed.namespace, key: parsed.key } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeCursor(file: string, cursor: Cursor): Promise<void> {
+  const temp = `${file}.${randomUUID()}.tmp`;
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  await fs.writeFile(temp, JSON.stringify(cursor), { mode: 0o640 });
+  await fs.rename(temp, file);
+}
