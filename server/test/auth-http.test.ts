@@ -157,6 +157,26 @@ describe("authorization on the HTTP routes", () => {
     expect(named[0]).toEqual(named[1]);
   });
 
+  it("run cleanup: a viewer may not, an editor removes the run's artifacts (both layouts) and its record", async () => {
+    await fetch(kfp("r-done", "write", "?namespace=team-a&pipeline=train"), { method: "POST", body: "kep", headers: bearer("alice-token") });
+    // What KFP 2.17's launcher writes through S3 under the namespace's pipeline root.
+    await fetch(a("v2/artifacts/train/r-done/task/out"), { method: "PUT", body: "s3", headers: bearer("alice-token") });
+    await fetch(a("v2/artifacts/train/r-other/task/out"), { method: "PUT", body: "keep", headers: bearer("alice-token") });
+    const cleanup = (token: string | undefined) =>
+      fetch(`${s.url}/apis/v2beta1/runs/r-done/artifacts?namespace=team-a`, { method: "DELETE", headers: token === undefined ? {} : bearer(token) });
+    expect((await cleanup(undefined)).status).toBe(401);
+    expect((await cleanup("victor-token")).status).toBe(403);
+    expect((await fetch(kfp("r-done", "read"), { headers: bearer("alice-token") })).status).toBe(200);
+    const done = await cleanup("alice-token");
+    expect(done.status).toBe(200);
+    expect(await done.json()).toEqual({ run_id: "r-done", namespace: "team-a", removed_directories: 2 });
+    expect((await fetch(kfp("r-done", "read"), { headers: bearer("alice-token") })).status).toBe(404);
+    expect((await listFiles(path.join(s.root, "team-a"))).filter((file) => file.includes("r-done"))).toEqual([]);
+    expect(await fs.readFile(path.join(s.root, "team-a/v2/artifacts/train/r-other/task/out"), "utf8")).toBe("keep");
+    // Again: nothing left, the same answer.
+    expect(await (await cleanup("alice-token")).json()).toEqual({ run_id: "r-done", namespace: "team-a", removed_directories: 0 });
+  });
+
   it("fails closed with 503 when the API server is down, and recovers", async () => {
     await api.stop();
     try {

@@ -7,7 +7,7 @@
 import type { FileHandle } from "node:fs/promises";
 import type { Context, Hono } from "hono";
 import type { ArtifactVerb } from "../auth/types.js";
-import { badRequest, conflict, notFound } from "../errors.js";
+import { badRequest, conflict, HttpError, notFound } from "../errors.js";
 import type { AppEnv } from "../http/env.js";
 import { PRODUCED_CHUNK_BYTES, rawPath, requestBody, sendProduced, type BodyProducer } from "../http/transport.js";
 import { decodePathTail, parseKey, parseSegment, validateNamespace } from "../storage/names.js";
@@ -18,6 +18,10 @@ import { artifactUri, contentLength } from "./native.js";
 
 export const KFP_WRITE_ROUTE = "/apis/:version{v1beta1|v2beta1}/runs/:run/nodes/:node/artifacts/:name{.+:write}";
 export const KFP_READ_ROUTE = "/apis/:version{v1beta1|v2beta1}/runs/:run/nodes/:node/artifacts/:name{.+:read}";
+/** Run cleanup, for KFP's run deletion: every artifact of the run, then its record. */
+export const KFP_RUN_ARTIFACTS_ROUTE = "/apis/:version{v1beta1|v2beta1}/runs/:run/artifacts";
+/** Where KFP 2.x's launcher puts a run's outputs under a namespace's pipeline root (through S3). */
+const PIPELINE_ROOT_DIR = "v2/artifacts";
 const KFP_PATH = /^\/apis\/(?:v1beta1|v2beta1)\/runs\/([^/]+)\/nodes\/([^/]+)\/artifacts\/([^/]+):(read|write)$/;
 // The file is read in pieces of 3/4 of a produced buffer, so each piece's base64 fills one exactly (and
 // full pieces, multiples of 3, need no carry-over). Each is encoded in small steps: a step's base64
@@ -128,6 +132,30 @@ function base64Json(handle: FileHandle, size: number): BodyProducer {
 
 export function registerKfpRoutes(app: Hono<AppEnv>, deps: KfpRouteDeps): void {
   const { store, runs } = deps;
+
+  // Removes what the run wrote through this API (<pipeline>/<run>/…) and, for runs of today's KFP that
+  // wrote through S3, its directory under the namespace's pipeline root (v2/artifacts/<pipeline>/<run>/…).
+  // Idempotent: a run with nothing left answers the same.
+  app.delete(KFP_RUN_ARTIFACTS_ROUTE, async (c) => {
+    const runId = parseSegment(decodePathTail(c.req.param("run"), "run_id"), "run_id");
+    const { known, namespace } = await resolveRun(c, deps, runId, "deleteArtifact");
+    if (namespace === undefined) throw notFound("no artifacts are recorded for this run; name its namespace with ?namespace=");
+    const directories: string[] = [];
+    if (known !== undefined) directories.push(`${known.pipeline}/${runId}`);
+    for (const pipeline of await store.childDirectories(namespace, PIPELINE_ROOT_DIR)) directories.push(`${PIPELINE_ROOT_DIR}/${pipeline}/${runId}`);
+    let removed = 0;
+    for (const directory of directories) {
+      try {
+        await store.delete(namespace, parseKey(directory), true);
+        removed += 1;
+      } catch (error) {
+        if (!(error instanceof HttpError && error.status === 404)) throw error;
+      }
+    }
+    if (known !== undefined) await runs.forget(runId, namespace);
+    c.get("record").key = runId;
+    return c.json({ run_id: runId, namespace, removed_directories: removed }, 200);
+  });
 
   app.post(KFP_WRITE_ROUTE, async (c) => {
     const { runId, nodeId, name } = kfpTarget(c);

@@ -99,4 +99,12 @@ export class RunIndex {
       await fs.rm(temp, { force: true });
     }
   }
+
+  /** Removes the run's record in `namespace` (and a legacy one-per-run record naming it). */
+  async forget(runId: string, namespace: string): Promise<void> {
+    await fs.rm(this.#pathFor(runId, namespace), { force: true });
+    const legacy = `${this.#base(runId)}.json`;
+    if ((await this.#read(legacy, runId))?.namespace === namespace) await fs.rm(legacy, { force: true });
+    await fs.rmdir(this.#base(runId)).catch(() => {});
+  }
 }

@@ -12,7 +12,7 @@ import { VolumeLayout } from "./layout.js";
 import { describes, digestOpenFile, metaFor, readMeta, removeMeta, writeMeta } from "./meta.js";
 import { KeyedMutex } from "./mutex.js";
 import { SmallFileCache, type FileVersion, type SmallArtifact } from "./small-files.js";
-import type { ArtifactKey } from "./names.js";
+import { parseKey, type ArtifactKey } from "./names.js";
 import { isNoSpace, OWN_TEMP_PREFIX, stageUpload, syncDirectory, TEMP_PREFIX, tempPath, volumeFull } from "./upload.js";
 import { uploadWriters } from "./upload-writers.js";
 import { NamespaceUsage } from "./usage.js";
@@ -596,6 +596,16 @@ export class ArtifactStore {
     let total = 0;
     for await (const file of walkFiles(namespaceDir, "")) total += file.size;
     return total;
+  }
+
+  /** Names of the real directories (never symlinks) directly below `relative` in a namespace; [] if none. */
+  async childDirectories(namespace: string, relative: string): Promise<string[]> {
+    const directory = this.layout.artifactPath(namespace, parseKey(relative));
+    const stat = await fs.lstat(directory).catch(ignoreMissing);
+    if (!stat?.isDirectory()) return [];
+    await this.#assertContained(namespace, directory);
+    const entries = await fs.readdir(directory, { withFileTypes: true }).catch(() => []);
+    return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name);
   }
 
   /** Namespaces present on the volume (for usage metrics). */
