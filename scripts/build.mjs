@@ -1,5 +1,5 @@
 // Bundles the server into one ESM file with a source map, and the upload worker (a worker thread the
-// server starts from the file next to it) into another. The image ships only these four files.
+// server starts from the file next to it) into another. The image ships only these files (and the manager's, below).
 import { build } from "esbuild";
 
 const common = {
@@ -25,4 +25,12 @@ await Promise.all([
     banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   }),
   build({ ...common, entryPoints: ["server/src/storage/upload-worker.ts"], outfile: "server/dist/upload-worker.mjs" }),
+  // The server manager: the same image, its own entry point and Deployment.
+  build({
+    ...common,
+    entryPoints: ["server/src/manager/main.ts"],
+    outfile: "server/dist/manager.mjs",
+    alias: { punycode: "punycode/" },
+    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+  }),
 ]);

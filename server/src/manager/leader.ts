@@ -1,0 +1,93 @@
+// Leader election on a coordination.k8s.io Lease: one manager reconciles, the others wait. Optimistic
+// concurrency (resourceVersion on replace) settles races; a leader that cannot renew in time stops leading.
+import type { CoordinationV1Api, V1Lease } from "@kubernetes/client-node";
+import { ApiException } from "@kubernetes/client-node";
+import type { Logger } from "../log.js";
+
+export interface LeaderOptions {
+  readonly api: CoordinationV1Api;
+  readonly namespace: string;
+  readonly name: string;
+  readonly identity: string;
+  readonly leaseSeconds: number;
+  readonly logger: Logger;
+  onChange(leading: boolean): void;
+}
+
+const isCode = (error: unknown, code: number) => error instanceof ApiException && error.code === code;
+
+/** Tries to take or renew the lease once; true when we hold it afterwards. */
+export async function tryAcquire(options: LeaderOptions, now = new Date()): Promise<boolean> {
+  const { api, namespace, name, identity, leaseSeconds } = options;
+  let lease: V1Lease | undefined;
+  try {
+    lease = await api.readNamespacedLease({ name, namespace });
+  } catch (error) {
+    if (!isCode(error, 404)) throw error;
+  }
+  const spec = { holderIdentity: identity, leaseDurationSeconds: leaseSeconds, renewTime: now };
+  if (lease === undefined) {
+    try {
+      await api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec: { ...spec, acquireTime: now, leaseTransitions: 0 } } });
+      return true;
+    } catch (error) {
+      if (isCode(error, 409)) return false;
+      throw error;
+    }
+  }
+  const holder = lease.spec?.holderIdentity;
+  const renewed = lease.spec?.renewTime ? new Date(lease.spec.renewTime).getTime() : 0;
+  const duration = (lease.spec?.leaseDurationSeconds ?? leaseSeconds) * 1000;
+  const ours = holder === identity;
+  if (!ours && holder && now.getTime() - renewed < duration) return false;
+  try {
+    await api.replaceNamespacedLease({
+      name,
+      namespace,
+      body: {
+        metadata: { ...lease.metadata, name, namespace },
+        spec: {
+          ...spec,
+          acquireTime: ours ? lease.spec?.acquireTime : now,
+          leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + (ours ? 0 : 1),
+        },
+      },
+    });
+    return true;
+  } catch (error) {
+    if (isCode(error, 409)) return false;
+    throw error;
+  }
+}
+
+/** Runs the election until stopped; renews at a third of the lease duration. */
+export function runLeaderElection(options: LeaderOptions): { stop(): void } {
+  let leading = false;
+  let lastRenew = 0;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const tick = async () => {
+    let held = false;
+    try {
+      held = await tryAcquire(options);
+      if (held) lastRenew = Date.now();
+    } catch (error) {
+      options.logger.warn("lease call failed", { lease: options.name, error: String(error) });
+      // Keep leading only while the lease we hold is still valid.
+      held = leading && Date.now() - lastRenew < options.leaseSeconds * 1000 * 0.8;
+    }
+    if (held !== leading) {
+      leading = held;
+      options.logger.info(leading ? "leading: reconciling" : "not leading: waiting for the lease", { lease: options.name, identity: options.identity });
+      options.onChange(leading);
+    }
+    if (!stopped) timer = setTimeout(() => void tick(), (options.leaseSeconds * 1000) / 3);
+  };
+  void tick();
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}

@@ -1,0 +1,111 @@
+// The manager's process entry point (bundled as manager.mjs, same image as the server): configuration
+// from the environment, the lease, the informers, and /metrics, /healthz, /readyz on PORT.
+import { createServer } from "node:http";
+import { hostname } from "node:os";
+import { KubeConfig } from "@kubernetes/client-node";
+import { z } from "zod";
+import { NAMESPACE_PATTERN } from "../config.js";
+import { createLogger } from "../log.js";
+import { VERSION } from "../version.js";
+import { Controller } from "./controller.js";
+import { createManagerKube } from "./kube.js";
+import { runLeaderElection } from "./leader.js";
+import { createManagerMetrics } from "./metrics.js";
+import { loadTemplates } from "./templates.js";
+
+const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  MANAGER_NAME: z.string().regex(NAMESPACE_PATTERN, "must be a DNS-1123 label"),
+  POD_NAMESPACE: z.string().regex(NAMESPACE_PATTERN, "must be a namespace name"),
+  POD_NAME: z.string().min(1).default(hostname()),
+  TEMPLATES_FILE: z.string().min(1),
+  NAMESPACE_SELECTOR: z.string().min(1).default("pipelines.kubeflow.org/enabled=true"),
+  LAUNCHER_CONFIGMAP: z.string().min(1).default("kfp-launcher"),
+  LAUNCHER_KEY: z.string().min(1).default("artifactServer"),
+  STATIC_DEDICATED_NAMESPACES: z.string().default(""),
+  LEASE_SECONDS: z.coerce.number().int().min(5).max(300).default(15),
+  RESYNC_SECONDS: z.coerce.number().int().min(10).default(300),
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  KUBECONFIG: z.string().optional(),
+});
+
+async function main(): Promise<void> {
+  const parsed = envSchema.safeParse(process.env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: "error", msg: `invalid configuration: ${issue?.path.join(".")}: ${issue?.message}` })}\n`);
+    process.exit(2);
+  }
+  const env = parsed.data;
+  const logger = createLogger(env.LOG_LEVEL);
+  const kubeConfig = new KubeConfig();
+  if (env.KUBECONFIG) kubeConfig.loadFromFile(env.KUBECONFIG);
+  else kubeConfig.loadFromCluster();
+
+  const templates = loadTemplates(env.TEMPLATES_FILE);
+  const kube = createManagerKube(kubeConfig, env.MANAGER_NAME);
+  const metrics = createManagerMetrics();
+  const staticNamespaces = new Set(env.STATIC_DEDICATED_NAMESPACES.split(",").map((name) => name.trim()).filter(Boolean));
+  // Without its ClusterRole (no RBAC for it, or not yet created) the manager still works; uninstall then leaves the servers.
+  const owner = await kube.owner(env.MANAGER_NAME).catch((error: unknown) => {
+    logger.warn("no owner for the managed objects: uninstalling will not remove them", { error: String(error) });
+    return undefined;
+  });
+  const controller = new Controller({
+    kubeConfig,
+    kube,
+    context: { api: kube.cluster, templates, managerName: env.MANAGER_NAME, owner, staticNamespaces },
+    logger,
+    metrics,
+    namespaceSelector: env.NAMESPACE_SELECTOR,
+    launcherConfigMap: env.LAUNCHER_CONFIGMAP,
+    launcherKey: env.LAUNCHER_KEY,
+    status: { namespace: env.POD_NAMESPACE, name: `${env.MANAGER_NAME}-status` },
+    managerName: env.MANAGER_NAME,
+    resyncMs: env.RESYNC_SECONDS * 1000,
+  });
+
+  const server = createServer((request, response) => {
+    const path = (request.url ?? "/").split("?")[0];
+    if (path === "/healthz") {
+      response.writeHead(200, { "content-type": "application/json" }).end('{"status":"ok"}');
+    } else if (path === "/readyz") {
+      response.writeHead(controller.synced ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify({ ready: controller.synced }));
+    } else if (path === "/metrics") {
+      metrics.registry.metrics().then(
+        (text) => response.writeHead(200, { "content-type": metrics.registry.contentType }).end(text),
+        () => response.writeHead(500).end(),
+      );
+    } else {
+      response.writeHead(404, { "content-type": "application/json" }).end('{"error":{"code":"NotFound","message":"no such route"}}');
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(env.PORT, resolve));
+
+  await controller.start();
+  const election = runLeaderElection({
+    api: kube.coordination,
+    namespace: env.POD_NAMESPACE,
+    name: env.MANAGER_NAME,
+    identity: env.POD_NAME,
+    leaseSeconds: env.LEASE_SECONDS,
+    logger,
+    onChange: (leading) => controller.setLeading(leading),
+  });
+  logger.info("manager started", { version: VERSION, port: env.PORT, selector: env.NAMESPACE_SELECTOR, staticNamespaces: [...staticNamespaces], owner: owner?.uid });
+
+  const stop = () => {
+    logger.info("stopping");
+    election.stop();
+    controller.setLeading(false);
+    void controller.stop().finally(() => server.close(() => process.exit(0)));
+    setTimeout(() => process.exit(0), 5_000).unref();
+  };
+  process.once("SIGTERM", stop);
+  process.once("SIGINT", stop);
+}
+
+main().catch((error: unknown) => {
+  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: "error", msg: "manager failed", error: String(error), stack: (error as Error).stack })}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,98 @@
+// A dedicated server's objects, from the templates the chart renders for a placeholder namespace (the
+// same templates as its `dedicated.namespaces`): the manager substitutes the namespace and applies the
+// namespace's own sizing, and adds nothing else but its ownership marks.
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import type { ArtifactServerBlock } from "./block.js";
+
+export type KubeObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: OwnerReference[];
+    [field: string]: unknown;
+  };
+  [field: string]: unknown;
+};
+
+export type OwnerReference = { apiVersion: string; kind: string; name: string; uid: string };
+
+const objectSchema = z
+  .object({
+    apiVersion: z.string(),
+    kind: z.string(),
+    metadata: z.object({ name: z.string() }).passthrough(),
+  })
+  .passthrough();
+
+const templateFileSchema = z.object({
+  placeholder: z.string().min(1),
+  objects: z.object({ ReadWriteOnce: z.array(objectSchema).min(1), ReadWriteMany: z.array(objectSchema).min(1) }),
+});
+
+export type TemplateSet = z.output<typeof templateFileSchema>;
+
+export function parseTemplates(text: string): TemplateSet {
+  return templateFileSchema.parse(JSON.parse(text));
+}
+
+export function loadTemplates(file: string): TemplateSet {
+  return parseTemplates(readFileSync(file, "utf8"));
+}
+
+/** Label every object the manager creates carries; it deletes nothing without it. */
+export const MANAGED_BY = "app.kubernetes.io/managed-by";
+/** On the claim: the manager never deletes it (opt-out, uninstall); deleting it drops the artifacts. */
+export const KEEP_ANNOTATION = "pipelines.kubeflow.org/artifact-volume";
+
+export interface RenderOptions {
+  readonly managerName: string;
+  /** Owner of everything but the claim, so that deleting the manager's ClusterRole garbage-collects the servers. */
+  readonly owner: OwnerReference | undefined;
+}
+
+function substitute(value: unknown, placeholder: string, namespace: string): unknown {
+  if (typeof value === "string") return value.split(placeholder).join(namespace);
+  if (Array.isArray(value)) return value.map((item) => substitute(item, placeholder, namespace));
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, substitute(item, placeholder, namespace)]));
+  }
+  return value;
+}
+
+export function renderObjects(templates: TemplateSet, namespace: string, block: ArtifactServerBlock, options: RenderOptions): KubeObject[] {
+  const variant = templates.objects[block.accessMode ?? "ReadWriteOnce"];
+  return variant.map((template) => {
+    const object = substitute(structuredClone(template), templates.placeholder, namespace) as KubeObject;
+    object.metadata.labels = { ...object.metadata.labels, [MANAGED_BY]: options.managerName };
+    if (object.kind === "PersistentVolumeClaim") {
+      // Helm's keep annotation means nothing on an object Helm does not own; ours says the same to people.
+      const annotations: Record<string, string> = { ...object.metadata.annotations, [KEEP_ANNOTATION]: "keep" };
+      delete annotations["helm.sh/resource-policy"];
+      object.metadata.annotations = annotations;
+      const spec = object.spec as { storageClassName?: string; resources: { requests: Record<string, string> } };
+      if (block.size !== undefined) spec.resources.requests.storage = block.size;
+      if (block.storageClassName !== undefined) spec.storageClassName = block.storageClassName;
+    } else if (options.owner !== undefined) {
+      object.metadata.ownerReferences = [options.owner];
+    }
+    if (object.kind === "Deployment" && block.resources !== undefined) {
+      const spec = object.spec as { template: { spec: { containers: { name: string; resources?: unknown }[] } } };
+      for (const container of spec.template.spec.containers) container.resources = block.resources;
+    }
+    return object;
+  });
+}
+
+/** The URL of a dedicated server's native API, from its rendered Service. */
+export function endpointOf(objects: readonly KubeObject[]): string | undefined {
+  const service = objects.find((object) => object.kind === "Service");
+  if (service === undefined) return undefined;
+  const ports = (service.spec as { ports?: { name?: string; port: number }[] }).ports ?? [];
+  const http = ports.find((port) => port.name === "http") ?? ports[0];
+  return http === undefined ? undefined : `http://${service.metadata.name}.${service.metadata.namespace}.svc:${http.port}`;
+}

@@ -1,0 +1,187 @@
+// The reconcile function against a recording fake of the API server: what it creates, updates, deletes,
+// and what it refuses to touch.
+import { describe, expect, it } from "vitest";
+import { parseBlock } from "../../src/manager/block.js";
+import { reconcileNamespace, type ClusterApi, type ObjectRef, type ReconcileContext } from "../../src/manager/reconcile.js";
+import { KEEP_ANNOTATION, MANAGED_BY, type KubeObject, type TemplateSet } from "../../src/manager/templates.js";
+
+const P = "namespace-placeholder";
+const object = (apiVersion: string, kind: string, namespaced: boolean, spec: Record<string, unknown> = {}): KubeObject => ({
+  apiVersion,
+  kind,
+  metadata: { name: `kfp-artifacts-${P}`, ...(namespaced ? { namespace: P } : {}), labels: { "app.kubernetes.io/component": "dedicated-server" } },
+  ...spec,
+});
+const variant = (strategy: string): KubeObject[] => [
+  object("v1", "ServiceAccount", true),
+  object("v1", "PersistentVolumeClaim", true, { spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "10Gi" } } } }),
+  object("apps/v1", "Deployment", true, {
+    spec: { strategy: { type: strategy }, template: { spec: { containers: [{ name: "server", resources: { requests: { cpu: "100m" } } }] } } },
+  }),
+  object("v1", "Service", true, { spec: { ports: [{ name: "http", port: 8080 }] } }),
+  object("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", false, { subjects: [{ kind: "ServiceAccount", name: `kfp-artifacts-${P}`, namespace: P }] }),
+];
+const templates: TemplateSet = { placeholder: P, objects: { ReadWriteOnce: variant("Recreate"), ReadWriteMany: variant("RollingUpdate") } };
+
+const key = (ref: ObjectRef) => `${ref.kind}/${ref.namespace ?? ""}/${ref.name}`;
+
+/** An in-memory API server that records every call; `failAfter` makes the n-th mutating call throw (a crash). */
+class FakeApi implements ClusterApi {
+  readonly objects = new Map<string, KubeObject>();
+  readonly calls: string[] = [];
+  failAfter = Infinity;
+  private mutations = 0;
+
+  get(ref: ObjectRef): Promise<KubeObject | undefined> {
+    this.calls.push(`get ${key(ref)}`);
+    return Promise.resolve(this.objects.get(key(ref)));
+  }
+  apply(object: KubeObject): Promise<void> {
+    if (++this.mutations > this.failAfter) return Promise.reject(new Error("connection reset"));
+    const ref = { ...object, namespace: object.metadata.namespace, name: object.metadata.name };
+    this.calls.push(`apply ${key(ref)}`);
+    this.objects.set(key(ref), structuredClone(object));
+    return Promise.resolve();
+  }
+  delete(ref: ObjectRef): Promise<void> {
+    if (++this.mutations > this.failAfter) return Promise.reject(new Error("connection reset"));
+    this.calls.push(`delete ${key(ref)}`);
+    this.objects.delete(key(ref));
+    return Promise.resolve();
+  }
+  mutatingCalls(): string[] {
+    return this.calls.filter((call) => !call.startsWith("get "));
+  }
+}
+
+const owner = { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", name: "kfp-artifacts-manager", uid: "u-1" };
+const contextWith = (api: FakeApi, staticNamespaces: string[] = []): ReconcileContext => ({
+  api,
+  templates,
+  managerName: "kfp-artifacts-manager",
+  owner,
+  staticNamespaces: new Set(staticNamespaces),
+});
+
+const refusal = (result: ReturnType<typeof parseBlock>) => (result.ok ? "accepted" : result.message);
+
+describe("the artifactServer block", () => {
+  it("accepts the KEP's shape in YAML and JSON, and defaults to shared", () => {
+    expect(parseBlock("dedicated: true")).toEqual({ ok: true, block: { dedicated: true } });
+    expect(parseBlock('{"dedicated": false, "size": "20Gi"}')).toEqual({ ok: true, block: { dedicated: false, size: "20Gi" } });
+    expect(parseBlock(undefined)).toEqual({ ok: true, block: { dedicated: false } });
+    expect(parseBlock("")).toEqual({ ok: true, block: { dedicated: false } });
+  });
+
+  it("refuses typos, wrong types and unknown access modes, naming the field", () => {
+    expect(refusal(parseBlock("dedicted: true"))).toContain("dedicted");
+    expect(refusal(parseBlock('dedicated: "yes"'))).toContain("dedicated");
+    expect(refusal(parseBlock("dedicated: true\naccessMode: ReadWriteSometimes"))).toContain("accessMode");
+    expect(refusal(parseBlock("dedicated: true\nsize: lots"))).toContain("size");
+    expect(refusal(parseBlock("dedicated: ["))).toContain("not YAML");
+  });
+});
+
+describe("reconcileNamespace", () => {
+  it("creates every object of a dedicated server, for its namespace, marked as the manager's", async () => {
+    const api = new FakeApi();
+    const status = await reconcileNamespace(contextWith(api), "team-a", true, { block: "dedicated: true" });
+    expect(status).toMatchObject({ condition: "Dedicated", dedicated: true, endpoint: "http://kfp-artifacts-team-a.team-a.svc:8080" });
+    expect(api.mutatingCalls()).toEqual([
+      "apply ServiceAccount/team-a/kfp-artifacts-team-a",
+      "apply PersistentVolumeClaim/team-a/kfp-artifacts-team-a",
+      "apply Deployment/team-a/kfp-artifacts-team-a",
+      "apply Service/team-a/kfp-artifacts-team-a",
+      "apply ClusterRoleBinding//kfp-artifacts-team-a",
+    ]);
+    const binding = api.objects.get("ClusterRoleBinding//kfp-artifacts-team-a");
+    expect(binding?.subjects).toEqual([{ kind: "ServiceAccount", name: "kfp-artifacts-team-a", namespace: "team-a" }]);
+    expect(binding?.metadata.ownerReferences).toEqual([owner]);
+    const claim = api.objects.get("PersistentVolumeClaim/team-a/kfp-artifacts-team-a");
+    expect(claim?.metadata.ownerReferences).toBeUndefined();
+    expect(claim?.metadata.annotations?.[KEEP_ANNOTATION]).toBe("keep");
+    for (const created of api.objects.values()) expect(created.metadata.labels?.[MANAGED_BY]).toBe("kfp-artifacts-manager");
+    expect(JSON.stringify([...api.objects.values()])).not.toContain(P);
+  });
+
+  it("applies a changed block as an update: size, class, access mode variant and resources", async () => {
+    const api = new FakeApi();
+    await reconcileNamespace(contextWith(api), "team-a", true, { block: "dedicated: true" });
+    const block = "dedicated: true\nsize: 50Gi\nstorageClassName: fast\naccessMode: ReadWriteMany\nresources: {limits: {memory: 1Gi}}";
+    expect(await reconcileNamespace(contextWith(api), "team-a", true, { block })).toMatchObject({ condition: "Dedicated" });
+    const claim = api.objects.get("PersistentVolumeClaim/team-a/kfp-artifacts-team-a");
+    expect(claim?.spec).toMatchObject({ storageClassName: "fast", resources: { requests: { storage: "50Gi" } } });
+    const deployment = api.objects.get("Deployment/team-a/kfp-artifacts-team-a") as unknown as { spec: { strategy: unknown; template: { spec: { containers: { resources: unknown }[] } } } };
+    expect(deployment.spec.strategy).toEqual({ type: "RollingUpdate" });
+    expect(deployment.spec.template.spec.containers[0]?.resources).toEqual({ limits: { memory: "1Gi" } });
+    expect(api.mutatingCalls().filter((call) => call.startsWith("delete"))).toEqual([]);
+  });
+
+  it("opting out deletes the workload and keeps the claim; idle namespaces cost only reads", async () => {
+    const api = new FakeApi();
+    await reconcileNamespace(contextWith(api), "team-a", true, { block: "dedicated: true" });
+    api.calls.length = 0;
+    expect(await reconcileNamespace(contextWith(api), "team-a", true, { block: "dedicated: false" })).toMatchObject({ condition: "Shared", dedicated: false });
+    expect(api.mutatingCalls()).toEqual([
+      "delete ClusterRoleBinding//kfp-artifacts-team-a",
+      "delete Service/team-a/kfp-artifacts-team-a",
+      "delete Deployment/team-a/kfp-artifacts-team-a",
+      "delete ServiceAccount/team-a/kfp-artifacts-team-a",
+    ]);
+    expect([...api.objects.keys()]).toEqual(["PersistentVolumeClaim/team-a/kfp-artifacts-team-a"]);
+    // Unlabelled or deleted namespaces are shared too; a namespace with no ConfigMap changes nothing.
+    api.calls.length = 0;
+    expect(await reconcileNamespace(contextWith(api), "team-b", true, { block: undefined })).toMatchObject({ condition: "Shared", message: "served by the shared server" });
+    expect(api.mutatingCalls()).toEqual([]);
+  });
+
+  it("an invalid block changes nothing, whatever exists", async () => {
+    const api = new FakeApi();
+    await reconcileNamespace(contextWith(api), "team-a", true, { block: "dedicated: true" });
+    api.calls.length = 0;
+    const status = await reconcileNamespace(contextWith(api), "team-a", true, { block: "dedicated: maybe" });
+    expect(status.condition).toBe("InvalidBlock");
+    expect(status.message).toContain("dedicated");
+    expect(api.calls).toEqual([]);
+    expect(api.objects.size).toBe(5);
+  });
+
+  it("does not take over an object somebody else owns (a Helm release, a person), nor delete it", async () => {
+    const api = new FakeApi();
+    const foreign = structuredClone(variant("Recreate")[1]) as KubeObject;
+    foreign.metadata = { name: "kfp-artifacts-team-a", namespace: "team-a", labels: { [MANAGED_BY]: "Helm" } };
+    api.objects.set("PersistentVolumeClaim/team-a/kfp-artifacts-team-a", foreign);
+    const status = await reconcileNamespace(contextWith(api), "team-a", true, { block: "dedicated: true" });
+    expect(status.condition).toBe("Conflict");
+    expect(status.message).toContain("PersistentVolumeClaim team-a/kfp-artifacts-team-a");
+    expect(api.mutatingCalls()).toEqual([]);
+    await reconcileNamespace(contextWith(api), "team-a", true, { block: "dedicated: false" });
+    expect(api.mutatingCalls()).toEqual([]);
+    expect(api.objects.get("PersistentVolumeClaim/team-a/kfp-artifacts-team-a")).toEqual(foreign);
+  });
+
+  it("leaves the chart's dedicated.namespaces alone", async () => {
+    const api = new FakeApi();
+    expect(await reconcileNamespace(contextWith(api, ["team-a"]), "team-a", true, { block: "dedicated: false" })).toMatchObject({ condition: "Static" });
+    expect(api.calls).toEqual([]);
+  });
+
+  it("converges after being cut off mid-way, in both directions", async () => {
+    const api = new FakeApi();
+    api.failAfter = 2;
+    await expect(reconcileNamespace(contextWith(api), "team-a", true, { block: "dedicated: true" })).rejects.toThrow("connection reset");
+    expect(api.objects.size).toBe(2);
+    api.failAfter = Infinity;
+    expect(await reconcileNamespace(contextWith(api), "team-a", true, { block: "dedicated: true" })).toMatchObject({ condition: "Dedicated" });
+    expect(api.objects.size).toBe(5);
+    const applied = structuredClone([...api.objects.entries()]);
+    await reconcileNamespace(contextWith(api), "team-a", true, { block: "dedicated: true" });
+    expect([...api.objects.entries()]).toEqual(applied);
+
+    api.failAfter = 2 + 5 + 5 + 1; // opt-out cut off after its first delete
+    await expect(reconcileNamespace(contextWith(api), "team-a", true, { block: "dedicated: false" })).rejects.toThrow();
+    api.failAfter = Infinity;
+    await reconcileNamespace(contextWith(api), "team-a", false, { block: undefined });
+    expect([...api.objects.keys()]).toEqual(["PersistentVolumeClaim/team-a/kfp-artifacts-team-a"]);
+  });
+});
