@@ -12,6 +12,7 @@ import { allowedMethods } from "./http/methods.js";
 import { rawPath } from "./http/transport.js";
 import type { Logger } from "./log.js";
 import type { HttpMetrics } from "./metrics.js";
+import { registerFilesystemStorageRoutes } from "./routes/filesystem-storage.js";
 import { isKfpPath, registerKfpRoutes } from "./routes/kfp.js";
 import { registerNativeRoutes } from "./routes/native.js";
 import { registerOperationsRoutes, type Lifecycle } from "./routes/operations.js";
@@ -69,6 +70,7 @@ export function createApp(config: Config, deps: AppDeps): Hono<AppEnv> {
   const access = { authorizer: deps.authorizer, scopeNamespace: config.scopeNamespace };
   registerNativeRoutes(app, { ...access, store: deps.store });
   registerKfpRoutes(app, { ...access, store: deps.store, runs: deps.runs });
+  registerFilesystemStorageRoutes(app, config, logger);
 
   app.notFound((c) => errorResponse(c, new HttpError(404, "NotFound", "no such route")));
 

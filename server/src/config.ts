@@ -72,6 +72,10 @@ const envSchema = z.object({
   AUTH_READY_WINDOW_SECONDS: positiveInt(1, 3600).default(60),
   KUBECONFIG: z.string().optional(),
   SCOPE_NAMESPACE: z.string().regex(NAMESPACE_PATTERN, "must be a namespace name (DNS-1123 label)").optional(),
+  /** The chart's dedicated servers, `namespace=endpoint,...`, for the filesystem-storage config endpoint. */
+  DEDICATED_SERVERS: z.string().default(""),
+  /** `namespace/name` of the manager's status ConfigMap (the namespaces it made dedicated); unset: no manager. */
+  DEDICATED_STATUS_CONFIGMAP: z.string().regex(/^[a-z0-9-]+\/[a-z0-9.-]+$/, "must be namespace/name").optional(),
   MAX_UPLOAD_BYTES: byteSize.default(parseByteSize("10Gi")),
   /** Upper bound on the expanded size of one `?archive=tar.gz` upload (decompression bombs). */
   MAX_ARCHIVE_EXPANDED_BYTES: byteSize.default(parseByteSize("20Gi")),
@@ -137,6 +141,8 @@ export type Config = Readonly<{
   authReadyWindowMs: number;
   kubeconfig: string | undefined;
   scopeNamespace: string | undefined;
+  dedicatedServers: string;
+  dedicatedStatusConfigMap: string | undefined;
   maxUploadBytes: number;
   maxArchiveExpandedBytes: number;
   minFreeBytes: number;
@@ -250,6 +256,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     authReadyWindowMs: e.AUTH_READY_WINDOW_SECONDS * 1000,
     kubeconfig: e.KUBECONFIG,
     scopeNamespace: e.SCOPE_NAMESPACE,
+    dedicatedServers: e.DEDICATED_SERVERS,
+    dedicatedStatusConfigMap: e.DEDICATED_STATUS_CONFIGMAP,
     maxUploadBytes: e.MAX_UPLOAD_BYTES,
     maxArchiveExpandedBytes: e.MAX_ARCHIVE_EXPANDED_BYTES,
     minFreeBytes: e.MIN_FREE_BYTES,

@@ -1,0 +1,75 @@
+// GET /apis/v2beta1/filesystem-storage/config in KEP-12513's shape: `enabled` and `dedicated_namespaces`,
+// plus `endpoints` (namespace → URL of its dedicated server), an additive field. The chart's dedicated
+// servers come from the environment; the manager's from its status ConfigMap, read with one GET by name
+// (the only read RBAC the server gets) and cached, since the UI polls this.
+import { CoreV1Api } from "@kubernetes/client-node";
+import type { Hono } from "hono";
+import { loadKubeConfig } from "../auth/kube-client.js";
+import type { Config } from "../config.js";
+import type { AppEnv } from "../http/env.js";
+import type { Logger } from "../log.js";
+
+export const FILESYSTEM_STORAGE_CONFIG_PATH = "/apis/v2beta1/filesystem-storage/config";
+const CACHE_MS = 10_000;
+
+export type DedicatedServers = ReadonlyMap<string, string>;
+
+/** `a=http://x,b=http://y` into a map; malformed items are skipped (the chart writes this value). */
+export function parseDedicatedServers(text: string): Map<string, string> {
+  const servers = new Map<string, string>();
+  for (const item of text.split(",").map((part) => part.trim())) {
+    const eq = item.indexOf("=");
+    if (eq > 0) servers.set(item.slice(0, eq), item.slice(eq + 1));
+  }
+  return servers;
+}
+
+/** The manager's status: `{"<ns>": {dedicated, endpoint, condition, message}}` under data key namespaces.json. */
+export function parseManagerStatus(text: string | undefined): Map<string, string> {
+  const servers = new Map<string, string>();
+  if (!text) return servers;
+  const parsed: unknown = JSON.parse(text);
+  if (typeof parsed !== "object" || parsed === null) return servers;
+  for (const [namespace, status] of Object.entries(parsed)) {
+    const entry = status as { dedicated?: unknown; condition?: unknown; endpoint?: unknown };
+    if (entry.dedicated === true && entry.condition === "Dedicated" && typeof entry.endpoint === "string") servers.set(namespace, entry.endpoint);
+  }
+  return servers;
+}
+
+export type StatusReader = () => Promise<string | undefined>;
+
+function kubeStatusReader(config: Config, reference: string): StatusReader {
+  const [namespace = "", name = ""] = reference.split("/");
+  let core: CoreV1Api | undefined;
+  return async () => {
+    core ??= loadKubeConfig(config.kubeconfig).makeApiClient(CoreV1Api);
+    const configMap = await core.readNamespacedConfigMap({ name, namespace });
+    return configMap.data?.["namespaces.json"];
+  };
+}
+
+export function registerFilesystemStorageRoutes(app: Hono<AppEnv>, config: Config, logger: Logger, readStatus?: StatusReader): void {
+  const fromChart = parseDedicatedServers(config.dedicatedServers);
+  const reader =
+    readStatus ?? (config.dedicatedStatusConfigMap && config.authMode === "kubernetes" ? kubeStatusReader(config, config.dedicatedStatusConfigMap) : undefined);
+  let cached: { at: number; servers: Map<string, string> } | undefined;
+  const managed = async (): Promise<Map<string, string>> => {
+    if (reader === undefined) return new Map();
+    if (cached !== undefined && Date.now() - cached.at < CACHE_MS) return cached.servers;
+    try {
+      cached = { at: Date.now(), servers: parseManagerStatus(await reader()) };
+    } catch (error) {
+      // Keep answering with the chart's servers and the last status we read: the UI must keep working.
+      logger.warn("could not read the manager's status", { configMap: config.dedicatedStatusConfigMap, error: String(error) });
+      cached = { at: Date.now(), servers: cached?.servers ?? new Map<string, string>() };
+    }
+    return cached.servers;
+  };
+  app.get(FILESYSTEM_STORAGE_CONFIG_PATH, async (c) => {
+    const servers = new Map([...(await managed()), ...fromChart]);
+    const namespaces = [...servers.keys()].sort();
+    c.header("Cache-Control", "max-age=10");
+    return c.json({ enabled: true, dedicated_namespaces: namespaces, endpoints: Object.fromEntries(namespaces.map((ns) => [ns, servers.get(ns)])) });
+  });
+}
