@@ -1,19 +1,11 @@
 // S3's errors: an HTTP status, one of S3's error codes and a message, answered as S3's XML document.
 // The S3 API's error mapper (app.ts) also translates the store's HttpErrors into these codes, so a
 // refusal keeps its meaning (507 stays "not enough space", 412 stays a failed precondition).
-import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { HttpError } from "../errors.js";
+import { HttpError } from "../errors.js";
 
-export class S3Error extends Error {
+/** An HttpError whose code is one of S3's; the S3 API answers it as S3's XML error document. */
+export class S3Error extends HttpError {
   override name = "S3Error";
-  constructor(
-    readonly status: ContentfulStatusCode,
-    readonly code: string,
-    message: string,
-    readonly headers: Readonly<Record<string, string>> = {},
-  ) {
-    super(message);
-  }
 }
 
 export const accessDenied = (message = "Access Denied.") => new S3Error(403, "AccessDenied", message);
