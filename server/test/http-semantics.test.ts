@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assemble } from "../src/assemble.js";
 import { loadConfig } from "../src/config.js";
 import { silentLogger } from "../src/log.js";
+import { makeTarGz } from "./support/archives.js";
 import { startTestServer, tempDir, within, type TestServer } from "./support/harness.js";
 
 const A = "/v1/namespaces/team-a/artifacts";
@@ -63,6 +64,75 @@ describe("Range", () => {
     expect((await app.request(`${A}/k`, { headers: { "If-Modified-Since": "Thu, 01 Jan 1970 00:00:00 GMT" } })).status).toBe(200);
     const stale = await app.request(`${A}/k`, { headers: { "If-Modified-Since": lastModified, "If-None-Match": '"other"' } });
     expect(stale.status).toBe(200);
+  });
+});
+
+describe("conditional writes", () => {
+  const put = (app: Awaited<ReturnType<typeof makeApp>>, key: string, body: string | Uint8Array<ArrayBuffer>, headers: Record<string, string> = {}) =>
+    app.request(`${A}/${key}`, { method: "PUT", body, headers });
+
+  it("PUT and DELETE with If-Match replace only the version the client saw; a stale or weak tag gets 412 and nothing changes", async () => {
+    const app = await makeApp();
+    const first = await put(app, "k", "one");
+    const seen = first.headers.get("etag") ?? "";
+    expect((await put(app, "k", "two", { "If-Match": seen })).status).toBe(200);
+    // Another writer's version is now there: the first client's tag is stale.
+    expect((await put(app, "k", "three", { "If-Match": seen })).status).toBe(412);
+    expect((await app.request(`${A}/k`, { method: "DELETE", headers: { "If-Match": seen } })).status).toBe(412);
+    expect(await (await app.request(`${A}/k`)).text()).toBe("two");
+    const current = (await app.request(`${A}/k`, { method: "HEAD" })).headers.get("etag") ?? "";
+    expect((await put(app, "k", "four", { "If-Match": `W/${current}` })).status).toBe(412);
+    expect((await put(app, "k", "four", { "If-Match": `"x", ${current}` })).status).toBe(200);
+    expect((await put(app, "new", "x", { "If-Match": "*" })).status).toBe(412);
+    expect((await app.request(`${A}/new`)).status).toBe(404);
+    expect((await put(app, "k", "five", { "If-Match": "*" })).status).toBe(200);
+    const latest = (await app.request(`${A}/k`, { method: "HEAD" })).headers.get("etag") ?? "";
+    expect((await app.request(`${A}/k`, { method: "DELETE", headers: { "If-Match": latest } })).status).toBe(204);
+    expect((await app.request(`${A}/k`)).status).toBe(404);
+  });
+
+  it("If-Unmodified-Since before Last-Modified gets 412 on PUT and DELETE; at Last-Modified the write goes through", async () => {
+    const app = await makeApp();
+    await put(app, "k", "one");
+    const lastModified = (await app.request(`${A}/k`, { method: "HEAD" })).headers.get("last-modified") ?? "";
+    const before = new Date(Date.parse(lastModified) - 60_000).toUTCString();
+    expect((await put(app, "k", "two", { "If-Unmodified-Since": before })).status).toBe(412);
+    expect((await app.request(`${A}/k`, { method: "DELETE", headers: { "If-Unmodified-Since": before } })).status).toBe(412);
+    expect(await (await app.request(`${A}/k`)).text()).toBe("one");
+    // If-Match takes precedence: a matching tag wins over a date that would refuse.
+    const etag = (await app.request(`${A}/k`, { method: "HEAD" })).headers.get("etag") ?? "";
+    expect((await put(app, "k", "two", { "If-Match": etag, "If-Unmodified-Since": before })).status).toBe(200);
+    const now = (await app.request(`${A}/k`, { method: "HEAD" })).headers.get("last-modified") ?? "";
+    expect((await put(app, "k", "three", { "If-Unmodified-Since": now })).status).toBe(200);
+    expect((await put(app, "fresh", "x", { "If-Unmodified-Since": before })).status).toBe(201);
+    const after = (await app.request(`${A}/k`, { method: "HEAD" })).headers.get("last-modified") ?? "";
+    expect((await app.request(`${A}/k`, { method: "DELETE", headers: { "If-Unmodified-Since": after } })).status).toBe(204);
+  });
+
+  it("a directory artifact has no entity tag: If-Match: * matches it, a tag does not, and its date is its own", async () => {
+    const app = await makeApp();
+    const archive = await makeTarGz([{ name: "a", content: "1" }]);
+    expect((await put(app, "d?archive=tar.gz", archive)).status).toBe(201);
+    expect((await put(app, "d?archive=tar.gz", archive, { "If-Match": '"abc"' })).status).toBe(412);
+    expect((await put(app, "other?archive=tar.gz", archive, { "If-Match": "*" })).status).toBe(412);
+    expect((await put(app, "d?archive=tar.gz", archive, { "If-Match": "*" })).status).toBe(200);
+    const before = new Date(Date.now() - 3_600_000).toUTCString();
+    expect((await app.request(`${A}/d?recursive=true`, { method: "DELETE", headers: { "If-Unmodified-Since": before } })).status).toBe(412);
+    expect((await app.request(`${A}/d?recursive=true`, { method: "DELETE", headers: { "If-Match": '"abc"' } })).status).toBe(412);
+    expect((await app.request(`${A}/d/a`)).status).toBe(200);
+    expect((await app.request(`${A}/d?recursive=true`, { method: "DELETE", headers: { "If-Match": "*" } })).status).toBe(204);
+  });
+
+  it("If-Range with a date applies the range only when it is exactly Last-Modified", async () => {
+    const app = await makeApp();
+    await put(app, "k", "0123456789");
+    const lastModified = (await app.request(`${A}/k`, { method: "HEAD" })).headers.get("last-modified") ?? "";
+    const exact = await app.request(`${A}/k`, { headers: { Range: "bytes=2-4", "If-Range": lastModified } });
+    expect(exact.status).toBe(206);
+    const later = new Date(Date.parse(lastModified) + 60_000).toUTCString();
+    const notExact = await app.request(`${A}/k`, { headers: { Range: "bytes=2-4", "If-Range": later } });
+    expect(notExact.status).toBe(200);
+    expect(await notExact.text()).toBe("0123456789");
   });
 });
 

@@ -47,13 +47,17 @@ export function notModified(header: (name: string) => string | undefined, etag: 
   return fresh(request, { etag, "last-modified": lastModified });
 }
 
-/** If-Range: the range applies only when the validator still names the current content. */
+/**
+ * If-Range: the range applies only when the validator still names the current content — the strong
+ * ETag, or exactly the Last-Modified date (RFC 9110 §13.1.5: a later date does not prove the bytes are
+ * the ones the client holds part of).
+ */
 export function ifRangeAllows(header: string | undefined, etag: string, lastModified: Date): boolean {
   if (header === undefined) return true;
   const value = header.trim();
   if (value.startsWith('"') || value.startsWith("W/")) return value === etag;
   const date = Date.parse(value);
-  return !Number.isNaN(date) && Math.floor(lastModified.getTime() / 1000) <= Math.floor(date / 1000);
+  return !Number.isNaN(date) && Math.floor(lastModified.getTime() / 1000) === Math.floor(date / 1000);
 }
 
 /** RFC 6266/8187 Content-Disposition for a download named after the key's last segment. */

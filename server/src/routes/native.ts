@@ -4,6 +4,7 @@ import type { Context } from "hono";
 import type { FileHandle } from "node:fs/promises";
 import { badRequest, conflict } from "../errors.js";
 import type { AppEnv } from "../http/env.js";
+import { writePrecondition } from "../http/preconditions.js";
 import { attachmentDisposition, ifRangeAllows, notModified, parseRange } from "../http/ranges.js";
 import { rawPath, requestBody, sendBody, sendFileRange, sendStream } from "../http/transport.js";
 import { decodePathTail, parseKey, type ArtifactKey } from "../storage/names.js";
@@ -109,6 +110,7 @@ export function registerNativeRoutes(app: Hono<AppEnv>, deps: NativeRouteDeps): 
       declaredSize: contentLength(c),
       expectedSha256: expectedChecksum(c),
       createOnly: createOnly(c),
+      precondition: writePrecondition((name) => c.req.header(name), etagOf),
     };
     await admit(c, deps, namespace, "writeArtifact");
     const body = requestBody(c);
@@ -207,7 +209,7 @@ export function registerNativeRoutes(app: Hono<AppEnv>, deps: NativeRouteDeps): 
     const recursive = c.req.query("recursive");
     if (recursive !== undefined && recursive !== "true" && recursive !== "false") throw badRequest("recursive must be true or false");
     await admit(c, deps, namespace, "deleteArtifact");
-    await store.delete(namespace, key, recursive === "true");
+    await store.delete(namespace, key, recursive === "true", writePrecondition((name) => c.req.header(name), etagOf));
     return c.body(null, 204);
   });
 

@@ -58,6 +58,20 @@ export interface CurrentVersion {
   readonly modified: Date;
 }
 
+/** A directory artifact, as a precondition sees it: it has no digest of its own, only a date. */
+export interface DirectoryVersion {
+  readonly directory: true;
+  readonly modified: Date;
+}
+
+/** Checked under the commit lock against what is at the key (undefined: nothing); throws to refuse. */
+export type VersionPrecondition = (current: CurrentVersion | DirectoryVersion | undefined) => void;
+
+export interface PutArchiveRequest extends Omit<PutRequest, "precondition"> {
+  /** As for put(), but what is replaced may be a directory artifact. */
+  readonly precondition?: VersionPrecondition | undefined;
+}
+
 export interface PutResult {
   readonly created: boolean;
   readonly size: number;
@@ -189,6 +203,12 @@ export class ArtifactStore {
     const target = this.layout.artifactPath(namespace, key);
     await this.#precheck(namespace, request.declaredSize);
     if (request.createOnly && (await exists(target))) throw preconditionFailed("an artifact already exists at this key");
+    // Early too, so a doomed upload is refused before its body is read; the check that counts is the
+    // one under the commit lock.
+    if (request.precondition !== undefined) {
+      const current = await this.#versionAt(namespace, key, target);
+      if (current === undefined || !("directory" in current)) request.precondition(current);
+    }
 
     const staged = await stageUpload(request.body, this.layout.tmpDir, {
       maxBytes: this.options.maxUploadBytes,
@@ -264,11 +284,12 @@ export class ArtifactStore {
    * on the volume, then swapped in under the namespace's commit lock (the previous file or directory is
    * moved aside first — rename cannot replace a non-empty directory — and removed afterwards).
    */
-  async putArchive(request: PutRequest): Promise<PutArchiveResult> {
+  async putArchive(request: PutArchiveRequest): Promise<PutArchiveResult> {
     const { namespace, key } = request;
     const target = this.layout.artifactPath(namespace, key);
     await this.#precheck(namespace, request.declaredSize);
     if (request.createOnly && (await exists(target))) throw preconditionFailed("an artifact already exists at this key");
+    request.precondition?.(await this.#versionAt(namespace, key, target));
     const staging = tempPath(this.layout.tmpDir, "extract");
     await fs.mkdir(staging);
     try {
@@ -284,7 +305,7 @@ export class ArtifactStore {
       if ((await this.writableBytes()) < 0) throw volumeFull();
       if (this.options.fsync) await syncTree(staging);
       const commit = await this.#commitLock.run(namespace, () =>
-        this.#commitDirectory(namespace, key, target, staging, extracted, request.createOnly === true),
+        this.#commitDirectory(namespace, key, target, staging, extracted, request.createOnly === true, request.precondition),
       );
       if (commit.trash !== undefined) await this.#discardReplaced(namespace, key.key, commit.trash, extracted);
       return {
@@ -306,11 +327,13 @@ export class ArtifactStore {
     staging: string,
     extracted: ExtractResult,
     createOnly: boolean,
+    precondition: VersionPrecondition | undefined,
   ): Promise<{ created: boolean; trash: string | undefined }> {
     await this.#ensureParentDirectories(namespace, key);
     const previous = await fs.lstat(target).catch(ignoreMissing);
     if (previous !== undefined && !previous.isFile() && !previous.isDirectory()) throw conflict("something other than an artifact exists at this key");
     if (createOnly && previous !== undefined) throw preconditionFailed("an artifact already exists at this key");
+    if (precondition !== undefined) precondition(previous === undefined ? undefined : await this.#versionOf(namespace, key, target, previous));
     let previousSize = previous?.isFile() ? previous.size : 0;
     if (previous?.isDirectory()) for await (const file of walkFiles(target, "")) previousSize += file.size;
     const quota = this.options.namespaceQuotaBytes;
@@ -462,6 +485,17 @@ export class ArtifactStore {
     return { sha256, s3ETag: undefined };
   }
 
+  /** What is at `target` as a precondition compares it, or undefined when nothing (or no artifact) is. */
+  async #versionAt(namespace: string, key: ArtifactKey, target: string): Promise<CurrentVersion | DirectoryVersion | undefined> {
+    const stat = await fs.lstat(target).catch(ignoreMissing);
+    if (stat === undefined || (!stat.isFile() && !stat.isDirectory())) return undefined;
+    return this.#versionOf(namespace, key, target, stat);
+  }
+
+  async #versionOf(namespace: string, key: ArtifactKey, target: string, stat: { isDirectory(): boolean; mtime: Date }): Promise<CurrentVersion | DirectoryVersion> {
+    return stat.isDirectory() ? { directory: true, modified: stat.mtime } : this.#currentVersion(namespace, key, target);
+  }
+
   /** The digests of the file at `target`, for a precondition checked under the commit lock. */
   async #currentVersion(namespace: string, key: ArtifactKey, target: string): Promise<CurrentVersion> {
     const handle = await fs.open(target, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
@@ -483,16 +517,19 @@ export class ArtifactStore {
   }
 
   /**
-   * Removes the artifact at `key`. `onlyVersion` (the retention sweep's) removes a file only if it is
-   * still the version that was judged, so a write that replaced it meanwhile is never lost (412).
+   * Removes the artifact at `key`, if `condition` holds under the commit lock (412 otherwise): either the
+   * file version the retention sweep judged (its inode and mtime: no digest needed), so a write that
+   * replaced it meanwhile is never lost, or a client's precondition (If-Match and similar).
    */
-  async delete(namespace: string, key: ArtifactKey, recursive: boolean, onlyVersion?: { ino: number; mtimeMs: number }): Promise<void> {
+  async delete(namespace: string, key: ArtifactKey, recursive: boolean, condition?: { ino: number; mtimeMs: number } | VersionPrecondition): Promise<void> {
     const target = this.layout.artifactPath(namespace, key);
     const trash = await this.#commitLock.run(namespace, async () => {
       const stat = await fs.lstat(target).catch(ignoreMissing);
       // Symlinks, sockets, devices: not artifacts, and never removed through the API.
       if (stat === undefined || (!stat.isFile() && !stat.isDirectory())) throw notFound("artifact not found");
-      if (onlyVersion !== undefined && (!stat.isFile() || stat.ino !== onlyVersion.ino || stat.mtimeMs !== onlyVersion.mtimeMs)) {
+      if (typeof condition === "function") {
+        condition(await this.#versionOf(namespace, key, target, stat));
+      } else if (condition !== undefined && (!stat.isFile() || stat.ino !== condition.ino || stat.mtimeMs !== condition.mtimeMs)) {
         throw preconditionFailed("the artifact changed since it was judged");
       }
       await this.#assertContained(namespace, path.dirname(target));
