@@ -32,7 +32,7 @@ probe_timeout="${IMAGE_PROBE_TIMEOUT:-20}"
 build_base="${IMAGE_BUILD_BASE:-$NODE_BUILD_IMAGE}"
 runtime_base="${IMAGE_RUNTIME_BASE:-$DISTROLESS_BASE}"
 # The server bundle and the upload worker it starts from the file next to it, each with its source map.
-app_files=(server/dist/server.mjs server/dist/server.mjs.map server/dist/upload-worker.mjs server/dist/upload-worker.mjs.map)
+app_files=(server/dist/server.mjs server/dist/server.mjs.map server/dist/upload-worker.mjs server/dist/upload-worker.mjs.map server/dist/manager.mjs server/dist/manager.mjs.map)
 
 for name in "$image" "$published"; do
   [[ $name == *:* && $name != *:latest ]] || die "image name '$name' needs an explicit tag other than latest"
