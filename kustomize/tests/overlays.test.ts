@@ -123,7 +123,7 @@ describe("kustomize layout", () => {
   });
 
   it("has the components the topologies need", () => {
-    expect(components).toEqual(["daemonset", "istio", "kubeflow-rbac", "kubeflow-s3", "networkpolicy", "rwx"]);
+    expect(components).toEqual(["daemonset", "istio", "kubeflow-rbac", "kubeflow-s3", "manager", "networkpolicy", "rwx"]);
   });
 
   it.each(overlays)("overlay %s has a README with its one-line install", (overlay) => {

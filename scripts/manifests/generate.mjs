@@ -24,7 +24,8 @@ const RELEASE = "kfp-artifacts";
 const NAMESPACE = "kubeflow";
 // The dedicated template is rendered for this namespace, then made namespace-neutral for stamping.
 const PLACEHOLDER_NAMESPACE = "dedicated-placeholder";
-const STATIC = ["--set", "helmLabels=false", "--skip-tests"];
+// The manager is a component of its own in kustomize (kustomize/components/manager), not part of the base.
+const STATIC = ["--set", "helmLabels=false", "--skip-tests", "--set", "manager.enabled=false"];
 const GENERATED_HEADER =
   "# Generated from charts/kfp-artifacts by `make manifests` (scripts/manifests/generate.mjs). Do not edit.\n";
 
@@ -123,13 +124,14 @@ async function generate() {
   const chart = YAML.parse(await readFile(path.join(chartDir, "Chart.yaml"), "utf8"));
   files.set("charts/kfp-artifacts/README.md", renderChartReadme({ valuesText, schema, chart }));
 
-  const [central, dedicated, daemonset, rwx, networkPolicy, kubeflow] = await Promise.all([
+  const [central, dedicated, daemonset, rwx, networkPolicy, kubeflow, manager] = await Promise.all([
     helmTemplate([...STATIC]),
     helmTemplate([...STATIC, "--set", "shared.enabled=false", "--set", `dedicated.namespaces={${PLACEHOLDER_NAMESPACE}}`]),
     helmTemplate([...STATIC, "--values", path.join(ciDir, "daemonset-values.yaml")]),
     helmTemplate([...STATIC, "--values", path.join(ciDir, "shared-rwx-values.yaml")]),
     helmTemplate([...STATIC, "--set", "networkPolicy.enabled=true"]),
     helmTemplate([...STATIC, "--values", path.join(ciDir, "kubeflow-values.yaml")]),
+    helmTemplate([...STATIC, "--set", "manager.enabled=true"]),
   ]).then((texts) => texts.map(parseObjects));
 
   const fullname = pick(central, "Deployment")[0].metadata.name;
@@ -178,6 +180,7 @@ async function generate() {
     "kustomize/components/kubeflow-rbac/generated/clusterroles.yaml",
     dumpObjects([...pick(central, "ClusterRole", `${fullname}-edit`), ...pick(central, "ClusterRole", `${fullname}-view`)]),
   );
+  files.set("kustomize/components/manager/generated/manager.yaml", dumpObjects(ofComponent(manager, "manager")));
   return files;
 }
 

@@ -90,6 +90,9 @@ function templateArgs(options: RenderOptions): string[] {
     "--namespace",
     NAMESPACE,
     ...valuesFiles.flatMap((file) => ["--values", path.isAbsolute(file) ? file : path.join(ciDir, file)]),
+    // The manager is on by default; its own tests turn it on, the others look at the servers alone.
+    "--set",
+    "manager.enabled=false",
     ...set.flatMap((assignment) => ["--set", assignment]),
     ...setString.flatMap((assignment) => ["--set-string", assignment]),
     ...(skipTests ? ["--skip-tests"] : []),
