@@ -18,6 +18,7 @@ import { registerNativeRoutes } from "./routes/native.js";
 import { registerOperationsRoutes, type Lifecycle } from "./routes/operations.js";
 import type { RunIndex } from "./storage/runs.js";
 import type { ArtifactStore } from "./storage/store.js";
+import { volumeFault } from "./storage/volume-health.js";
 
 export interface AppDeps {
   readonly store: ArtifactStore;
@@ -74,10 +75,16 @@ export function createApp(config: Config, deps: AppDeps): Hono<AppEnv> {
 
   app.notFound((c) => errorResponse(c, new HttpError(404, "NotFound", "no such route")));
 
-  app.onError((error, c: Context<AppEnv>) => {
+  app.onError(async (error, c: Context<AppEnv>) => {
     if (error instanceof HttpError) return errorResponse(c, error);
     if (isClientAbort(error)) {
       return errorResponse(c, new HttpError(400, "ClientClosedRequest", "the request body was not received completely"));
+    }
+    // Every route's filesystem errors meet here: a full, read-only or vanished volume is said as such.
+    const fault = await volumeFault(error, () => deps.store.checkVolume());
+    if (fault !== undefined) {
+      logger.warn("artifact volume fault", { method: c.req.method, route: c.req.routePath, error: String(error), status: fault.status });
+      return errorResponse(c, fault);
     }
     // Unexpected: the details (stack, paths) go to our log only, never to the client.
     logger.error("unhandled error", { method: c.req.method, route: c.req.routePath, error: String(error), stack: error.stack });

@@ -23,7 +23,10 @@ export function createMetrics(volume: VolumeSources, registry = new Registry()):
     help: "Bytes available to the server on the artifact volume.",
     registers: [registry],
     async collect() {
-      this.set(await volume.freeBytes());
+      // A volume that is gone has no free bytes to report; the rest of the scrape must still answer.
+      const free = await volume.freeBytes().catch(() => undefined);
+      if (free === undefined) this.reset();
+      else this.set(free);
     },
   });
   new Gauge({

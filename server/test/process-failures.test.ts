@@ -127,6 +127,71 @@ describe("process failures", () => {
     expect((await fetch(artifactUrl(server.url, "team-a", "after.bin"), { method: "PUT", body: randomBytes(4 << 20) })).status).toBe(201);
   });
 
+  it("volume faults are a clear status, never 500: full (507), read-only (503), gone (503); readiness says which, nothing is left behind", async () => {
+    const root = await tempDir("faults");
+    const mapRoot = process.getuid?.() === 0 ? [] : ["--map-root-user"];
+    const server = await child({ ARTIFACTS_ROOT: root, MIN_FREE_BYTES: "0" }, (nodeArgs) => ({
+      command: "unshare",
+      args: ["--mount", ...mapRoot, "sh", "-c", 'mount -t tmpfs -o size=4m tmpfs "$0" && exec "$@"', root, process.execPath, ...nodeArgs],
+    }));
+    const pid = server.child.pid ?? 0;
+    const volume = `/proc/${pid}/root${root}`;
+    const tmp = path.join(volume, ".kfp-artifacts/tmp");
+    const kfpWrite = (run: string) =>
+      fetch(`${server.url}/apis/v2beta1/runs/${run}/nodes/n/artifacts/a:write?namespace=team-a&pipeline=p`, { method: "POST", body: "payload" });
+    expect((await kfpWrite("warm")).status).toBe(200);
+
+    // Full to the last block: the free-space reserve is 0, so only the writes themselves find out.
+    await fs.writeFile(path.join(volume, "filler"), Buffer.alloc(4 << 20)).catch(() => {});
+    await fs.appendFile(path.join(volume, "filler"), Buffer.alloc(4096)).catch(() => {});
+    expect((await fs.statfs(volume)).bavail).toBe(0);
+    for (const answer of [await fetch(artifactUrl(server.url, "team-a", "empty"), { method: "PUT", body: "" }), await kfpWrite("full-run")]) {
+      expect(answer.status).toBe(507);
+      expect(await answer.text()).toMatch(/not enough free space on the artifact volume/);
+    }
+    const readyFull = await fetch(`${server.url}/readyz`);
+    // Reads and deletes still work on a full volume, so it stays in the Service, and says why writes fail.
+    expect(readyFull.status).toBe(200);
+    expect(await readyFull.json()).toMatchObject({ checks: { volume: true }, messages: { volume: expect.stringMatching(/full/) as unknown } });
+    expect(await listFiles(tmp)).toEqual([]);
+    await fs.rm(path.join(volume, "filler"));
+
+    // Read-only underneath a running server (a remount, or a volume gone bad).
+    const remount = spawnSync("nsenter", ["-t", String(pid), "-m", ...(mapRoot.length > 0 ? ["-U", "--preserve-credentials"] : []), "mount", "-o", "remount,ro", root], {
+      encoding: "utf8",
+    });
+    expect(remount.status, remount.stderr).toBe(0);
+    for (const answer of [await fetch(artifactUrl(server.url, "team-a", "x"), { method: "PUT", body: "x" }), await kfpWrite("ro-run")]) {
+      expect(answer.status).toBe(503);
+      expect(await answer.text()).toMatch(/read-only/);
+    }
+    const readyRo = await fetch(`${server.url}/readyz`);
+    expect(readyRo.status).toBe(503);
+    expect(await readyRo.json()).toMatchObject({ checks: { volume: false }, messages: { volume: expect.stringMatching(/read-only/) as unknown } });
+    expect(server.output()).not.toMatch(/"status":500/);
+  });
+
+  it("an ARTIFACTS_ROOT removed while running: 503 naming it, /metrics still answers, readiness fails", async () => {
+    const root = await tempDir("gone");
+    const server = await child({ ARTIFACTS_ROOT: root });
+    expect((await fetch(artifactUrl(server.url, "team-a", "k"), { method: "PUT", body: "x" })).status).toBe(201);
+    await fs.rm(root, { recursive: true, force: true });
+    for (const answer of [
+      await fetch(artifactUrl(server.url, "team-a", "k2"), { method: "PUT", body: "x" }),
+      await fetch(`${server.url}/apis/v2beta1/runs/r/nodes/n/artifacts/a:write?namespace=team-a&pipeline=p`, { method: "POST", body: "x" }),
+    ]) {
+      expect(answer.status).toBe(503);
+      const text = await answer.text();
+      expect(text).toMatch(/ARTIFACTS_ROOT/);
+      expect(text).not.toContain(root);
+    }
+    expect((await fetch(`${server.url}/metrics`)).status).toBe(200);
+    const ready = await fetch(`${server.url}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({ checks: { volume: false }, messages: { volume: expect.stringMatching(/ARTIFACTS_ROOT/) as unknown } });
+    expect(server.output()).not.toMatch(/"status":500/);
+  });
+
   it("SIGTERM: readiness fails at once, new requests are still served during the delay, then the process exits 0", async () => {
     const root = await tempDir("sigterm-delay");
     const server = await child({ ARTIFACTS_ROOT: root, SHUTDOWN_DELAY_SECONDS: "3", SHUTDOWN_GRACE_SECONDS: "5" });

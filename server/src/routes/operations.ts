@@ -1,11 +1,10 @@
 // Operations endpoints (SPEC §4.3): liveness, readiness, metrics, and an index of the APIs at '/'.
-import fs from "node:fs/promises";
 import type { Hono } from "hono";
 import type { Authorizer } from "../auth/types.js";
 import type { AppEnv } from "../http/env.js";
 import type { HttpMetrics } from "../metrics.js";
-import { tempPath } from "../storage/upload.js";
 import type { ArtifactStore } from "../storage/store.js";
+import type { VolumeHealth } from "../storage/volume-health.js";
 import { VERSION } from "../version.js";
 
 const VOLUME_CHECK_TIMEOUT_MS = 2000;
@@ -27,15 +26,12 @@ export interface OperationsDeps {
   readonly usesKubernetes: boolean;
 }
 
-/** Creates and removes a small file in the volume's internal directory: the volume is writable. */
-async function volumeWritable(store: ArtifactStore): Promise<boolean> {
-  const probe = tempPath(store.layout.tmpDir, "ready");
-  const attempt = (async () => {
-    await fs.writeFile(probe, "ready");
-    await fs.rm(probe, { force: true });
-    return true;
-  })().catch(() => false);
-  const timeout = new Promise<boolean>((resolve) => setTimeout(resolve, VOLUME_CHECK_TIMEOUT_MS, false).unref());
+/** The volume's probe (store.checkVolume), bounded: a hung volume (NFS) is a failed check, not a hung probe. */
+async function volumeHealth(store: ArtifactStore): Promise<VolumeHealth> {
+  const attempt = store.checkVolume().catch((error: unknown) => ({ writable: false, problem: `the volume check failed (${String(error)})` }));
+  const timeout = new Promise<VolumeHealth>((resolve) =>
+    setTimeout(resolve, VOLUME_CHECK_TIMEOUT_MS, { writable: false, problem: "the artifact volume did not answer within 2 s" }).unref(),
+  );
   return Promise.race([attempt, timeout]);
 }
 
@@ -64,15 +60,18 @@ export function registerOperationsRoutes(app: Hono<AppEnv>, deps: OperationsDeps
     if (deps.lifecycle.shuttingDown) {
       return c.json({ status: "shutting down", node: deps.nodeName }, 503);
     }
-    const [volume, kubernetes] = await Promise.all([
-      volumeWritable(deps.store),
+    const [health, kubernetes] = await Promise.all([
+      volumeHealth(deps.store),
       deps.usesKubernetes ? deps.authorizer.checkReady() : Promise.resolve("skipped" as const),
     ]);
     // KFP reaches the server through S3: a pod whose S3 listener is gone must leave the Service.
     const s3 = deps.lifecycle.s3Listening?.();
+    const volume = health.writable;
     const ready = volume && kubernetes !== false && s3 !== false;
+    // A full volume stays ready (reads and deletes still work), but says why writes fail.
+    const messages = health.problem === undefined ? {} : { messages: { volume: health.problem } };
     return c.json(
-      { status: ready ? "ready" : "not ready", node: deps.nodeName, checks: { volume, kubernetes, ...(s3 === undefined ? {} : { s3 }) } },
+      { status: ready ? "ready" : "not ready", node: deps.nodeName, checks: { volume, kubernetes, ...(s3 === undefined ? {} : { s3 }) }, ...messages },
       ready ? 200 : 503,
     );
   });

@@ -100,8 +100,9 @@ export async function writeMeta(metaPath: string, tmpDir: string, meta: ContentM
   await fs.mkdir(path.dirname(metaPath), { recursive: true });
   // Named like every temporary file, so a crash's leftover is swept at the next start.
   const tmp = tempPath(tmpDir, "meta");
-  await fs.writeFile(tmp, JSON.stringify(meta), { mode: 0o640 });
   try {
+    // A write that fails (a full volume) has created the file already: it is removed below too.
+    await fs.writeFile(tmp, JSON.stringify(meta), { mode: 0o640 });
     await fs.rename(tmp, metaPath);
   } catch (error) {
     await fs.rm(tmp, { force: true });

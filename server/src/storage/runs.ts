@@ -82,12 +82,12 @@ export class RunIndex {
     const temp = tempPath(this.tmpDir, "run");
     const handle = await fs.open(temp, "wx", 0o640);
     try {
-      await handle.writeFile(JSON.stringify(record));
-      if (this.fsync) await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    try {
+      try {
+        await handle.writeFile(JSON.stringify(record));
+        if (this.fsync) await handle.sync();
+      } finally {
+        await handle.close();
+      }
       await fs.link(temp, target);
       return record;
     } catch (error) {

@@ -2,7 +2,7 @@
 // per-namespace usage and quotas, and the start-up sweep of temporary files left by a crash.
 import type { BigIntStats } from "node:fs";
 import fs from "node:fs/promises";
-import { constants as fsConstants } from "node:fs";
+import { constants as fsConstants, openSync } from "node:fs";
 import path from "node:path";
 import { ConfigError } from "../config.js";
 import { badRequest, conflict, HttpError, insufficientStorage, notFound, payloadTooLarge, preconditionFailed } from "../errors.js";
@@ -16,6 +16,7 @@ import { parseKey, type ArtifactKey } from "./names.js";
 import { isNoSpace, OWN_TEMP_PREFIX, stageUpload, syncDirectory, TEMP_PREFIX, tempPath, volumeFull } from "./upload.js";
 import { uploadWriters } from "./upload-writers.js";
 import { NamespaceUsage } from "./usage.js";
+import { checkVolume, type RootIdentity, type VolumeHealth } from "./volume-health.js";
 
 export interface StoreOptions {
   readonly root: string;
@@ -134,6 +135,7 @@ export class ArtifactStore {
   readonly #commitLock = new KeyedMutex();
   readonly #smallFiles = new SmallFileCache(SMALL_FILE_BYTES, SMALL_FILES_TOTAL_BYTES);
   #rootReal = "";
+  #rootIdentity: RootIdentity = -1;
 
   constructor(readonly options: StoreOptions) {
     this.layout = new VolumeLayout(options.root);
@@ -145,6 +147,8 @@ export class ArtifactStore {
     uploadWriters.checkWorkerScript();
     await writableDirectory(this.options.root, this.options.root);
     this.#rootReal = await fs.realpath(this.options.root);
+    // A plain descriptor, never closed: a FileHandle would be closed (with a warning) when collected.
+    this.#rootIdentity = openSync(this.options.root, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
     for (const directory of [this.layout.internalDir, this.layout.tmpDir, this.layout.metaDir, this.layout.runsDir]) {
       await writableDirectory(directory, this.options.root);
     }
@@ -173,6 +177,11 @@ export class ArtifactStore {
     }
     if (removed > 0) this.options.logger.info("swept temporary files left by an earlier crash", { removed });
     return removed;
+  }
+
+  /** Whether the volume can take writes, and what is wrong with it if anything (readiness, error answers). */
+  checkVolume(): Promise<VolumeHealth> {
+    return checkVolume(this.layout, this.#rootIdentity, () => this.writableBytes());
   }
 
   /** Bytes that may still be written before the free-space reserve is reached. */
