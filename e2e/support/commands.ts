@@ -1,4 +1,5 @@
-// helm and kubectl as child processes, each with a deadline, always against the e2e kubeconfig.
+// helm, kubectl and the other tools as child processes, each with a deadline, always against the e2e
+// kubeconfig.
 import { execFile } from "node:child_process";
 import { env } from "./env.js";
 
@@ -22,6 +23,10 @@ export interface RunOptions {
   readonly timeoutMs?: number;
   /** Written to the process's standard input. */
   readonly input?: string;
+  /** Working directory (default: the runner's). */
+  readonly cwd?: string;
+  /** Added to the environment. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
@@ -30,7 +35,13 @@ export function run(file: string, args: readonly string[], options: RunOptions =
     const child = execFile(
       file,
       [...args],
-      { timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 64 * 1024 * 1024, env: { ...process.env, KUBECONFIG: env.kubeconfig } },
+      {
+        timeout: timeoutMs,
+        killSignal: "SIGKILL",
+        maxBuffer: 64 * 1024 * 1024,
+        cwd: options.cwd,
+        env: { ...process.env, KUBECONFIG: env.kubeconfig, ...options.env },
+      },
       (error, stdout, stderr) => {
         if (!error) {
           resolve({ stdout, stderr });

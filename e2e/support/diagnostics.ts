@@ -25,6 +25,8 @@ export async function dumpDiagnostics(suite: string, namespaces: readonly string
   await capture(path.join(root, "nodes.txt"), ["describe", "nodes"]);
   await capture(path.join(root, "persistentvolumes.txt"), ["get", "pv", "-o", "wide"]);
   await capture(path.join(root, "cluster-events.txt"), ["get", "events", "-A", "--sort-by=.lastTimestamp"]);
+  // Cluster-wide RBAC a suite created (Kubeflow's aggregated roles): what a namespace's subjects may do.
+  await capture(path.join(root, "e2e-clusterroles.yaml"), ["get", "clusterroles", "-l", "kfp-artifacts.e2e/run=true", "-o", "yaml"]);
   for (const namespace of namespaces) {
     const dir = path.join(root, namespace);
     await mkdir(path.join(dir, "logs"), { recursive: true });

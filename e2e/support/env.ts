@@ -11,6 +11,8 @@ const packageVersion = (JSON.parse(readFileSync(path.join(REPO_ROOT, "package.js
 export const env = {
   /** Written by `make cluster` (scripts/cluster/create-cluster.sh). */
   kubeconfig: process.env.KFP_KUBECONFIG ?? path.join(REPO_ROOT, ".cache/cluster/kubeconfig"),
+  /** The kind cluster's name (`make cluster`, scripts/cluster/lib.sh), for `kind load`. */
+  clusterName: process.env.KFP_CLUSTER_NAME ?? "kfp-artifacts",
   helm: process.env.HELM ?? path.join(REPO_ROOT, "bin/helm"),
   kubectl: process.env.KUBECTL ?? path.join(REPO_ROOT, "bin/kubectl"),
   chartDir: path.join(REPO_ROOT, "charts/kfp-artifacts"),

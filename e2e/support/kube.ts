@@ -1,5 +1,5 @@
 // Kubernetes API access for the suites (@kubernetes/client-node), plus the waits every suite needs.
-import { AppsV1Api, CoreV1Api, KubeConfig, type V1Node, type V1Pod } from "@kubernetes/client-node";
+import { AppsV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type V1Node, type V1Pod } from "@kubernetes/client-node";
 import { stringify } from "yaml";
 import { kubectl } from "./commands.js";
 import { env } from "./env.js";
@@ -10,6 +10,7 @@ config.loadFromFile(env.kubeconfig);
 
 export const core = config.makeApiClient(CoreV1Api);
 export const apps = config.makeApiClient(AppsV1Api);
+export const rbac = config.makeApiClient(RbacAuthorizationV1Api);
 
 /** A manifest as plain data; applied with `kubectl apply`, so any kind works. */
 export type Manifest = Record<string, unknown> & {
@@ -23,7 +24,7 @@ export async function apply(manifests: readonly Manifest[]): Promise<void> {
   await kubectl(["apply", "-f", "-"], { input: documents, timeoutMs: 60_000 });
 }
 
-function isNotFound(error: unknown): boolean {
+export function isNotFound(error: unknown): boolean {
   return typeof error === "object" && error !== null && "code" in error && error.code === 404;
 }
 

@@ -32,3 +32,14 @@ export async function poll<T>(probe: () => Promise<T | undefined>, options: Poll
     await sleep(intervalMs);
   }
 }
+
+/**
+ * Runs both at once and waits for both, even when one fails (so nothing keeps running behind the
+ * cleanup); then throws the first failure.
+ */
+export async function concurrently<A, B>(first: Promise<A>, second: Promise<B>): Promise<[A, B]> {
+  const [a, b] = await Promise.allSettled([first, second]);
+  if (a.status === "rejected") throw a.reason;
+  if (b.status === "rejected") throw b.reason;
+  return [a.value, b.value];
+}
