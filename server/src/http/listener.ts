@@ -4,7 +4,8 @@
 // marked here and let through, with the backslash percent-encoded so a Request can be built, and
 // refused by the app's first middleware (refusedRequest): the JSON error body and the usual log line,
 // like any other error.
-import { createServer, type IncomingMessage, type RequestListener, type Server } from "node:http";
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import { getRequestListener } from "@hono/node-server";
 import type { Logger } from "../log.js";
 
@@ -42,11 +43,30 @@ function unparsable(logger: Logger) {
   };
 }
 
+/**
+ * The idle timeout (server.setTimeout) is for a client that stalls, not for this server's own work. When
+ * it fires during a request whose response has not started, the server is the one behind if it holds
+ * body bytes it has not consumed yet (its own backpressure: an extraction creating and fsyncing files
+ * reads the body only as fast as it writes) or has the whole body (fsync, commit): the client has nothing
+ * to send and nothing to read, and cutting it off would tell it a write failed that was then stored. The
+ * timer is re-armed then. A client that stops sending (nothing buffered, body incomplete) or stops
+ * reading a response is still cut off, as Node does without a listener.
+ */
+function judgeIdleTimeout(server: Server, incoming: IncomingMessage, outgoing: ServerResponse): void {
+  // Node emits 'timeout' on the active response, and destroys the socket only when nobody listens.
+  outgoing.on("timeout", (socket: Socket) => {
+    const serverBusy = !outgoing.headersSent && (incoming.complete || incoming.readableLength > 0);
+    if (serverBusy) socket.setTimeout(server.timeout);
+    else socket.destroy();
+  });
+}
+
 /** Serves `fetch` on host:port; rejects (e.g. EADDRINUSE) instead of emitting an unhandled 'error'. */
 export async function listen(fetch: FetchCallback, options: { port: number; host: string; logger: Logger }): Promise<Server> {
   const handle = getRequestListener(fetch, { hostname: options.host, errorHandler: unparsable(options.logger) });
   const listener: RequestListener = (incoming, outgoing) => {
     mark(incoming);
+    judgeIdleTimeout(server, incoming, outgoing);
     void handle(incoming, outgoing);
   };
   const server = createServer(listener);
