@@ -560,13 +560,15 @@ async function measureS3(context: S3Context): Promise<S3Row[]> {
   }
 
   if (wantedS3("s3-get-rps")) {
-    await timedUpload("PUT", `${durable.url}/v1/namespaces/${NAMESPACE}/artifacts/s3-small.bin`, small, 4096, [200, 201]);
+    // Two artifacts with the same bytes, one per API: the native GET keeps what it reads in the small-file
+    // cache, and S3 reading the same file would be served from that cache instead of its own path.
+    for (const key of ["s3-small.bin", "native-small.bin"]) await timedUpload("PUT", `${durable.url}/v1/namespaces/${NAMESPACE}/artifacts/${key}`, small, 4096, [200, 201]);
     for (const peer of [minio, seaweedfs]) await s3Put(peer.url, "small.bin", small, 4096, smallSha256);
     const get = (baseUrl: string, key: string) => {
       const encodedPath = S3Signer.path(S3_BUCKET, key);
       return wrk(`${baseUrl}${encodedPath}`, signedHeaderLines(baseUrl, "GET", encodedPath, EMPTY_SHA256), settings.rpsSeconds);
     };
-    const nativeUrl = `${durable.url}/v1/namespaces/${NAMESPACE}/artifacts/s3-small.bin`;
+    const nativeUrl = `${durable.url}/v1/namespaces/${NAMESPACE}/artifacts/native-small.bin`;
     const targets: Array<[string, string]> = [[durable.s3Url, "s3-small.bin"], [minio.url, "small.bin"], [seaweedfs.url, "small.bin"]];
     // Untimed warm-up of each side (JIT, connection set-up paths, caches).
     for (const [baseUrl, key] of targets) {
@@ -585,7 +587,7 @@ async function measureS3(context: S3Context): Promise<S3Row[]> {
         side("SeaweedFS", seaweedfs.service, async () => (await get(seaweedfs.url, "small.bin")).requestsPerSecond),
       ],
     });
-    row.notes.push(`wrk -t${settings.wrkThreads} -c${settings.connections} -d${settings.rpsSeconds}s, keep-alive; one signed request replayed (valid for 15 minutes); native: AUTH_MODE=none`);
+    row.notes.push(`wrk -t${settings.wrkThreads} -c${settings.connections} -d${settings.rpsSeconds}s, keep-alive; one signed request replayed (valid for 15 minutes); native: AUTH_MODE=none, another artifact with the same 4 KiB (no cache shared between the two paths)`);
     await interleaveSides(row);
   }
 
