@@ -1,7 +1,7 @@
 // Leader election on a coordination.k8s.io Lease: one manager reconciles, the others wait. Optimistic
 // concurrency (resourceVersion on replace) settles races; a leader that cannot renew in time stops leading.
 import type { CoordinationV1Api, V1Lease } from "@kubernetes/client-node";
-import { ApiException } from "@kubernetes/client-node";
+import { ApiException, V1MicroTime } from "@kubernetes/client-node";
 import type { Logger } from "../log.js";
 
 export interface LeaderOptions {
@@ -25,10 +25,13 @@ export async function tryAcquire(options: LeaderOptions, now = new Date()): Prom
   } catch (error) {
     if (!isCode(error, 404)) throw error;
   }
-  const spec = { holderIdentity: identity, leaseDurationSeconds: leaseSeconds, renewTime: now };
+  // acquireTime and renewTime are MicroTime: the API server accepts exactly six fractional digits, and a
+  // plain Date serializes with three (toISOString), which it refuses with a 400 on every create and renew.
+  const stamp = new V1MicroTime(now.getTime());
+  const spec = { holderIdentity: identity, leaseDurationSeconds: leaseSeconds, renewTime: stamp };
   if (lease === undefined) {
     try {
-      await api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec: { ...spec, acquireTime: now, leaseTransitions: 0 } } });
+      await api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec: { ...spec, acquireTime: stamp, leaseTransitions: 0 } } });
       return true;
     } catch (error) {
       if (isCode(error, 409)) return false;
@@ -48,7 +51,7 @@ export async function tryAcquire(options: LeaderOptions, now = new Date()): Prom
         metadata: { ...lease.metadata, name, namespace },
         spec: {
           ...spec,
-          acquireTime: ours ? lease.spec?.acquireTime : now,
+          acquireTime: ours && lease.spec?.acquireTime ? new V1MicroTime(new Date(lease.spec.acquireTime).getTime()) : stamp,
           leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + (ours ? 0 : 1),
         },
       },
