@@ -142,18 +142,34 @@ describe("transfers over a real socket", () => {
   it("the idle timeout does not fire while the server is still working on a request (extraction, fsync, commit)", async () => {
     const s = await server({ IDLE_TIMEOUT_SECONDS: "1" });
     // Thousands of small files, each created and fsynced: seconds of work after the last byte arrived.
-    const archive = await makeTarGz(Array.from({ length: 1000 }, (_, i) => ({ name: `d${i % 50}/f${i}`, content: String(i) })));
+    const archive = await makeTarGz(Array.from({ length: 5000 }, (_, i) => ({ name: `d${i % 50}/f${i}`, content: String(i) })));
     const { request, response } = startUpload(`${artifactUrl(s.url, "team-a", "many")}?archive=tar.gz`, { "Content-Length": String(archive.length) });
     const sent = Date.now();
     request.end(archive);
     const answer = await within(120_000, response, "the archive PUT");
     const elapsed = Date.now() - sent;
     expect(answer.status, answer.body).toBe(201);
-    expect((JSON.parse(answer.body) as { files: number }).files).toBe(1000);
+    expect((JSON.parse(answer.body) as { files: number }).files).toBe(5000);
     // Longer than the idle timeout, or this test proves nothing (the stalled-client tests around it show
     // the timeout still cuts off a client that stops sending or reading).
     expect(elapsed).toBeGreaterThan(1500);
   });
+
+  it("an entry-count bomb (100,001 empty entries) is refused with 413 in seconds, leaving nothing", async () => {
+    const s = await server();
+    const built = Date.now();
+    const archive = await makeTarGz(Array.from({ length: 100_001 }, (_, i) => ({ name: `e${i}` })));
+    const buildMs = Date.now() - built;
+    const sent = Date.now();
+    const answer = await within(60_000, fetch(`${artifactUrl(s.url, "team-a", "bomb")}?archive=tar.gz`, { method: "PUT", body: archive }), "the bomb's refusal");
+    const elapsed = Date.now() - sent;
+    expect(answer.status).toBe(413);
+    expect(await answer.text()).toMatch(/more than 100000 entries/);
+    // Each empty entry is ~6 compressed bytes: no per-entry fsync may be spent before the count is known.
+    expect(elapsed, `archive of ${archive.length} bytes built in ${buildMs} ms, refused after ${elapsed} ms`).toBeLessThan(20_000);
+    await eventually(async () => (await tmpEntries(s)).length === 0, 30_000, "the extraction removed");
+    expect((await fetch(artifactUrl(s.url, "team-a", "bomb/e0"))).status).toBe(404);
+  }, 120_000);
 
   it("a reader that stops reading is timed out and its file is closed", async () => {
     const s = await server({ IDLE_TIMEOUT_SECONDS: "1" });
