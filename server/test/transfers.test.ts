@@ -5,7 +5,7 @@ import fs from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { makeTarGz } from "./support/archives.js";
+import { makeTarGz, readTarGz } from "./support/archives.js";
 import { artifactUrl, eventually, listFiles, readAround, startTestServer, startUpload, within, type TestServer } from "./support/harness.js";
 
 const sha = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
@@ -170,6 +170,27 @@ describe("transfers over a real socket", () => {
     await eventually(async () => (await tmpEntries(s)).length === 0, 30_000, "the extraction removed");
     expect((await fetch(artifactUrl(s.url, "team-a", "bomb/e0"))).status).toBe(404);
   }, 120_000);
+
+  it("a directory download during its replacement is one version whole, or ends short: never old and new mixed", async () => {
+    const s = await server();
+    const url = `${artifactUrl(s.url, "team-a", "dir")}?archive=tar.gz`;
+    // "a" is large, so the download is still inside it when the replacement lands; "b" comes after.
+    const version = (tag: string) => makeTarGz([{ name: "a", content: Buffer.concat([Buffer.from(tag), randomBytes(16 << 20)]) }, { name: "b", content: tag }]);
+    expect((await fetch(url, { method: "PUT", body: await version("old") })).status).toBe(201);
+    const response = await fetch(url);
+    expect(response.status).toBe(200);
+    const replacement = await version("new");
+    const { outcome, received } = await readAround(response, async () => {
+      expect((await fetch(url, { method: "PUT", body: replacement })).status).toBe(200);
+    });
+    if (outcome === "complete") {
+      const files = await readTarGz(received);
+      const tags = [files.get("a")?.subarray(0, 3).toString(), files.get("b")?.toString()];
+      expect(tags[0], `a is ${tags[0]}, b is ${tags[1]}`).toBe(tags[1]);
+    } else {
+      expect(outcome).toBe("cut short");
+    }
+  });
 
   it("a reader that stops reading is timed out and its file is closed", async () => {
     const s = await server({ IDLE_TIMEOUT_SECONDS: "1" });

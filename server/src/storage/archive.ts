@@ -3,7 +3,7 @@
 // (decompression bombs); the caller swaps the result in. Packing streams a directory out as tar.gz
 // with backpressure end to end, one file open at a time — memory does not grow with the directory.
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { constants as fsConstants, createReadStream } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { PassThrough, Readable } from "node:stream";
@@ -241,12 +241,32 @@ export function packArchive(source: { directory: string } | { file: string; sing
     if ("file" in source) {
       await addFile(source.file, source.singleName);
     } else {
-      for await (const item of walkTree(source.directory)) {
-        if (item.isDirectory) {
-          pack.entry({ name: `${item.relative}/`, type: "directory", mode: 0o755 });
-        } else {
-          await addFile(item.full, item.relative);
+      // A replacement renames the old tree aside and the new one in. The tree is walked through the
+      // directory held open here (/proc/self/fd names it wherever it was moved), so every file comes from
+      // the version the download started with; if that version is removed meanwhile, a file is missing
+      // and the stream fails. Without /proc, the path is walked and must still name the same directory
+      // after each file, or the stream fails: a client never gets old and new files in one archive.
+      const held = await fs.open(source.directory, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW);
+      try {
+        const identity = await held.stat();
+        const viaFd = `/proc/self/fd/${held.fd}`;
+        const proc = await fs.stat(viaFd).then((stat) => stat.ino === identity.ino && stat.dev === identity.dev, () => false);
+        const base = proc ? viaFd : source.directory;
+        const unchanged = async () => {
+          if (proc) return;
+          const now = await fs.stat(source.directory).catch(() => undefined);
+          if (now?.ino !== identity.ino || now.dev !== identity.dev) throw new Error("the directory was replaced while it was being sent");
+        };
+        for await (const item of walkTree(base)) {
+          if (item.isDirectory) {
+            pack.entry({ name: `${item.relative}/`, type: "directory", mode: 0o755 });
+          } else {
+            await addFile(item.full, item.relative);
+            await unchanged();
+          }
         }
+      } finally {
+        await held.close();
       }
     }
     pack.finalize();
