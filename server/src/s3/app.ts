@@ -437,6 +437,14 @@ export function createS3App(config: S3Config, deps: S3AppDeps): Hono<AppEnv> {
       if (c.req.method === "HEAD" || length === 0) return await sendStream(c, status, headers, null);
       if ("body" in artifact) return sendBody(c, status, headers, artifact.body.subarray(start, end + 1));
       if (handle === undefined) throw new Error("an opened artifact has no handle");
+      if (store.isSmall(artifact)) {
+        // As the native API does: read a small artifact whole once, and serve it from memory next time.
+        const body = Buffer.allocUnsafe(size);
+        const { bytesRead } = await handle.read(body, 0, size, 0);
+        if (bytesRead !== size) throw new Error("the artifact changed size while it was read");
+        store.rememberSmall(target.namespace, target.key, artifact, body);
+        return sendBody(c, status, headers, body.subarray(start, end + 1));
+      }
       handed = true; // sendFileRange closes it
       return await sendFileRange(c, status, headers, handle, start, length);
     } finally {
