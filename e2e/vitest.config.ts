@@ -4,7 +4,7 @@ import { defineConfig } from "vitest/config";
 import { BaseSequencer, type TestSpecification } from "vitest/node";
 
 /** Cheapest first, so a broken cluster or image shows up after one install, not five. */
-export const SUITE_ORDER = ["shared-helm", "shared-kustomize", "daemonset", "dedicated", "dedicated-kustomize", "security"];
+export const SUITE_ORDER = ["shared-helm", "shared-kustomize", "daemonset", "dedicated", "dedicated-kustomize", "security", "manager"];
 
 const rank = (file: string) => {
   const index = SUITE_ORDER.findIndex((suite) => file.endsWith(`/${suite}.test.ts`));
