@@ -1,6 +1,7 @@
 // HTTP semantics (RFC 9110, RFC 9112): what a Range header that cannot be honoured means, 405 with
 // Allow, the index at '/', and requests refused before they reach a route (a backslash in the path, a
 // duplicate Host) answered in the JSON error shape and logged like any other.
+import { createHash } from "node:crypto";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assemble } from "../src/assemble.js";
@@ -121,6 +122,23 @@ describe("conditional writes", () => {
     expect((await app.request(`${A}/d?recursive=true`, { method: "DELETE", headers: { "If-Match": '"abc"' } })).status).toBe(412);
     expect((await app.request(`${A}/d/a`)).status).toBe(200);
     expect((await app.request(`${A}/d?recursive=true`, { method: "DELETE", headers: { "If-Match": "*" } })).status).toBe(204);
+  });
+
+  it("a directory's digest is named for what it is; keys inside an archive obey the limits every key does", async () => {
+    const app = await makeApp();
+    const archive = await makeTarGz([{ name: "a", content: "1" }]);
+    const stored = (await (await put(app, "d?archive=tar.gz", archive)).json()) as { sha256: string; archiveSha256: string };
+    expect(stored.archiveSha256).toBe(createHash("sha256").update(archive).digest("hex"));
+    expect(stored.sha256).toBe(stored.archiveSha256);
+    const deep = Array.from({ length: 60 }, (_, i) => `l${i}`).join("/");
+    const tooDeep = await put(app, `${deep}?archive=tar.gz`, await makeTarGz([{ name: "1/2/3/4/5/f", content: "x" }]));
+    expect(tooDeep.status).toBe(400);
+    expect(await tooDeep.text()).toMatch(/more than 64 segments/);
+    const long = "k".repeat(200) + "/" + "k".repeat(200) + "/" + "k".repeat(200) + "/" + "k".repeat(200);
+    const tooLong = await put(app, `${long}?archive=tar.gz`, await makeTarGz([{ name: `${"e".repeat(200)}/${"e".repeat(200)}`, content: "x" }]));
+    expect(tooLong.status).toBe(400);
+    expect(await tooLong.text()).toMatch(/longer than 1024 bytes/);
+    expect((await app.request(`${A}/${long}`)).status).toBe(404);
   });
 
   it("If-Range with a date applies the range only when it is exactly Last-Modified", async () => {

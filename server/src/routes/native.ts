@@ -118,7 +118,8 @@ export function registerNativeRoutes(app: Hono<AppEnv>, deps: NativeRouteDeps): 
       const result = await store.putArchive({ ...request, body });
       c.get("record").bytesIn = result.size;
       return c.json(
-        { uri: artifactUri(namespace, key.key), namespace, key: key.key, size: result.size, sha256: result.sha256, files: result.files },
+        // A directory has no digest of its own: sha256 is the uploaded archive's, also under its own name.
+        { uri: artifactUri(namespace, key.key), namespace, key: key.key, size: result.size, sha256: result.sha256, archiveSha256: result.sha256, files: result.files },
         result.created ? 201 : 200,
       );
     }

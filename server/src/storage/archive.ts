@@ -27,6 +27,8 @@ export interface ExtractLimits {
   readonly maxExpandedBytes: number;
   readonly writableBytes: () => Promise<number>;
   readonly fsync: boolean;
+  /** The directory artifact's key: each entry becomes `<keyPrefix>/<entry>`, bound like any other key. */
+  readonly keyPrefix?: string | undefined;
 }
 
 export interface ExtractedFile {
@@ -107,6 +109,9 @@ export async function extractArchive(body: AsyncIterable<Uint8Array>, stagingDir
       }
       if (header.name.startsWith("/")) throw badRequest("archive entries must not have absolute paths");
       const { segments } = parseKey(relative, "archive entry name");
+      // The key an entry becomes obeys the length and depth limits every key does (a 1,000-byte key and a
+      // 1,000-byte entry name would make a key no other door accepts).
+      if (limits.keyPrefix !== undefined) parseKey(`${limits.keyPrefix}/${relative}`, `the key of archive entry "${relative.slice(0, 64)}"`);
       if (seen.has(relative)) throw badRequest(`the archive has two entries named "${relative}"`);
       seen.add(relative);
       const target = path.join(stagingDir, ...segments);

@@ -307,6 +307,7 @@ export class ArtifactStore {
         maxExpandedBytes: this.options.maxArchiveExpandedBytes,
         writableBytes: () => this.writableBytes(),
         fsync: this.options.fsync,
+        keyPrefix: key.key,
       });
       if (request.expectedSha256 !== undefined && request.expectedSha256 !== extracted.archiveSha256) {
         throw badRequest(`checksum mismatch: the body's SHA-256 is ${extracted.archiveSha256}, X-Checksum-SHA256 said ${request.expectedSha256}`);
