@@ -40,7 +40,7 @@ WORKDIR /app
 # Root-owned and read-only to the server; the only writable path is the /artifacts volume.
 COPY --from=build /src/server/dist/server.mjs /src/server/dist/server.mjs.map \
      /src/server/dist/upload-worker.mjs /src/server/dist/upload-worker.mjs.map \
-     /src/server/dist/manager.mjs /src/server/dist/manager.mjs.map /app/
+     /src/server/dist/manager.mjs /app/
 # The volume's mount point belongs to the server's user: Docker gives a new named or anonymous volume
 # the owner and mode of the directory it is mounted over, so `docker run` with either just works, also
 # with --read-only (a host directory must be chowned; Kubernetes uses fsGroup).

@@ -10,6 +10,12 @@ const common = {
   sourcemap: true,
   legalComments: "linked",
   logLevel: "warning",
+  // Whitespace and syntax only: names stay as written, so stacks and heap snapshots read as the source,
+  // and the source map still points into it. About a third smaller, which the image's size budget needs
+  // with two entry points sharing the Kubernetes client.
+  minifyWhitespace: true,
+  minifySyntax: true,
+  keepNames: true,
 };
 
 await Promise.all([

@@ -31,8 +31,9 @@ mode="${IMAGE_BUILD:-auto}"
 probe_timeout="${IMAGE_PROBE_TIMEOUT:-20}"
 build_base="${IMAGE_BUILD_BASE:-$NODE_BUILD_IMAGE}"
 runtime_base="${IMAGE_RUNTIME_BASE:-$DISTROLESS_BASE}"
-# The server bundle and the upload worker it starts from the file next to it, each with its source map.
-app_files=(server/dist/server.mjs server/dist/server.mjs.map server/dist/upload-worker.mjs server/dist/upload-worker.mjs.map server/dist/manager.mjs server/dist/manager.mjs.map)
+# The server bundle and the upload worker it starts from the file next to it, each with its source map,
+# and the manager's bundle (without its map: the manager is small, and the image's size budget is not).
+app_files=(server/dist/server.mjs server/dist/server.mjs.map server/dist/upload-worker.mjs server/dist/upload-worker.mjs.map server/dist/manager.mjs)
 
 for name in "$image" "$published"; do
   [[ $name == *:* && $name != *:latest ]] || die "image name '$name' needs an explicit tag other than latest"
