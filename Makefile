@@ -5,7 +5,7 @@ SHELL := /usr/bin/env bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 
-# `make run` settings; every SPEC §6 variable in the environment is passed through unchanged.
+# `make run` settings; every documented variable in the environment is passed through unchanged.
 export HOST ?= 127.0.0.1
 export PORT ?= 8080
 export ARTIFACTS_ROOT ?= ./data

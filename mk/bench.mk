@@ -1,4 +1,4 @@
-# Performance (issue 10, SPEC §7): `make bench` compares the server with nginx and dd on this machine.
+# Performance (targets in docs/performance.md): `make bench` compares the server with nginx and dd on this machine.
 # Not part of `make test`: it takes minutes and measures, it does not judge. See docs/performance.md.
 .PHONY: bench
 

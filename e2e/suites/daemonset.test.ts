@@ -116,7 +116,7 @@ describe("DaemonSet on a shared ReadWriteMany volume", () => {
     const [readOnFirst, list] = await client(first).requestAll([{ url: artifactUrl(url, tenant, "nodes/second.txt") }, { url: listUrl(url, tenant, "nodes/") }] as const);
     expect(readOnFirst.text).toBe(fromSecond);
     expect(ClientPod.json<{ items: { key: string }[] }>(list).items.map((item) => item.key)).toEqual(["nodes/first.txt", "nodes/second.txt"]);
-    // SPEC §3 layout <root>/<namespace>/<key>, on the directory the host shares with every node.
+    // The volume layout <root>/<namespace>/<key>, on the directory the host shares with every node.
     expect(await readFile(path.join(hostDir, tenant, "nodes/first.txt"), "utf8")).toBe(fromFirst);
   });
 

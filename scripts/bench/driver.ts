@@ -1,4 +1,4 @@
-// `make bench`: kfp-artifacts side by side with what an operator would compare it with (SPEC §7), on
+// `make bench`: kfp-artifacts side by side with what an operator would compare it with, on
 // this machine, in one run, over loopback. Rounds are interleaved (server, baseline, baseline, server, …) and the
 // table shows medians and their ratio, with the spread of the per-round ratios, and the server's peak
 // RSS during each measurement (VmHWM, reset before each round through /proc/<pid>/clear_refs).
@@ -286,9 +286,9 @@ interface Row {
   readonly baselineLabel: string;
   readonly server: number[];
   readonly baseline: number[];
-  /** SPEC §7: the server must reach at least this fraction of the baseline (undefined: no target). */
+  /** The server must reach at least this fraction of the baseline (undefined: no target). */
   readonly ratioTarget: number | undefined;
-  /** SPEC §7: the server's peak RSS must stay below this many MB. */
+  /** The server's peak RSS must stay below this many MB. */
   readonly rssTargetMB: number;
   peakRssBytes: number;
   /** The server's RSS before the row's first round: memory kept from earlier rows (the peak cannot be reset below it). */
@@ -703,7 +703,7 @@ async function machineDescription(): Promise<Record<string, string>> {
 }
 
 function renderTable(rows: readonly Row[]): string {
-  const header = ["Measurement", "kfp-artifacts (median)", "baseline (median)", "ratio (per-round range)", "SPEC §7", "server peak RSS (before the row)", "load avg"];
+  const header = ["Measurement", "kfp-artifacts (median)", "baseline (median)", "ratio (per-round range)", "target", "server peak RSS (before the row)", "load avg"];
   const body = rows.map((row) => {
     const serverMedian = median(row.server);
     const baselineMedian = median(row.baseline);
@@ -995,7 +995,7 @@ async function main(): Promise<number> {
           "PUT: receiving alone, before anything is written",
         ],
         [
-          `SHA-256 of ${settings.sizeMiB} MiB in one thread (Node's OpenSSL; SPEC §3 requires the digest)`,
+          `SHA-256 of ${settings.sizeMiB} MiB in one thread (Node's OpenSSL; every write computes the digest)`,
           `${formatNumber(median(hashRates))} MiB/s`,
           `${ratio(hashRates, ddRates)} dd conv=fdatasync (${formatNumber(median(ddRates))} MiB/s)`,
           "durable PUT: one upload's digest is one sequential hash",
@@ -1022,7 +1022,7 @@ async function main(): Promise<number> {
     ...(ceilings.length === 0
       ? []
       : ["", "Ceilings on this machine, same run (medians of at least 3 rounds):", "", markdownTable(["Measured", "figure", "against the row's baseline", "bounds"], ceilings)]),
-    `- ${settings.rounds} interleaved rounds per row in ABBA order (server, baseline, baseline, server, …); ratio = median ÷ median; ✔/✘ = SPEC §7 met or not.`,
+    `- ${settings.rounds} interleaved rounds per row in ABBA order (server, baseline, baseline, server, …); ratio = median ÷ median; ✔/✘ = the target (docs/performance.md) met or not.`,
     `- Peak RSS: the server process's VmHWM, reset before each of its rounds; the maximum over the rounds. In brackets: its RSS before the row's first round (one process serves several rows, and the kernel resets the peak to the current RSS, not below).`,
     `- Load average (1, 5, 15 min): ${loadAtStart.map((l) => l.toFixed(2)).join(" ")} at start, ${loadAtEnd.map((l) => l.toFixed(2)).join(" ")} at end; ${formatNumber(minutes, 1)} minutes in all.`,
     "",

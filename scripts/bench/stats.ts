@@ -17,7 +17,7 @@ export function formatNumber(value: number, digits = 0): string {
   return value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
-/** Bytes → MB (10^6), the unit of SPEC §7's memory targets. */
+/** Bytes → MB (10^6), the unit of the memory targets. */
 export function megabytes(bytes: number): number {
   return bytes / 1e6;
 }

@@ -37,7 +37,7 @@ function isClientAbort(error: unknown): boolean {
   return code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE" || (error as Error | undefined)?.message === "aborted";
 }
 
-/** The JSON error body: SPEC §4.1's shape, or KFP's on the compatibility API. */
+/** The JSON error body: the native API's shape, or KFP's on the compatibility API. */
 function errorResponse(c: Context<AppEnv>, error: HttpError): Response {
   for (const [name, value] of Object.entries(error.headers)) c.header(name, value);
   if (isKfpPath(rawPath(c))) {

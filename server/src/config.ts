@@ -1,5 +1,5 @@
 // Configuration: every setting comes from the environment, is validated once at start-up, and a bad
-// value stops the process with a message naming the variable (SPEC §6).
+// value stops the process with a message naming the variable.
 import path from "node:path";
 import { z } from "zod";
 

@@ -1,4 +1,4 @@
-// Prometheus metrics (SPEC §4.3), on a registry of our own so tests can create many apps.
+// Prometheus metrics, on a registry of our own so tests can create many apps.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 
 export const METRIC_PREFIX = "kfp_artifacts_";

@@ -1,4 +1,4 @@
-// Bounded memory (SPEC §3): 256 MiB through PUT, GET, KFP :read and a directory download while the
+// Bounded memory: 256 MiB through PUT, GET, KFP :read and a directory download while the
 // server's RSS is sampled from /proc. A server that buffered a body or a file would grow by ≥ 256 MiB;
 // the bound below leaves room for the runtime's own noise and nothing more. Sizes are printed so a
 // reader can see the margins (the benchmark measures 1 GiB transfers).

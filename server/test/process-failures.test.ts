@@ -1,5 +1,5 @@
 // Failures that need a separate server process: SIGKILL mid-upload, a full filesystem (ENOSPC on a real
-// tmpfs in a private mount namespace), and SIGTERM's exit code (SPEC §8). The child runs the bundle.
+// tmpfs in a private mount namespace), and SIGTERM's exit code. The child runs the bundle.
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";

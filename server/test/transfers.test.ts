@@ -1,5 +1,5 @@
 // Streaming over real sockets: large bodies, ranges on the fast path, client aborts, concurrent writers,
-// slow clients and file-descriptor hygiene (SPEC §8).
+// slow clients and file-descriptor hygiene.
 import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import net from "node:net";

@@ -8,7 +8,7 @@ import { callKubeApi, describeKubeFailure, type KubeApis } from "./kube-client.j
 import type { AuthMetrics } from "./metrics.js";
 import type { ArtifactVerb, Identity } from "./types.js";
 
-/** The resource whose custom verbs grant artifact access (SPEC §5). */
+/** The resource whose custom verbs grant artifact access. */
 export const ARTIFACT_RESOURCE = Object.freeze({ group: "pipelines.kubeflow.org", version: "v1beta1", resource: "runs" });
 
 /** What a reviewer needs: the API, cache bounds, a deadline per call, metrics and logs. */

@@ -1,4 +1,4 @@
-// AUTH_MODE=kubernetes (SPEC §5): who is calling (TokenReview, or a trusted proxy's header) and may they
+// AUTH_MODE=kubernetes: who is calling (TokenReview, or a trusted proxy's header) and may they
 // do this (SubjectAccessReview). Every failure of the API server fails closed with a 503.
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Config } from "../config.js";

@@ -1,4 +1,4 @@
-// The contract between the HTTP routes and identity/authorization (SPEC §5).
+// The contract between the HTTP routes and identity/authorization.
 import type { Registry } from "prom-client";
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";

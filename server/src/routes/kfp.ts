@@ -1,4 +1,4 @@
-// The KFP compatibility API of KEP-12513 (SPEC §4.2):
+// The KFP compatibility API of KEP-12513:
 //   POST /apis/{v1beta1,v2beta1}/runs/{run_id}/nodes/{node_id}/artifacts/{name}:write
 //   GET  /apis/{v1beta1,v2beta1}/runs/{run_id}/nodes/{node_id}/artifacts/{name}:read
 // Both versions share one implementation. The run's namespace and pipeline come from the first :write's

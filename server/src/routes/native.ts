@@ -1,4 +1,4 @@
-// The native artifact API (SPEC §4.1): /v1/namespaces/{ns}/artifacts/{key}.
+// The native artifact API: /v1/namespaces/{ns}/artifacts/{key}.
 import type { Hono } from "hono";
 import type { Context } from "hono";
 import type { FileHandle } from "node:fs/promises";

@@ -1,4 +1,4 @@
-// Operations endpoints (SPEC §4.3): liveness, readiness, metrics, and an index of the APIs at '/'.
+// Operations endpoints: liveness, readiness, metrics, and an index of the APIs at '/'.
 import type { Hono } from "hono";
 import type { Authorizer } from "../auth/types.js";
 import type { AppEnv } from "../http/env.js";

@@ -1,4 +1,4 @@
-// Validation of the names that become paths on the volume (SPEC §3 "Hostile names").
+// Validation of the names that become paths on the volume.
 // Everything a client sends is checked here before any filesystem call is made.
 import { NAMESPACE_PATTERN } from "../config.js";
 import { badRequest } from "../errors.js";

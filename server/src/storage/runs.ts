@@ -1,4 +1,4 @@
-// The run index of the KFP compatibility API (SPEC §4.2): (run id, namespace) → pipeline, recorded by
+// The run index of the KFP compatibility API: (run id, namespace) → pipeline, recorded by
 // a run's first :write in a namespace and kept on the volume where no artifact key can reach.
 //
 // Runs are namespaced. Run ids are chosen by whoever writes first, so with one global record per run id

@@ -16,7 +16,7 @@ import type { WorkerSetup, WriterReply, WriterRequest } from "./upload-protocol.
 /**
  * One hand-over: amortizes the message cost (≈ 20 µs) over 8 socket reads. It is also what each upload
  * collects before it needs a slot, so with 64 uploads at once 64 × 512 KiB wait in memory (1 MiB made
- * that 64 MiB and brought 64 concurrent uploads within 1 MB of SPEC §7's 250 MB).
+ * that 64 MiB and brought 64 concurrent uploads within 1 MB of the 250 MB target).
  */
 export const SLOT_BYTES = 512 << 10;
 /** All uploads' bytes waiting in the workers, together; 8 MiB of memory, allocated once. */

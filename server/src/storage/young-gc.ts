@@ -4,7 +4,7 @@
 // Each dies at once, but its memory, which lives outside the V8 heap, is returned only when a garbage
 // collection finds its small wrapper object dead, and V8 starts a young collection by how full its
 // young heap is, which these wrappers hardly fill. Between collections, tens of MB of dead bodies
-// waited: a 1 GiB PUT on Node 24 peaked at 189 MB RSS (SPEC §7: under 150); with a collection every
+// waited: a 1 GiB PUT on Node 24 peaked at 189 MB RSS (the target: under 150 MB); with a collection every
 // 32 MiB received 153 MB, every 8 MiB 129 MB. It is faster too (1 GiB PUTs alternating, Node 24: 1.3-1.7 s
 // against 2.5-5.0 s), as malloc reuses the freed buffers instead of faulting in new pages. A young
 // collection takes about a millisecond and runs as its own task (execution: "async"), never inside a

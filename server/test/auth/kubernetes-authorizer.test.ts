@@ -1,5 +1,5 @@
 // AUTH_MODE=kubernetes against the fake API server over real HTTP, through a kubeconfig file: the real
-// @kubernetes/client-node code path, end to end, for the whole SPEC §5 matrix.
+// @kubernetes/client-node code path, end to end, for the whole authorization matrix.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";

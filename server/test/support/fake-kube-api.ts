@@ -22,7 +22,7 @@ import https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import path from "node:path";
 
-/** The artifact verbs of SPEC §5, for building rules. */
+/** The artifact verbs, for building rules. */
 export const VIEWER_VERBS: readonly string[] = ["readArtifact"];
 export const EDITOR_VERBS: readonly string[] = ["readArtifact", "writeArtifact", "deleteArtifact"];
 

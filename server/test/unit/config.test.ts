@@ -16,7 +16,7 @@ describe("loadConfig", () => {
     expect(config.shutdownGraceMs).toBe(25_000);
   });
 
-  it("parses every SPEC §6 variable", () => {
+  it("parses every documented variable", () => {
     const config = loadConfig({
       PORT: "9090",
       HOST: "127.0.0.1",
