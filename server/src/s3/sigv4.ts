@@ -3,7 +3,7 @@
 // wire, sign it with the caller's own date, region, service and signed headers using the AWS SDK's
 // signer (@smithy/signature-v4), and compare in constant time. The same signer then checks every chunk
 // of a STREAMING-AWS4-HMAC-SHA256-PAYLOAD body (chunked.ts).
-import { createHash, createHmac, timingSafeEqual, type Hash, type Hmac } from "node:crypto";
+import { createHash, createHmac, createSecretKey, timingSafeEqual, type Hash, type Hmac, type KeyObject } from "node:crypto";
 import { SignatureV4, getCanonicalHeaders } from "@smithy/signature-v4";
 import type { HttpRequest, QueryParameterBag, SourceData } from "@smithy/types";
 import { S3Error, accessDenied, invalidArgument } from "./errors.js";
@@ -51,7 +51,7 @@ export interface WireRequest {
 class NodeSha256 {
   #hash: Hash | Hmac;
   constructor(secret?: SourceData) {
-    this.#hash = secret === undefined ? createHash("sha256") : createHmac("sha256", toBytes(secret));
+    this.#hash = secret === undefined ? createHash("sha256") : createHmac("sha256", hmacKey(secret));
   }
   update(data: SourceData): void {
     this.#hash.update(toBytes(data));
@@ -59,6 +59,24 @@ class NodeSha256 {
   digest(): Promise<Uint8Array> {
     return Promise.resolve(new Uint8Array(this.#hash.digest()));
   }
+}
+
+/**
+ * HMAC keys as KeyObjects, one per signing key (the signer reuses its derived keys' buffers): on Node 24
+ * createHmac with a byte key costs 14-16 µs, with a KeyObject about 3 µs, a third of a small GET's
+ * signature check.
+ */
+const keyObjects = new WeakMap<object, KeyObject>();
+
+function hmacKey(secret: SourceData): KeyObject | string {
+  if (typeof secret === "string") return secret;
+  let key = keyObjects.get(secret);
+  if (key === undefined) {
+    const bytes = toBytes(secret) as Uint8Array;
+    key = createSecretKey(bytes);
+    keyObjects.set(secret, key);
+  }
+  return key;
 }
 
 function toBytes(data: SourceData): Uint8Array | string {
