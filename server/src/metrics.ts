@@ -2,6 +2,12 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 
 export const METRIC_PREFIX = "kfp_artifacts_";
+/**
+ * The label naming an artifact namespace. Not `namespace` (nor a job's `job`): Prometheus adds those to
+ * every sample it scrapes from the target's own pod, and a sample's own would be renamed `exported_…`
+ * or, with honor_labels, would overwrite the pod's.
+ */
+export const NAMESPACE_LABEL = "artifact_namespace";
 
 export interface HttpMetrics {
   readonly registry: Registry;
@@ -32,11 +38,11 @@ export function createMetrics(volume: VolumeSources, registry = new Registry()):
   new Gauge({
     name: `${METRIC_PREFIX}namespace_used_bytes`,
     help: "Bytes of artifacts stored per namespace (namespaces measured by this process).",
-    labelNames: ["namespace"],
+    labelNames: [NAMESPACE_LABEL],
     registers: [registry],
     collect() {
       this.reset();
-      for (const [namespace, bytes] of volume.usedBytesByNamespace()) this.set({ namespace }, bytes);
+      for (const [namespace, bytes] of volume.usedBytesByNamespace()) this.set({ [NAMESPACE_LABEL]: namespace }, bytes);
     },
   });
   return {

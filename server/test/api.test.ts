@@ -228,7 +228,7 @@ describe("native API (app.request)", () => {
     const metrics = await (await withNode.app.request("/metrics")).text();
     expect(metrics).toMatch(/kfp_artifacts_http_requests_total\{route="\/v1\/namespaces\/:namespace\/artifacts\/\*",method="PUT",status="201"\} 1/);
     expect(metrics).toMatch(/kfp_artifacts_volume_free_bytes \d+/);
-    expect(metrics).toMatch(/kfp_artifacts_namespace_used_bytes\{namespace="team-a"\} 5/);
+    expect(metrics).toMatch(/kfp_artifacts_namespace_used_bytes\{artifact_namespace="team-a"\} 5/);
     expect(metrics).toMatch(/kfp_artifacts_http_request_duration_seconds_bucket/);
   });
 

@@ -102,12 +102,27 @@ describe("the retention sweep", () => {
     expect(await listFiles(path.join(a.root, "team-b"))).toEqual([]);
     expect(await a.store.usage.get("team-a")).toBe(1);
     const metrics = await a.metrics.registry.metrics();
-    expect(metrics).toMatch(/kfp_artifacts_retention_expired_objects_total\{namespace="team-a"\} 2/);
-    expect(metrics).toMatch(/kfp_artifacts_retention_expired_bytes_total\{namespace="team-a"\} 150/);
-    expect(metrics).toMatch(/kfp_artifacts_namespace_used_bytes\{namespace="team-a"\} 1\b/);
-    expect(metrics).toMatch(/kfp_artifacts_job_runs_total\{job="retention",outcome="ok"\} 1/);
+    expect(metrics).toMatch(/kfp_artifacts_retention_expired_objects_total\{artifact_namespace="team-a"\} 2/);
+    expect(metrics).toMatch(/kfp_artifacts_retention_expired_bytes_total\{artifact_namespace="team-a"\} 150/);
+    expect(metrics).toMatch(/kfp_artifacts_namespace_used_bytes\{artifact_namespace="team-a"\} 1\b/);
+    expect(metrics).toMatch(/kfp_artifacts_job_runs_total\{job_name="retention",outcome="ok"\} 1/);
     // Their digests went with them.
     expect(await listFiles(path.join(a.root, ".kfp-artifacts/meta/team-a"))).toHaveLength(1);
+  });
+
+  it("no metric sample carries a label Prometheus sets from the scraped target (job, namespace, pod, …)", async () => {
+    const a = await server({ RETENTION_DAYS: "1" });
+    await put(a, "team-a", "old", "x");
+    await a.store.usage.get("team-a");
+    clock = later(2);
+    await a.jobs.runNow("retention");
+    await a.jobs.runNow("temporary-files");
+    const samples = (await a.metrics.registry.metrics()).split("\n").filter((line) => line.startsWith("kfp_artifacts_") && line.includes("{"));
+    const labelNames = new Set(samples.flatMap((line) => [...line.slice(line.indexOf("{"), line.lastIndexOf("}")).matchAll(/([a-z_]+)="/g)].map((match) => match[1])));
+    // Present, so the check below is about labels that are really emitted.
+    expect(labelNames).toContain("artifact_namespace");
+    expect(labelNames).toContain("job_name");
+    for (const targetLabel of ["job", "namespace", "instance", "pod", "service", "endpoint", "container"]) expect(labelNames).not.toContain(targetLabel);
   });
 
   it("expiry at the boundary: exactly the retention period old stays, a second more goes", async () => {
@@ -154,7 +169,7 @@ describe("the retention sweep", () => {
     busy.add({ name: "retention", intervalMs: 60_000, lease: new VolumeLease(dir, "retention", "server-4", 60_000, () => clock), run: () => Promise.resolve(void (ran += 1)) });
     await busy.runNow("retention");
     expect(ran).toBe(0);
-    expect(await registry.metrics()).toMatch(/kfp_artifacts_job_runs_total\{job="retention",outcome="skipped"\} 1/);
+    expect(await registry.metrics()).toMatch(/kfp_artifacts_job_runs_total\{job_name="retention",outcome="skipped"\} 1/);
   });
 
   it("a sweep interrupted mid-way resumes where it stopped, and finishes the job", async () => {

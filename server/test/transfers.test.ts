@@ -323,7 +323,7 @@ describe("transfers over a real socket", () => {
     expect((await fetch(artifactUrl(restarted.url, "team-a", "b"), { method: "PUT", body: randomBytes(400 << 10) })).status).toBe(507);
     expect((await fetch(artifactUrl(restarted.url, "team-b", "b"), { method: "PUT", body: randomBytes(400 << 10) })).status).toBe(201);
     const metrics = await (await fetch(`${restarted.url}/metrics`)).text();
-    expect(metrics).toContain(`kfp_artifacts_namespace_used_bytes{namespace="team-a"} ${700 << 10}`);
+    expect(metrics).toContain(`kfp_artifacts_namespace_used_bytes{artifact_namespace="team-a"} ${700 << 10}`);
   });
 
   it("SIGTERM-style shutdown lets an in-flight upload finish and refuses new connections", async () => {

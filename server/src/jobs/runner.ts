@@ -34,24 +34,24 @@ export interface JobDefinition {
 }
 
 interface JobMetrics {
-  readonly runs: Counter<"job" | "outcome">;
-  readonly duration: Gauge<"job">;
-  readonly lastSuccess: Gauge<"job">;
+  readonly runs: Counter<"job_name" | "outcome">;
+  readonly duration: Gauge<"job_name">;
+  readonly lastSuccess: Gauge<"job_name">;
 }
 
 function jobMetrics(registry: Registry): JobMetrics {
   const existing = registry.getSingleMetric(`${METRIC_PREFIX}job_runs_total`);
   if (existing !== undefined) {
     return {
-      runs: existing as Counter<"job" | "outcome">,
-      duration: registry.getSingleMetric(`${METRIC_PREFIX}job_last_duration_seconds`) as Gauge<"job">,
-      lastSuccess: registry.getSingleMetric(`${METRIC_PREFIX}job_last_success_timestamp_seconds`) as Gauge<"job">,
+      runs: existing as Counter<"job_name" | "outcome">,
+      duration: registry.getSingleMetric(`${METRIC_PREFIX}job_last_duration_seconds`) as Gauge<"job_name">,
+      lastSuccess: registry.getSingleMetric(`${METRIC_PREFIX}job_last_success_timestamp_seconds`) as Gauge<"job_name">,
     };
   }
   return {
-    runs: new Counter({ name: `${METRIC_PREFIX}job_runs_total`, help: "Background job runs by job and outcome (ok, error, skipped: another server holds the lease).", labelNames: ["job", "outcome"], registers: [registry] }),
-    duration: new Gauge({ name: `${METRIC_PREFIX}job_last_duration_seconds`, help: "Duration of each background job's last run.", labelNames: ["job"], registers: [registry] }),
-    lastSuccess: new Gauge({ name: `${METRIC_PREFIX}job_last_success_timestamp_seconds`, help: "When each background job last completed successfully (Unix seconds).", labelNames: ["job"], registers: [registry] }),
+    runs: new Counter({ name: `${METRIC_PREFIX}job_runs_total`, help: "Background job runs by job and outcome (ok, error, skipped: another server holds the lease).", labelNames: ["job_name", "outcome"], registers: [registry] }),
+    duration: new Gauge({ name: `${METRIC_PREFIX}job_last_duration_seconds`, help: "Duration of each background job's last run.", labelNames: ["job_name"], registers: [registry] }),
+    lastSuccess: new Gauge({ name: `${METRIC_PREFIX}job_last_success_timestamp_seconds`, help: "When each background job last completed successfully (Unix seconds).", labelNames: ["job_name"], registers: [registry] }),
   };
 }
 
@@ -97,7 +97,7 @@ export class JobRunner {
     if (this.#stopped) return;
     const { lease } = job;
     if (lease !== undefined && !(await lease.acquire().catch(() => false))) {
-      this.#metrics.runs.inc({ job: job.name, outcome: "skipped" });
+      this.#metrics.runs.inc({ job_name: job.name, outcome: "skipped" });
       return;
     }
     const started = performance.now();
@@ -116,13 +116,13 @@ export class JobRunner {
     };
     try {
       await job.run(context);
-      this.#metrics.runs.inc({ job: job.name, outcome: "ok" });
-      this.#metrics.lastSuccess.set({ job: job.name }, this.now() / 1000);
+      this.#metrics.runs.inc({ job_name: job.name, outcome: "ok" });
+      this.#metrics.lastSuccess.set({ job_name: job.name }, this.now() / 1000);
     } catch (error) {
-      this.#metrics.runs.inc({ job: job.name, outcome: error instanceof JobPreempted ? "preempted" : "error" });
+      this.#metrics.runs.inc({ job_name: job.name, outcome: error instanceof JobPreempted ? "preempted" : "error" });
       if (!(error instanceof JobPreempted)) this.logger.warn("background job failed", { job: job.name, error: String(error) });
     } finally {
-      this.#metrics.duration.set({ job: job.name }, (performance.now() - started) / 1000);
+      this.#metrics.duration.set({ job_name: job.name }, (performance.now() - started) / 1000);
       await lease?.release().catch(() => {});
     }
   }

@@ -10,7 +10,7 @@ import path from "node:path";
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { JobContext } from "../jobs/runner.js";
 import type { Logger } from "../log.js";
-import { METRIC_PREFIX } from "../metrics.js";
+import { METRIC_PREFIX, NAMESPACE_LABEL } from "../metrics.js";
 import { HttpError } from "../errors.js";
 import { parseKey } from "../storage/names.js";
 import type { ArtifactStore } from "../storage/store.js";
@@ -20,8 +20,8 @@ import { DAY_MS, type RetentionPolicy } from "./policy.js";
 const CURSOR_EVERY = 500;
 
 export interface RetentionMetrics {
-  readonly expiredObjects: Counter<"namespace">;
-  readonly expiredBytes: Counter<"namespace">;
+  readonly expiredObjects: Counter<typeof NAMESPACE_LABEL>;
+  readonly expiredBytes: Counter<typeof NAMESPACE_LABEL>;
   readonly lastSweep: Gauge;
   readonly lastSweepDuration: Gauge;
   readonly errors: Counter;
@@ -32,16 +32,16 @@ export function createRetentionMetrics(registry: Registry): RetentionMetrics {
   const existing = registry.getSingleMetric(name("expired_objects_total"));
   if (existing !== undefined) {
     return {
-      expiredObjects: existing as Counter<"namespace">,
-      expiredBytes: registry.getSingleMetric(name("expired_bytes_total")) as Counter<"namespace">,
+      expiredObjects: existing as Counter<typeof NAMESPACE_LABEL>,
+      expiredBytes: registry.getSingleMetric(name("expired_bytes_total")) as Counter<typeof NAMESPACE_LABEL>,
       lastSweep: registry.getSingleMetric(name("last_sweep_timestamp_seconds")) as Gauge,
       lastSweepDuration: registry.getSingleMetric(name("last_sweep_duration_seconds")) as Gauge,
       errors: registry.getSingleMetric(name("sweep_errors_total")) as Counter,
     };
   }
   return {
-    expiredObjects: new Counter({ name: name("expired_objects_total"), help: "Artifacts removed by the retention sweep, by namespace.", labelNames: ["namespace"], registers: [registry] }),
-    expiredBytes: new Counter({ name: name("expired_bytes_total"), help: "Bytes removed by the retention sweep, by namespace.", labelNames: ["namespace"], registers: [registry] }),
+    expiredObjects: new Counter({ name: name("expired_objects_total"), help: "Artifacts removed by the retention sweep, by namespace.", labelNames: [NAMESPACE_LABEL], registers: [registry] }),
+    expiredBytes: new Counter({ name: name("expired_bytes_total"), help: "Bytes removed by the retention sweep, by namespace.", labelNames: [NAMESPACE_LABEL], registers: [registry] }),
     lastSweep: new Gauge({ name: name("last_sweep_timestamp_seconds"), help: "When the last complete retention sweep ended (Unix seconds).", registers: [registry] }),
     lastSweepDuration: new Gauge({ name: name("last_sweep_duration_seconds"), help: "How long the last complete retention sweep took.", registers: [registry] }),
     errors: new Counter({ name: name("sweep_errors_total"), help: "Artifacts the retention sweep could not judge or remove.", registers: [registry] }),
@@ -102,8 +102,8 @@ export async function sweepRetention(deps: RetentionSweepDeps, context: JobConte
         await store.delete(namespace, parseKey(file.key), false, { ino: stat.ino, mtimeMs: stat.mtimeMs });
         expired += 1;
         expiredBytes += stat.size;
-        metrics.expiredObjects.inc({ namespace });
-        metrics.expiredBytes.inc({ namespace }, stat.size);
+        metrics.expiredObjects.inc({ [NAMESPACE_LABEL]: namespace });
+        metrics.expiredBytes.inc({ [NAMESPACE_LABEL]: namespace }, stat.size);
       } catch (error) {
         // Rewritten or removed meanwhile: not ours to remove any more.
         if (error instanceof HttpError && (error.status === 412 || error.status === 404)) continue;
