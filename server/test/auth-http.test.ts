@@ -16,6 +16,7 @@ beforeAll(async () => {
       "alice-token": { user: "alice", groups: ["team-a-editors"] },
       "victor-token": { user: "victor", groups: ["viewers"] },
       "bob-token": { user: "system:serviceaccount:team-b:pipeline-runner", groups: ["system:serviceaccounts"] },
+      "carol-token": { user: "system:serviceaccount:team-c:pipeline-runner", groups: ["system:serviceaccounts"] },
     },
     rules: [
       { group: "team-a-editors", namespace: "team-a", verbs: EDITOR_VERBS },
@@ -83,6 +84,39 @@ describe("authorization on the HTTP routes", () => {
     expect(allowed.status).toBe(200);
     const read = await fetch(`${s.url}/apis/v1beta1/runs/r-denied/nodes/n/artifacts/a:read`, { headers: bearer("victor-token") });
     expect(read.status).toBe(200);
+  });
+
+  it("KFP: a run's first :write without ?namespace= takes the caller's service account's namespace", async () => {
+    const write = await fetch(`${s.url}/apis/v2beta1/runs/r-inferred/nodes/n/artifacts/model%2Fw.bin:write?pipeline=p`, {
+      method: "POST",
+      body: "weights",
+      headers: bearer("bob-token"),
+    });
+    expect(write.status).toBe(200);
+    expect(await write.json()).toEqual({ uri: "kfp-artifacts://team-b/p/r-inferred/n/model/w.bin" });
+    expect(await fs.readFile(path.join(s.root, "team-b/p/r-inferred/n/model/w.bin"), "utf8")).toBe("weights");
+    // Recorded in team-b: later calls find it there without naming it.
+    const read = await fetch(`${s.url}/apis/v2beta1/runs/r-inferred/nodes/n/artifacts/model:read`, { headers: bearer("bob-token") });
+    expect(read.status).toBe(200);
+    expect(api.received.subjectAccessReviews.some((review) => review.resourceAttributes?.namespace === "team-b" && review.user === "system:serviceaccount:team-b:pipeline-runner")).toBe(true);
+  });
+
+  it("KFP: the namespace taken from a service account is authorized like a named one (403, no run recorded)", async () => {
+    const denied = await fetch(`${s.url}/apis/v2beta1/runs/r-carol/nodes/n/artifacts/a:write?pipeline=p`, { method: "POST", body: "x", headers: bearer("carol-token") });
+    expect(denied.status).toBe(403);
+    expect(await denied.json()).toHaveProperty("error_message");
+    expect(await listFiles(s.root)).not.toContain(expect.stringContaining("r-carol"));
+    // Nobody recorded r-carol: team-a's editor may claim it for team-a.
+    const claimed = await fetch(`${s.url}/apis/v2beta1/runs/r-carol/nodes/n/artifacts/a:write?namespace=team-a&pipeline=p`, { method: "POST", body: "x", headers: bearer("alice-token") });
+    expect(claimed.status).toBe(200);
+  });
+
+  it("KFP: a person's token (not a service account) must name the namespace of a run's first :write (400)", async () => {
+    const response = await fetch(`${s.url}/apis/v2beta1/runs/r-person/nodes/n/artifacts/a:write?pipeline=p`, { method: "POST", body: "x", headers: bearer("alice-token") });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error_message: string }).error_message).toMatch(/must name its namespace.*service account/);
+    // Anonymous: authentication comes first, whatever is missing.
+    expect((await fetch(`${s.url}/apis/v2beta1/runs/r-person/nodes/n/artifacts/a:write?pipeline=p`, { method: "POST", body: "x" })).status).toBe(401);
   });
 
   it("the audit log names user, groups, verb, namespace, key and decision; denials at warn", async () => {

@@ -108,11 +108,16 @@ describe("KFP compatibility API", () => {
     expect((await fetch(kfp("v2beta1", run, "n", "a", "write", "?namespace=team-a&pipeline=new"), { method: "POST", body: "x" })).status).toBe(409);
   });
 
-  it("refuses a first write without namespace and pipeline (400) and a read of an unknown run (404)", async () => {
+  it("refuses a first write without pipeline, or without namespace when no service account names one (400), and a read of an unknown run (404)", async () => {
     const run = `run-${randomBytes(4).toString("hex")}`;
     const missing = await fetch(kfp("v2beta1", run, "n", "a", "write"), { method: "POST", body: "x" });
     expect(missing.status).toBe(400);
-    expect(((await missing.json()) as { error_message: string }).error_message).toMatch(/namespace and pipeline/);
+    expect(((await missing.json()) as { error_message: string }).error_message).toMatch(/must name its pipeline/);
+    // AUTH_MODE=none: no token, so no service account whose namespace could be taken.
+    const anonymous = await fetch(kfp("v2beta1", run, "n", "a", "write", "?pipeline=p"), { method: "POST", body: "x" });
+    expect(anonymous.status).toBe(400);
+    expect(((await anonymous.json()) as { error_message: string }).error_message).toMatch(/must name its namespace.*no service account/);
+    expect(await listFiles(s.root)).not.toContain(expect.stringContaining(run));
     const unknown = await fetch(kfp("v2beta1", run, "n", "a", "read"));
     expect(unknown.status).toBe(404);
     expect(await unknown.json()).toHaveProperty("error_message");
@@ -129,8 +134,10 @@ describe("KFP compatibility API", () => {
     ["node_id", (bad: string) => kfp("v2beta1", "r-hostile", bad, "a", "write", "?namespace=team-a&pipeline=p")],
     ["name", (bad: string) => kfp("v2beta1", "r-hostile", "n", bad, "write", "?namespace=team-a&pipeline=p")],
     ["pipeline", (bad: string) => kfp("v2beta1", "r-hostile2", "n", "a", "write", `?namespace=team-a&pipeline=${encodeURIComponent(bad)}`)],
-  ])("refuses hostile %s values with 400 and keeps nothing", async (_what, url) => {
-    for (const bad of ["..", ".", "a\\b", "a\u0000b", "a\nb", "x".repeat(300), "a/b"]) {
+  ])("refuses hostile %s values with 400 and keeps nothing", async (what, url) => {
+    // An artifact name may hold '/' (a file of a directory output); the other names may not.
+    const slashes = what === "name" ? ["../x", "a/../../x", "a/./b", "a//b", "/a", "a/", `${"a/".repeat(64)}a`] : ["a/b"];
+    for (const bad of ["..", ".", "a\\b", "a\u0000b", "a\nb", "x".repeat(300), ...slashes]) {
       const response = await fetch(url(bad), { method: "POST", body: "pwned" });
       expect([400, 404], `${JSON.stringify(bad)} → ${response.status}`).toContain(response.status);
       expect(await response.json()).toHaveProperty("error_message");
@@ -173,6 +180,66 @@ describe("KFP compatibility API", () => {
     const got = received.toString("latin1");
     expect(got.length).toBeLessThan(expected.length);
     expect(expected.startsWith(got)).toBe(true);
+  });
+});
+
+describe("KFP v2 object names: a directory output is one object per file", () => {
+  const raw = (run: string, name: string, action: "read" | "write", query = "") =>
+    `${s.url}/apis/v2beta1/runs/${run}/nodes/train/artifacts/${name}:${action}${query}`;
+
+  it("a name with %2F is a key with '/'; a raw '/' names the same key; :read of the directory is the base64 of its tar.gz", async () => {
+    const run = `run-${randomBytes(4).toString("hex")}`;
+    const weights = randomBytes(200_000);
+    const first = await fetch(raw(run, "model%2Fweights.bin", "write", "?namespace=team-a&pipeline=p"), { method: "POST", body: weights });
+    expect(await first.json()).toEqual({ uri: `kfp-artifacts://team-a/p/${run}/train/model/weights.bin` });
+    const second = await fetch(raw(run, "model/config/layers.json", "write"), { method: "POST", body: '{"layers":3}' });
+    expect(await second.json()).toEqual({ uri: `kfp-artifacts://team-a/p/${run}/train/model/config/layers.json` });
+    expect(await fs.readFile(path.join(s.root, "team-a/p", run, "train/model/weights.bin"))).toEqual(weights);
+
+    // One file of it, either spelling.
+    for (const name of ["model%2Fconfig%2Flayers.json", "model/config%2Flayers.json"]) {
+      const file = await fetch(raw(run, name, "read"));
+      expect(Buffer.from(((await file.json()) as { data: string }).data, "base64").toString(), name).toBe('{"layers":3}');
+    }
+    const directory = await fetch(raw(run, "model", "read"));
+    expect(directory.status).toBe(200);
+    expect(directory.headers.get("content-type")).toBe("application/json");
+    const files = await readTarGz(Buffer.from(((await directory.json()) as { data: string }).data, "base64"));
+    expect([...files.keys()].filter((name) => !name.endsWith("/")).sort()).toEqual(["config/layers.json", "weights.bin"]);
+    expect(files.get("weights.bin")?.equals(weights)).toBe(true);
+    expect(files.get("config/layers.json")?.toString()).toBe('{"layers":3}');
+  });
+
+  it.each([
+    ["..%2F..%2Fteam-b%2Fstolen", "a '..' segment"],
+    ["model%2F..%2F..%2F..%2F..%2Fteam-b%2Fstolen", "a '..' segment deeper in"],
+    ["%2E%2E%2Fstolen", "an encoded '..'"],
+    ["model%2F.%2Fx", "a '.' segment"],
+    ["model%2F%2Fx", "an empty segment"],
+    ["%2Fx", "a leading '/'"],
+    ["model%5Cx", "a backslash"],
+    ["model%2", "a broken escape"],
+  ])("refuses %s (%s) with 400 in KFP's shape, storing nothing anywhere", async (name) => {
+    const run = `run-${randomBytes(4).toString("hex")}`;
+    const before = await listFiles(s.root);
+    const response = await fetch(raw(run, name, "write", "?namespace=team-a&pipeline=p"), { method: "POST", body: "pwned" });
+    expect(response.status).toBe(400);
+    const error = (await response.json()) as Record<string, string>;
+    expect(Object.keys(error).sort()).toEqual(["error_details", "error_message"]);
+    expect(error.error_message).toMatch(/artifact name/);
+    expect(JSON.stringify(error)).not.toContain(s.root);
+    expect(await listFiles(s.root)).toEqual(before);
+  });
+
+  it("bounds the whole key: a name that makes the key longer or deeper than the limits is 400", async () => {
+    const run = `run-${randomBytes(4).toString("hex")}`;
+    const deep = await fetch(raw(run, Array.from({ length: 62 }, () => "d").join("%2F"), "write", "?namespace=team-a&pipeline=p"), { method: "POST", body: "x" });
+    expect(deep.status).toBe(400);
+    expect(((await deep.json()) as { error_message: string }).error_message).toMatch(/more than 64 segments/);
+    const long = await fetch(raw(run, Array.from({ length: 5 }, () => "l".repeat(250)).join("%2F"), "write", "?namespace=team-a&pipeline=p"), { method: "POST", body: "x" });
+    expect(long.status).toBe(400);
+    expect(((await long.json()) as { error_message: string }).error_message).toMatch(/longer than 1024 bytes/);
+    expect(await listFiles(path.join(s.root, "team-a/p"))).not.toContain(expect.stringContaining(run));
   });
 });
 

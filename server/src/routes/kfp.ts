@@ -2,14 +2,18 @@
 //   POST /apis/{v1beta1,v2beta1}/runs/{run_id}/nodes/{node_id}/artifacts/{name}:write
 //   GET  /apis/{v1beta1,v2beta1}/runs/{run_id}/nodes/{node_id}/artifacts/{name}:read
 // Both versions share one implementation. The run's namespace and pipeline come from the first :write's
-// query parameters and are kept in the run index, per namespace (storage/runs.ts); :read answers
-// {"data":"<base64>"} streamed.
+// query parameters (the namespace, when absent, from the caller's service account) and are kept in the
+// run index, per namespace (storage/runs.ts); :read answers {"data":"<base64>"} streamed, of the file or,
+// for a directory, of a tar.gz of it. The artifact name may hold '/', raw or percent-encoded as %2F: KFP v2
+// writes a directory output as one object per file under <pipeline>/<run>/<task>/<name>/….
 import type { FileHandle } from "node:fs/promises";
 import type { Context, Hono } from "hono";
-import type { ArtifactVerb } from "../auth/types.js";
+import type { ArtifactVerb, Identity } from "../auth/types.js";
 import { badRequest, conflict, HttpError, notFound } from "../errors.js";
 import type { AppEnv } from "../http/env.js";
-import { PRODUCED_CHUNK_BYTES, rawPath, requestBody, sendProduced, type BodyProducer } from "../http/transport.js";
+import { base64Stream, ENCODE_STEP_BYTES } from "../http/base64-stream.js";
+import { PRODUCED_CHUNK_BYTES, rawPath, requestBody, sendProduced, sendStream, type BodyProducer } from "../http/transport.js";
+import { packArchive } from "../storage/archive.js";
 import { decodePathTail, parseKey, parseSegment, validateNamespace } from "../storage/names.js";
 import type { RunIndex, RunRecord } from "../storage/runs.js";
 import type { ArtifactStore } from "../storage/store.js";
@@ -22,14 +26,16 @@ export const KFP_READ_ROUTE = "/apis/:version{v1beta1|v2beta1}/runs/:run/nodes/:
 export const KFP_RUN_ARTIFACTS_ROUTE = "/apis/:version{v1beta1|v2beta1}/runs/:run/artifacts";
 /** Where KFP 2.x's launcher puts a run's outputs under a namespace's pipeline root (through S3). */
 const PIPELINE_ROOT_DIR = "v2/artifacts";
-const KFP_PATH = /^\/apis\/(?:v1beta1|v2beta1)\/runs\/([^/]+)\/nodes\/([^/]+)\/artifacts\/([^/]+):(read|write)$/;
+// The name is the whole tail, so a raw '/' in it is the same key as %2F.
+const KFP_PATH = /^\/apis\/(?:v1beta1|v2beta1)\/runs\/([^/]+)\/nodes\/([^/]+)\/artifacts\/(.+):(read|write)$/;
+/** What a Kubernetes service account authenticates as: system:serviceaccount:<namespace>:<name>. */
+const SERVICE_ACCOUNT_USER = /^system:serviceaccount:([^:]+):[^:]+$/;
 // The file is read in pieces of 3/4 of a produced buffer, so each piece's base64 fills one exactly (and
 // full pieces, multiples of 3, need no carry-over). Each is encoded in small steps: a step's base64
 // string (64 KiB) stays on V8's young heap and dies in the next scavenge, where strings above ~1 MB
 // are allocated outside the heap and live until a full collection (768 KiB steps: peak RSS +75 MB on
 // a 1 GiB read; 48 KiB: +35 MB).
 const READ_CHUNK_BYTES = (PRODUCED_CHUNK_BYTES / 4) * 3;
-const ENCODE_STEP_BYTES = 48 << 10;
 const JSON_PREFIX = Buffer.from('{"data":"');
 const JSON_SUFFIX = Buffer.from('"}');
 
@@ -55,7 +61,9 @@ function kfpTarget(c: Context<AppEnv>): KfpTarget {
   return {
     runId: parseSegment(decodePathTail(run, "run_id"), "run_id"),
     nodeId: parseSegment(decodePathTail(node, "node_id"), "node_id"),
-    name: parseSegment(decodePathTail(name, "artifact name"), "artifact name"),
+    // Every segment obeys the key rules (no '.' or '..', no empty segment); the whole key's length and depth
+    // are checked again once the pipeline, run and node are prefixed.
+    name: parseKey(decodePathTail(name, "artifact name"), "artifact name").key,
   };
 }
 
@@ -65,6 +73,7 @@ interface ResolvedRun {
   /** The namespace admitted: the query's, or the one holding the run that the caller may use. */
   readonly namespace: string | undefined;
   readonly pipeline: string | undefined;
+  readonly identity: Identity;
 }
 
 /**
@@ -98,7 +107,21 @@ async function resolveRun(c: Context<AppEnv>, deps: KfpRouteDeps, runId: string,
   if (known !== undefined && pipeline !== undefined && pipeline !== known.pipeline) {
     throw conflict("this run is recorded with another pipeline in this namespace");
   }
-  return { known, namespace: known?.namespace ?? namespace, pipeline: known?.pipeline ?? pipeline };
+  return { known, namespace: known?.namespace ?? namespace, pipeline: known?.pipeline ?? pipeline, identity };
+}
+
+/**
+ * The namespace of a run's first :write that names none: the caller's own, when it authenticated with a
+ * service account's token (KFP's launcher runs as one in the run's namespace). Anyone else must name it.
+ */
+function callerNamespace(identity: Identity): string {
+  const match = identity.via === "token" ? SERVICE_ACCOUNT_USER.exec(identity.user) : null;
+  if (match?.[1] !== undefined) return validateNamespace(match[1]);
+  throw badRequest(
+    identity.via === "none"
+      ? "the first write of a run must name its namespace (?namespace=…): without Kubernetes authentication there is no service account to take it from"
+      : "the first write of a run must name its namespace (?namespace=…) unless the caller is a service account, whose namespace is taken",
+  );
 }
 
 /** The artifact as KFP's `{"data":"<base64>"}`, produced into the response's buffers. */
@@ -159,9 +182,14 @@ export function registerKfpRoutes(app: Hono<AppEnv>, deps: KfpRouteDeps): void {
 
   app.post(KFP_WRITE_ROUTE, async (c) => {
     const { runId, nodeId, name } = kfpTarget(c);
-    const { known, namespace, pipeline } = await resolveRun(c, deps, runId, "writeArtifact");
-    if (namespace === undefined || pipeline === undefined) {
-      throw badRequest("the first write of a run must name its namespace and pipeline (?namespace=…&pipeline=…)");
+    const resolved = await resolveRun(c, deps, runId, "writeArtifact");
+    const { known, pipeline } = resolved;
+    let { namespace } = resolved;
+    if (pipeline === undefined) throw badRequest("the first write of a run must name its pipeline (?pipeline=…)");
+    if (namespace === undefined) {
+      // Authorized like a named namespace; a run already recorded there is settled by the claim below.
+      namespace = callerNamespace(resolved.identity);
+      await admitIdentity(c, deps, resolved.identity, namespace, "writeArtifact");
     }
     const record: RunRecord = known ?? { runId, namespace, pipeline };
     const key = parseKey(`${record.pipeline}/${runId}/${nodeId}/${name}`);
@@ -183,7 +211,13 @@ export function registerKfpRoutes(app: Hono<AppEnv>, deps: KfpRouteDeps): void {
     const key = parseKey(`${record.pipeline}/${runId}/${nodeId}/${name}`);
     c.get("record").key = key.key;
     const opened = await store.open(record.namespace, key);
-    if ("directory" in opened) throw conflict("this artifact is a directory");
+    if ("directory" in opened) {
+      // Its size is known only once packed: sent chunked, the archive streamed through the encoder.
+      const location = await store.resolveForArchive(record.namespace, key);
+      if (!("directory" in location)) throw conflict("this artifact changed while it was opened; read it again");
+      const body = base64Stream(packArchive(location), JSON_PREFIX, JSON_SUFFIX);
+      return await sendStream(c, 200, { "Content-Type": "application/json", "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-cache" }, body);
+    }
     const length = JSON_PREFIX.length + 4 * Math.ceil(opened.size / 3) + JSON_SUFFIX.length;
     c.get("record").bytesOut = length;
     const headers = {
