@@ -54,79 +54,249 @@ const commaList = z
 // DNS-1123 label, the shape of a Kubernetes namespace name.
 export const NAMESPACE_PATTERN = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
+/**
+ * What docs/configuration.md and the chart say about one setting. The generator (`make manifests`,
+ * scripts/configuration-doc.ts) writes the configuration reference from these and the defaults below,
+ * so a setting is described once, next to its parser.
+ */
+export type SettingDoc = Readonly<{
+  /** What the setting does (Markdown, one or two sentences). */
+  description: string;
+  /** What leaving an optional variable unset means. */
+  unset?: string;
+  /** The chart value that sets the variable: its path in charts/kfp-artifacts/values.yaml. */
+  chartValue?: string;
+  /** How the chart sets the variable when no value of its own does, or what else feeds it. */
+  chartNote?: string;
+}>;
+
+const settingDocs = z.registry<SettingDoc>();
+
+function documented<T extends z.ZodType>(schema: T, doc: SettingDoc): T {
+  settingDocs.add(schema, doc);
+  return schema;
+}
+
+// Defaults are written as the environment text (`prefault`), parsed like a value an operator sets, so the
+// reference shows exactly what one would write.
 const envSchema = z.object({
-  PORT: positiveInt(0, 65535).default(8080),
-  HOST: z.string().min(1).default("0.0.0.0"),
-  ARTIFACTS_ROOT: z.string().min(1).default("/artifacts"),
-  AUTH_MODE: z.enum(["kubernetes", "none"]).default("kubernetes"),
-  AUTH_AUDIENCES: commaList.default(["pipelines.kubeflow.org"]),
-  AUTH_TRUSTED_USER_HEADER: z
-    .string()
-    .regex(/^[A-Za-z0-9-]+$/, "must be an HTTP header name")
-    .transform((name) => name.toLowerCase())
-    .optional(),
-  AUTH_TRUSTED_USER_PREFIX: z.string().default(""),
-  AUTH_CACHE_TTL_SECONDS: positiveInt(0, 3600).default(10),
-  AUTH_CACHE_MAX_ENTRIES: positiveInt(1, 1_000_000).default(10_000),
-  /** How long /readyz keeps trusting the last successful API server answer. */
-  AUTH_READY_WINDOW_SECONDS: positiveInt(1, 3600).default(60),
-  KUBECONFIG: z.string().optional(),
-  SCOPE_NAMESPACE: z.string().regex(NAMESPACE_PATTERN, "must be a namespace name (DNS-1123 label)").optional(),
-  /** The chart's dedicated servers, `namespace=endpoint,...`, for the filesystem-storage config endpoint. */
-  DEDICATED_SERVERS: z.string().default(""),
-  /** `namespace/name` of the manager's status ConfigMap (the namespaces it made dedicated); unset: no manager. */
-  DEDICATED_STATUS_CONFIGMAP: z.string().regex(/^[a-z0-9-]+\/[a-z0-9.-]+$/, "must be namespace/name").optional(),
-  MAX_UPLOAD_BYTES: byteSize.default(parseByteSize("10Gi")),
-  /** Upper bound on the expanded size of one `?archive=tar.gz` upload (decompression bombs). */
-  MAX_ARCHIVE_EXPANDED_BYTES: byteSize.default(parseByteSize("20Gi")),
-  MIN_FREE_BYTES: byteSize.default(parseByteSize("256Mi")),
-  /** 0 means no quota. */
-  NAMESPACE_QUOTA_BYTES: byteSize.default(0),
-  /**
-   * After SIGTERM, how long new requests are still served while readiness fails: Services and load
-   * balancers take a few seconds to stop sending new connections to a terminating pod.
-   */
-  SHUTDOWN_DELAY_SECONDS: positiveInt(0, 3600).default(5),
-  SHUTDOWN_GRACE_SECONDS: positiveInt(0, 3600).default(25),
-  /** A request that sends or receives nothing for this long is aborted (slow clients). */
-  IDLE_TIMEOUT_SECONDS: positiveInt(1, 3600).default(60),
-  /** Durable writes (fsync file and directory). Turn off only for benchmarks or scratch volumes. */
-  FSYNC: boolean.default(true),
-  NODE_NAME: z.string().default(""),
-  /** The S3-compatible listener (s3/): what released Kubeflow Pipelines speaks to its artifact store. */
-  S3_ENABLED: boolean.default(true),
-  S3_PORT: positiveInt(0, 65535).default(9000),
-  /** Kubeflow's bucket: `private-artifacts/<ns>/<rest>` is artifact `<rest>` of namespace `<ns>`. */
-  S3_KUBEFLOW_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "must be an S3 bucket name").default("mlpipeline"),
-  /** Owner of the Kubeflow bucket's other keys (pipeline specs, logs the API server keeps). */
-  S3_SYSTEM_NAMESPACE: z.string().regex(NAMESPACE_PATTERN, "must be a namespace name (DNS-1123 label)").default("kubeflow"),
-  /** What GetBucketLocation answers; requests may be signed for any region. */
-  S3_REGION: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "must be a region name").default("us-east-1"),
-  /** One static key pair (the system key of KFP's API server, UI and profile controller). */
-  S3_ACCESS_KEY: z.string().regex(/^[A-Za-z0-9._~+:@-]{3,128}$/, "must be 3 to 128 letters, digits or ._~+:@-").optional(),
-  S3_SECRET_KEY: z.string().min(8, "must be at least 8 characters").max(256).optional(),
-  /** With AUTH_MODE=kubernetes, the Kubernetes user the static key acts as (authorized by SubjectAccessReview). */
-  S3_ACCESS_KEY_USER: z.string().min(1).optional(),
-  /** Secret from which per-namespace keys are derived; unset: derived from S3_SECRET_KEY. */
-  S3_MASTER_KEY: z.string().min(32, "must be at least 32 characters").optional(),
-  /** The ServiceAccount a namespace key `kfp.<namespace>` acts as (Kubeflow runs pipelines as default-editor). */
-  S3_NAMESPACE_SERVICE_ACCOUNT: z
-    .string()
-    .regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, "must be a ServiceAccount name")
-    .default("default-editor"),
-  /** Artifacts older than this many days (by their last write) are removed; 0 keeps them forever. */
-  RETENTION_DAYS: positiveInt(0, 36_500).default(0),
-  /** Per-namespace overrides of RETENTION_DAYS: `team-a=7,team-b=0`. */
-  RETENTION_NAMESPACE_DAYS: z.string().default(""),
-  /** Per-prefix overrides: `team-a/tmp/=1,team-b/cache/=3` (namespace/key prefix=days). */
-  RETENTION_PREFIX_DAYS: z.string().default(""),
-  RETENTION_SWEEP_INTERVAL_SECONDS: positiveInt(10, 7 * 24 * 3600).default(3600),
-  /** Report what the retention sweep would remove, and remove nothing. */
-  RETENTION_DRY_RUN: boolean.default(false),
-  /** Multipart uploads not completed within this many hours are removed. */
-  S3_MULTIPART_EXPIRY_HOURS: positiveInt(1, 24 * 365).default(7 * 24),
-  LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  PORT: documented(positiveInt(0, 65535).prefault("8080"), {
+    description: "Port of the native and KFP APIs (`0`: any free port).",
+    chartNote: "`8080`, the container port `http`; the Services expose it as `service.port`",
+  }),
+  HOST: documented(z.string().min(1).prefault("0.0.0.0"), {
+    description: "Listening address (`make run`: `127.0.0.1`).",
+    chartNote: "not set: the pod listens on every address",
+  }),
+  ARTIFACTS_ROOT: documented(z.string().min(1).prefault("/artifacts"), {
+    description:
+      "The volume: artifacts live at `<root>/<namespace>/<key>`, internal files under `<root>/.kfp-artifacts/` (`make run`: `./data`).",
+    chartNote: "`/artifacts`, where the volume of `persistence` is mounted",
+  }),
+  AUTH_MODE: documented(z.enum(["kubernetes", "none"]).prefault("kubernetes"), {
+    description: "`kubernetes`: TokenReview and SubjectAccessReview on every request; `none`: every request allowed (local use only; `make run`'s default).",
+    chartValue: "auth.mode",
+  }),
+  AUTH_AUDIENCES: documented(commaList.prefault("pipelines.kubeflow.org"), {
+    description: "Comma-separated audiences accepted in bearer tokens.",
+    chartValue: "auth.audiences",
+  }),
+  AUTH_TRUSTED_USER_HEADER: documented(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9-]+$/, "must be an HTTP header name")
+      .transform((name) => name.toLowerCase())
+      .optional(),
+    {
+      description:
+        "Header carrying the user an authenticating proxy set, e.g. `kubeflow-userid`; only safe behind a proxy that strips it from outside traffic (the chart's Istio policy).",
+      unset: "off",
+      chartValue: "auth.trustedUserHeader",
+    },
+  ),
+  AUTH_TRUSTED_USER_PREFIX: documented(z.string().prefault(""), {
+    description: "Prefix removed from the trusted header's value.",
+    chartValue: "auth.trustedUserPrefix",
+  }),
+  AUTH_CACHE_TTL_SECONDS: documented(positiveInt(0, 3600).prefault("10"), {
+    description: "How long allow and deny decisions and token reviews are cached (`0`: not cached).",
+    chartValue: "auth.cacheTtlSeconds",
+  }),
+  AUTH_CACHE_MAX_ENTRIES: documented(positiveInt(1, 1_000_000).prefault("10000"), {
+    description: "Bound of the decision and token caches.",
+    chartValue: "auth.cacheMaxEntries",
+  }),
+  AUTH_READY_WINDOW_SECONDS: documented(positiveInt(1, 3600).prefault("60"), {
+    description: "How long `/readyz` keeps trusting the last successful answer of the API server.",
+    chartValue: "auth.readyWindowSeconds",
+  }),
+  KUBECONFIG: documented(z.string().optional(), {
+    description: "Kubeconfig file for reaching the API server.",
+    unset: "in-cluster configuration (the pod's ServiceAccount token)",
+    chartNote: "not set: the servers use their ServiceAccount's token",
+  }),
+  SCOPE_NAMESPACE: documented(z.string().regex(NAMESPACE_PATTERN, "must be a namespace name (DNS-1123 label)").optional(), {
+    description: "A dedicated server: it answers only for this namespace (404 for every other).",
+    unset: "every namespace",
+    chartNote: "a dedicated server's own namespace (downward API); empty on the shared server",
+  }),
+  DEDICATED_SERVERS: documented(z.string().prefault(""), {
+    description: "The chart's dedicated servers, `namespace=endpoint,...`, answered by the filesystem-storage config endpoint.",
+    chartValue: "dedicated.namespaces",
+    chartNote: "shared server only: each namespace with its Service's address",
+  }),
+  DEDICATED_STATUS_CONFIGMAP: documented(
+    z.string().regex(/^[a-z0-9-]+\/[a-z0-9.-]+$/, "must be namespace/name").optional(),
+    {
+      description: "`namespace/name` of the manager's status ConfigMap (the namespaces it made dedicated).",
+      unset: "no manager",
+      chartValue: "manager.enabled",
+      chartNote: "shared server only: `<namespace>/<fullname>-manager-status` while the manager runs",
+    },
+  ),
+  MAX_UPLOAD_BYTES: documented(byteSize.prefault("10Gi"), {
+    description: "Largest accepted upload; a larger body gets 413 and nothing is kept.",
+    chartValue: "limits.maxUploadBytes",
+  }),
+  MAX_ARCHIVE_EXPANDED_BYTES: documented(byteSize.prefault("20Gi"), {
+    description: "Bound on what one `?archive=tar.gz` upload may expand to (decompression bombs).",
+    chartValue: "limits.maxArchiveExpandedBytes",
+  }),
+  MIN_FREE_BYTES: documented(byteSize.prefault("256Mi"), {
+    description: "Free-space reserve: a write that would leave less free on the volume gets 507.",
+    chartValue: "limits.minFreeBytes",
+  }),
+  NAMESPACE_QUOTA_BYTES: documented(byteSize.prefault("0"), {
+    description: "Bytes a namespace may store; exceeding it gets 507 (`0`: no quota).",
+    chartValue: "limits.namespaceQuotaBytes",
+  }),
+  SHUTDOWN_DELAY_SECONDS: documented(positiveInt(0, 3600).prefault("5"), {
+    description:
+      "After SIGTERM readiness fails at once and new requests are still served this long: Services and load balancers take a few seconds to stop sending new connections to a terminating pod.",
+    chartValue: "shutdownDelaySeconds",
+  }),
+  SHUTDOWN_GRACE_SECONDS: documented(positiveInt(0, 3600).prefault("25"), {
+    description: "Then the listeners close and in-flight transfers get this long to finish.",
+    chartValue: "shutdownGraceSeconds",
+  }),
+  IDLE_TIMEOUT_SECONDS: documented(positiveInt(1, 3600).prefault("60"), {
+    description: "A request that sends or receives nothing for this long, while the server is not working on it, is aborted (slow clients).",
+    chartValue: "limits.idleTimeoutSeconds",
+  }),
+  FSYNC: documented(boolean.prefault("true"), {
+    description: "Durable writes (fsync of file and directory); `false` only for benchmarks or scratch volumes.",
+    chartValue: "persistence.fsync",
+  }),
+  NODE_NAME: documented(z.string().prefault(""), {
+    description: "The node, reported by `/readyz`.",
+    chartNote: "the pod's node (downward API)",
+  }),
+  S3_ENABLED: documented(boolean.prefault("true"), {
+    description: "The S3-compatible listener, what released Kubeflow Pipelines speaks to its artifact store.",
+    chartValue: "s3.enabled",
+  }),
+  S3_PORT: documented(positiveInt(0, 65535).prefault("9000"), {
+    description: "Port of the S3 listener; must differ from `PORT`.",
+    chartValue: "s3.port",
+  }),
+  S3_KUBEFLOW_BUCKET: documented(
+    z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "must be an S3 bucket name").prefault("mlpipeline"),
+    {
+      description: "Kubeflow's bucket: `<bucket>/private-artifacts/<ns>/<rest>` is artifact `<rest>` of namespace `<ns>`.",
+      chartValue: "s3.kubeflowBucket",
+    },
+  ),
+  S3_SYSTEM_NAMESPACE: documented(
+    z.string().regex(NAMESPACE_PATTERN, "must be a namespace name (DNS-1123 label)").prefault("kubeflow"),
+    {
+      description: "Owner of the Kubeflow bucket's other keys (pipeline specs and logs the API server keeps).",
+      chartValue: "s3.systemNamespace",
+    },
+  ),
+  S3_REGION: documented(z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "must be a region name").prefault("us-east-1"), {
+    description: "What GetBucketLocation answers; requests signed for any region are accepted.",
+    chartValue: "s3.region",
+  }),
+  S3_ACCESS_KEY: documented(
+    z.string().regex(/^[A-Za-z0-9._~+:@-]{3,128}$/, "must be 3 to 128 letters, digits or ._~+:@-").optional(),
+    {
+      description: "Access key id of the static \"system\" key pair (KFP's API server, UI and profile controller); set with `S3_SECRET_KEY`.",
+      unset: "no static key",
+      chartValue: "s3.credentials.existingSecret",
+      chartNote: "from that Secret's key `s3.credentials.accessKeyKey`",
+    },
+  ),
+  S3_SECRET_KEY: documented(z.string().min(8, "must be at least 8 characters").max(256).optional(), {
+    description: "Secret access key of the static key pair.",
+    unset: "no static key",
+    chartValue: "s3.credentials.existingSecret",
+    chartNote: "from that Secret's key `s3.credentials.secretKeyKey`",
+  }),
+  S3_ACCESS_KEY_USER: documented(z.string().min(1).optional(), {
+    description: "With `AUTH_MODE=kubernetes` (required there with a static key): the Kubernetes user the static key acts as, authorized by SubjectAccessReview.",
+    unset: "none",
+    chartValue: "s3.systemKeyUser",
+  }),
+  S3_MASTER_KEY: documented(z.string().min(32, "must be at least 32 characters").optional(), {
+    description: "Secret from which the per-namespace keys `kfp.<namespace>` are derived (at least 32 characters).",
+    unset: "derived from `S3_SECRET_KEY`",
+    chartValue: "s3.masterKey.existingSecret",
+    chartNote: "from that Secret's key `s3.masterKey.key`",
+  }),
+  S3_NAMESPACE_SERVICE_ACCOUNT: documented(
+    z
+      .string()
+      .regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, "must be a ServiceAccount name")
+      .prefault("default-editor"),
+    {
+      description: "The ServiceAccount a namespace key `kfp.<namespace>` acts as (Kubeflow runs pipelines as `default-editor`).",
+      chartValue: "s3.namespaceServiceAccount",
+    },
+  ),
+  RETENTION_DAYS: documented(positiveInt(0, 36_500).prefault("0"), {
+    description: "Artifacts older than this many days (by their last write) are removed by a background sweep (`0`: kept forever; docs/retention.md).",
+    chartValue: "retention.days",
+  }),
+  RETENTION_NAMESPACE_DAYS: documented(z.string().prefault(""), {
+    description: "Per-namespace overrides of `RETENTION_DAYS`: `team-a=7,team-b=0`.",
+    chartValue: "retention.namespaceDays",
+    chartNote: "a dedicated server gets its own namespace's entry only",
+  }),
+  RETENTION_PREFIX_DAYS: documented(z.string().prefault(""), {
+    description: "Per-prefix overrides, `team-a/tmp/=1` (`<namespace>/<key prefix>=<days>`); the most specific rule wins.",
+    chartValue: "retention.prefixDays",
+    chartNote: "a dedicated server gets its own namespace's entries only",
+  }),
+  RETENTION_SWEEP_INTERVAL_SECONDS: documented(positiveInt(10, 7 * 24 * 3600).prefault("3600"), {
+    description: "Time between two retention sweeps (one server per volume at a time, by a lease on the volume).",
+    chartValue: "retention.sweepIntervalSeconds",
+  }),
+  RETENTION_DRY_RUN: documented(boolean.prefault("false"), {
+    description: "Log what each sweep would remove, and remove nothing.",
+    chartValue: "retention.dryRun",
+  }),
+  S3_MULTIPART_EXPIRY_HOURS: documented(positiveInt(1, 24 * 365).prefault(String(7 * 24)), {
+    description: "Multipart uploads not completed within this many hours are removed.",
+    chartValue: "s3.multipartExpiryHours",
+  }),
+  LOG_LEVEL: documented(z.enum(["debug", "info", "warn", "error"]).prefault("info"), {
+    description: "`debug`, `info`, `warn` or `error`; one JSON line per request.",
+    chartValue: "logLevel",
+  }),
 });
+
+/** One environment variable as docs/configuration.md describes it. */
+export type SettingDescription = SettingDoc & Readonly<{ name: string; default: string | undefined }>;
+
+/** Every setting in the schema's order, with its default as environment text (undefined: optional). */
+export function describeSettings(): SettingDescription[] {
+  return Object.entries(envSchema.shape).map(([name, schema]: [string, z.ZodType]) => {
+    const doc = settingDocs.get(schema);
+    if (doc === undefined) throw new Error(`${name} has no SettingDoc: describe it where the schema declares it`);
+    const defaultText = schema instanceof z.ZodPrefault ? String(schema.def.defaultValue) : undefined;
+    return { name, default: defaultText, ...doc };
+  });
+}
 
 export type Config = Readonly<{
   port: number;
