@@ -16,6 +16,8 @@ export const blockSchema = z
     storageClassName: z.string().min(1).optional(),
     accessMode: z.enum(["ReadWriteOnce", "ReadWriteMany"]).optional(),
     resources: z.object({ requests: resourceList.optional(), limits: resourceList.optional() }).strict().optional(),
+    // The server's RETENTION_DAYS (0 keeps artifacts forever), in the bounds the server itself accepts.
+    retentionDays: z.number().int().min(0).max(36_500).optional(),
   })
   .strict();
 

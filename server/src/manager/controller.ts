@@ -38,6 +38,7 @@ export class Controller {
   private readonly statuses = new Map<string, NamespaceStatus>();
   private leading = false;
   private working = false;
+  private worker: Promise<void> = Promise.resolve();
   private statusTimer: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
   synced = false;
@@ -109,8 +110,18 @@ export class Controller {
     void this.work();
   }
 
-  private async work(): Promise<void> {
-    if (this.working || !this.leading || !this.synced) return;
+  /** Resolves once no reconcile is running (after setLeading(false), none starts again). */
+  async idle(): Promise<void> {
+    await this.worker;
+  }
+
+  private work(): Promise<void> {
+    if (this.working || !this.leading || !this.synced) return this.worker;
+    this.worker = this.drain();
+    return this.worker;
+  }
+
+  private async drain(): Promise<void> {
     this.working = true;
     try {
       while (this.leading && this.queue.size > 0) {

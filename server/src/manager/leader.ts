@@ -63,12 +63,54 @@ export async function tryAcquire(options: LeaderOptions, now = new Date()): Prom
   }
 }
 
+/**
+ * Gives the lease up, if we hold it: no holder, and a renewal time of now with a one-second duration (what
+ * client-go's ReleaseOnCancel writes), so a standby takes over at its next try instead of waiting for the
+ * lease to expire. True when it was ours and is released; a lease someone else holds is left alone.
+ */
+export async function releaseLease(options: LeaderOptions, now = new Date()): Promise<boolean> {
+  const { api, namespace, name, identity } = options;
+  let lease: V1Lease;
+  try {
+    lease = await api.readNamespacedLease({ name, namespace });
+  } catch (error) {
+    if (isCode(error, 404)) return false;
+    throw error;
+  }
+  if (lease.spec?.holderIdentity !== identity) return false;
+  const stamp = new V1MicroTime(now.getTime());
+  try {
+    await api.replaceNamespacedLease({
+      name,
+      namespace,
+      body: {
+        metadata: { ...lease.metadata, name, namespace },
+        spec: { leaseDurationSeconds: 1, acquireTime: stamp, renewTime: stamp, leaseTransitions: lease.spec.leaseTransitions ?? 0 },
+      },
+    });
+    return true;
+  } catch (error) {
+    // Someone else wrote it meanwhile (took it over): it is not ours to release any more.
+    if (isCode(error, 409)) return false;
+    throw error;
+  }
+}
+
+export interface LeaderElection {
+  /**
+   * Stops renewing; then, once `beforeRelease` has settled (the work done while leading has stopped),
+   * releases the lease if this replica holds it.
+   */
+  stop(beforeRelease?: () => Promise<void>): Promise<void>;
+}
+
 /** Runs the election until stopped; renews at a third of the lease duration. */
-export function runLeaderElection(options: LeaderOptions): { stop(): void } {
+export function runLeaderElection(options: LeaderOptions): LeaderElection {
   let leading = false;
   let lastRenew = 0;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
+  let inFlight: Promise<void> = Promise.resolve();
   const tick = async () => {
     let held = false;
     try {
@@ -84,13 +126,25 @@ export function runLeaderElection(options: LeaderOptions): { stop(): void } {
       options.logger.info(leading ? "leading: reconciling" : "not leading: waiting for the lease", { lease: options.name, identity: options.identity });
       options.onChange(leading);
     }
-    if (!stopped) timer = setTimeout(() => void tick(), (options.leaseSeconds * 1000) / 3);
+    if (!stopped) {
+      timer = setTimeout(() => {
+        inFlight = tick();
+      }, (options.leaseSeconds * 1000) / 3);
+    }
   };
-  void tick();
+  inFlight = tick();
   return {
-    stop() {
+    async stop(beforeRelease) {
       stopped = true;
       clearTimeout(timer);
+      // A renewal under way would otherwise write the lease back after its release.
+      await inFlight;
+      await beforeRelease?.();
+      try {
+        if (await releaseLease(options)) options.logger.info("lease released", { lease: options.name, identity: options.identity });
+      } catch (error) {
+        options.logger.warn("could not release the lease: a standby takes over once it expires", { lease: options.name, error: String(error) });
+      }
     },
   };
 }

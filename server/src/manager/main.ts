@@ -13,6 +13,9 @@ import { runLeaderElection } from "./leader.js";
 import { createManagerMetrics } from "./metrics.js";
 import { loadTemplates } from "./templates.js";
 
+/** Within the pod's default 30 s grace period: a reconcile is bounded by the API calls of one namespace. */
+const STOP_TIMEOUT_MS = 20_000;
+
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   MANAGER_NAME: z.string().regex(NAMESPACE_PATTERN, "must be a DNS-1123 label"),
@@ -83,6 +86,7 @@ async function main(): Promise<void> {
   await new Promise<void>((resolve) => server.listen(env.PORT, resolve));
 
   await controller.start();
+  let stopping = false;
   const election = runLeaderElection({
     api: kube.coordination,
     namespace: env.POD_NAMESPACE,
@@ -90,16 +94,22 @@ async function main(): Promise<void> {
     identity: env.POD_NAME,
     leaseSeconds: env.LEASE_SECONDS,
     logger,
-    onChange: (leading) => controller.setLeading(leading),
+    // Once stopping, a lease won meanwhile starts no work: it is released as it is.
+    onChange: (leading) => stopping || controller.setLeading(leading),
   });
   logger.info("manager started", { version: VERSION, port: env.PORT, selector: env.NAMESPACE_SELECTOR, staticNamespaces: [...staticNamespaces], owner: owner?.uid });
 
+  // On SIGTERM (a rollout, a drain): finish the namespace being reconciled, then release the Lease, so a
+  // standby (or the new pod) leads at its next try instead of waiting for the lease to expire.
   const stop = () => {
+    stopping = true;
     logger.info("stopping");
-    election.stop();
     controller.setLeading(false);
-    void controller.stop().finally(() => server.close(() => process.exit(0)));
-    setTimeout(() => process.exit(0), 5_000).unref();
+    void election
+      .stop(() => controller.idle())
+      .then(() => controller.stop())
+      .finally(() => server.close(() => process.exit(0)));
+    setTimeout(() => process.exit(0), STOP_TIMEOUT_MS).unref();
   };
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);

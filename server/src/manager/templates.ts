@@ -64,6 +64,18 @@ function substitute(value: unknown, placeholder: string, namespace: string): unk
   return value;
 }
 
+type EnvVar = { name: string; value?: string; [field: string]: unknown };
+type ServerContainer = { name: string; resources?: unknown; env?: EnvVar[] };
+
+function setEnv(container: ServerContainer, name: string, value: string): void {
+  const env = container.env ?? [];
+  const existing = env.find((variable) => variable.name === name);
+  // A plain value: whatever the template had (a valueFrom) would otherwise win over it.
+  if (existing !== undefined) env.splice(env.indexOf(existing), 1, { name, value });
+  else env.push({ name, value });
+  container.env = env;
+}
+
 export function renderObjects(templates: TemplateSet, namespace: string, block: ArtifactServerBlock, options: RenderOptions): KubeObject[] {
   const variant = templates.objects[block.accessMode ?? "ReadWriteOnce"];
   return variant.map((template) => {
@@ -80,9 +92,14 @@ export function renderObjects(templates: TemplateSet, namespace: string, block: 
     } else if (options.owner !== undefined) {
       object.metadata.ownerReferences = [options.owner];
     }
-    if (object.kind === "Deployment" && block.resources !== undefined) {
-      const spec = object.spec as { template: { spec: { containers: { name: string; resources?: unknown }[] } } };
-      for (const container of spec.template.spec.containers) container.resources = block.resources;
+    if (object.kind === "Deployment") {
+      const { containers } = (object.spec as { template: { spec: { containers: ServerContainer[] } } }).template.spec;
+      if (block.resources !== undefined) for (const container of containers) container.resources = block.resources;
+      // The block's retention replaces the chart's default for this namespace's server.
+      if (block.retentionDays !== undefined) {
+        const server = containers.find((container) => container.env?.some((variable) => variable.name === "RETENTION_DAYS")) ?? containers[0];
+        if (server !== undefined) setEnv(server, "RETENTION_DAYS", String(block.retentionDays));
+      }
     }
     return object;
   });

@@ -4,14 +4,14 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { CoordinationV1Api, KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tryAcquire, type LeaderOptions } from "../../src/manager/leader.js";
+import { releaseLease, runLeaderElection, tryAcquire, type LeaderOptions } from "../../src/manager/leader.js";
 import { createLogger } from "../../src/log.js";
 
 const MICRO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
 
 interface Recorded {
   method: string;
-  body: { spec?: { acquireTime?: unknown; renewTime?: unknown } } | undefined;
+  body: { spec?: { acquireTime?: unknown; renewTime?: unknown; holderIdentity?: unknown; leaseDurationSeconds?: unknown } } | undefined;
 }
 
 const readBody = (request: IncomingMessage) =>
@@ -92,5 +92,45 @@ describe("tryAcquire on the wire", () => {
     // A renewal keeps the holder's acquireTime; a takeover sets a new one.
     expect(writes[1]?.body?.spec?.acquireTime).toBe("2026-01-01T00:00:00.549000Z");
     expect(writes[2]?.body?.spec?.acquireTime).toBe("2026-01-01T00:00:30.549000Z");
+  });
+});
+
+describe("releasing the Lease on a graceful stop", () => {
+  it("the holder gives it up so another replica takes it at once; anyone else's lease is left alone", async () => {
+    stored = undefined;
+    const start = new Date(Date.UTC(2026, 0, 1, 0, 0, 0));
+    expect(await tryAcquire(options("a"), start)).toBe(true);
+    const before = recorded.length;
+    // b holds nothing: it does not write.
+    expect(await releaseLease(options("b"), new Date(start.getTime() + 1_000))).toBe(false);
+    expect(recorded.slice(before).map((call) => call.method)).toEqual(["GET"]);
+    expect(await releaseLease(options("a"), new Date(start.getTime() + 1_000))).toBe(true);
+    const released = recorded.at(-1);
+    expect(released?.method).toBe("PUT");
+    expect(released?.body?.spec?.holderIdentity).toBeUndefined();
+    expect(released?.body?.spec?.leaseDurationSeconds).toBe(1);
+    // Two seconds later, well within a's 15 s: without the release b would wait for the lease to expire.
+    expect(await tryAcquire(options("b"), new Date(start.getTime() + 2_000))).toBe(true);
+    expect(await releaseLease(options("a"), new Date(start.getTime() + 3_000))).toBe(false);
+    expect((stored as { spec: { holderIdentity: string } }).spec.holderIdentity).toBe("b");
+  });
+
+  it("stop() waits for the work to finish, then releases the lease it holds", async () => {
+    stored = undefined;
+    const changes: boolean[] = [];
+    const election = runLeaderElection({ ...options("c"), onChange: (leading) => changes.push(leading) });
+    const deadline = Date.now() + 5_000;
+    while (!changes.includes(true) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(changes).toEqual([true]);
+    let workFinished = false;
+    await election.stop(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // Still held while the last reconcile finishes.
+      expect((stored as { spec: { holderIdentity?: string } }).spec.holderIdentity).toBe("c");
+      workFinished = true;
+    });
+    expect(workFinished).toBe(true);
+    expect((stored as { spec: { holderIdentity?: string } }).spec.holderIdentity).toBeUndefined();
+    expect(await tryAcquire(options("d"))).toBe(true);
   });
 });

@@ -80,6 +80,12 @@ describe("the artifactServer block", () => {
     expect(refusal(parseBlock("dedicated: true\nsize: lots"))).toContain("size");
     expect(refusal(parseBlock("dedicated: ["))).toContain("not YAML");
   });
+
+  it("takes retentionDays as a whole number of days within the server's bounds", () => {
+    expect(parseBlock("dedicated: true\nretentionDays: 30")).toEqual({ ok: true, block: { dedicated: true, retentionDays: 30 } });
+    expect(parseBlock("dedicated: true\nretentionDays: 0")).toEqual({ ok: true, block: { dedicated: true, retentionDays: 0 } });
+    for (const bad of ["-1", "1.5", '"30"', "36501", "30d"]) expect(refusal(parseBlock(`dedicated: true\nretentionDays: ${bad}`)), bad).toContain("retentionDays");
+  });
 });
 
 describe("reconcileNamespace", () => {
@@ -115,6 +121,30 @@ describe("reconcileNamespace", () => {
     expect(deployment.spec.strategy).toEqual({ type: "RollingUpdate" });
     expect(deployment.spec.template.spec.containers[0]?.resources).toEqual({ limits: { memory: "1Gi" } });
     expect(api.mutatingCalls().filter((call) => call.startsWith("delete"))).toEqual([]);
+  });
+
+  it("passes the block's retentionDays to the server as RETENTION_DAYS, replacing the chart's", async () => {
+    const api = new FakeApi();
+    const withChartDefault = structuredClone(templates);
+    for (const objects of Object.values(withChartDefault.objects)) {
+      const deployment = objects.find((item) => item.kind === "Deployment") as unknown as { spec: { template: { spec: { containers: { env?: unknown[] }[] } } } };
+      const [server] = deployment.spec.template.spec.containers;
+      if (server !== undefined) server.env = [{ name: "LOG_LEVEL", value: "info" }, { name: "RETENTION_DAYS", value: "0" }];
+    }
+    const envOf = () =>
+      (api.objects.get("Deployment/team-a/kfp-artifacts-team-a") as unknown as { spec: { template: { spec: { containers: { env?: unknown[] }[] } } } }).spec.template.spec.containers[0]?.env;
+    const context = { ...contextWith(api), templates: withChartDefault };
+    await reconcileNamespace(context, "team-a", true, { block: "dedicated: true\nretentionDays: 14" });
+    expect(envOf()).toEqual([{ name: "LOG_LEVEL", value: "info" }, { name: "RETENTION_DAYS", value: "14" }]);
+    // Without the field, the chart's default again.
+    await reconcileNamespace(context, "team-a", true, { block: "dedicated: true" });
+    expect(envOf()).toEqual([{ name: "LOG_LEVEL", value: "info" }, { name: "RETENTION_DAYS", value: "0" }]);
+    // A template without the variable gets it added.
+    await reconcileNamespace(contextWith(api), "team-a", true, { block: "dedicated: true\nretentionDays: 7" });
+    expect(envOf()).toEqual([{ name: "RETENTION_DAYS", value: "7" }]);
+    // An invalid value changes nothing.
+    expect((await reconcileNamespace(contextWith(api), "team-a", true, { block: "dedicated: true\nretentionDays: -3" })).condition).toBe("InvalidBlock");
+    expect(envOf()).toEqual([{ name: "RETENTION_DAYS", value: "7" }]);
   });
 
   it("opting out deletes the workload and keeps the claim; idle namespaces cost only reads", async () => {
