@@ -8,10 +8,17 @@
 // namespace key (derived here from the system secret key, as the server derives it) in team-a's own
 // `mlpipeline-minio-artifact`, where pods running the Go S3 clients of KFP's launcher and Argo read it.
 import { randomBytes } from "node:crypto";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { parseRecipe, recipeScript, variants } from "../../scripts/docs/recipe.js";
 import { artifactUrl, ClientPod, listUrl, serviceUrl } from "../support/clients.js";
 import { apply, apps, core, waitForPersistentVolumeClaimBound } from "../support/kube.js";
 import { fullname, helmInstall, helmTest, helmUninstall, helmUpgrade, type Release, type Values } from "../support/install.js";
+import { run } from "../support/commands.js";
+import { env, REPO_ROOT } from "../support/env.js";
 import { concurrently } from "../support/poll.js";
 import {
   createKubeflowPipelinesEditRole,
@@ -187,6 +194,35 @@ describe("shared server, Helm", () => {
     expect(result.logs).toMatch(/^kfp-launcher: \d+ passed, 0 failed$/m);
   });
 
+  it("runs docs/get-artifacts.md as written: curl -OJ and the aws CLI download team-a's artifact through port-forwards", async () => {
+    const { teamA } = server;
+    const recipe = parseRecipe(await readFile(path.join(REPO_ROOT, "docs/get-artifacts.md"), "utf8"));
+    const [localPort, localS3Port] = await Promise.all([freeLocalPort(), freeLocalPort()]);
+    const settings = {
+      NAMESPACE: teamA.namespace,
+      KEY: SURVIVOR.key,
+      SERVER_NAMESPACE: release.namespace,
+      SERVER: name,
+      LOCAL_PORT: String(localPort),
+      LOCAL_S3_PORT: String(localS3Port),
+    };
+    const dir = await mkdtemp(path.join(tmpdir(), "e2e-get-artifacts-"));
+    try {
+      // The page's kubectl is the project's, against the e2e cluster (run() sets KUBECONFIG).
+      await run("bash", ["-c", recipeScript(recipe, settings)], {
+        cwd: dir,
+        timeoutMs: 90_000,
+        env: { PATH: `${path.dirname(env.kubectl)}:${process.env.PATH ?? ""}` },
+      });
+      const fileName = SURVIVOR.key.split("/").at(-1) ?? "";
+      for (const variant of variants(recipe)) {
+        expect(await readFile(path.join(dir, variant, fileName), "utf8"), variant).toBe(SURVIVOR.content);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("keeps artifacts through a helm upgrade that turns on the trusted kubeflow-userid header", async () => {
     await helmUpgrade(release, { ...baseValues(), auth: { trustedUserHeader: "kubeflow-userid" }, logLevel: "debug" });
     const { url, teamA, teamB } = server;
@@ -226,3 +262,15 @@ describe("shared server, Helm", () => {
     await expect(apps.readNamespacedDeployment({ name: claim, namespace: release.namespace })).rejects.toMatchObject({ code: 404 });
   });
 });
+
+/** A loopback port nothing listens on now, for a port-forward. */
+function freeLocalPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
