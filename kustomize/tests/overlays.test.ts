@@ -8,6 +8,7 @@ import { parse } from "yaml";
 import {
   at,
   buildKustomization,
+  chartDir,
   findObject,
   type KubeObject,
   kustomizeDir,
@@ -24,6 +25,8 @@ import {
 type Equivalent = { kustomization: string; chart: RenderOptions; kustomizeOnly?: string[] };
 
 const KUBEFLOW_SYSTEM_KEY_SECRET = "Secret/kubeflow/mlpipeline-minio-artifact";
+// The label KFP's own kustomize puts on every object of Kubeflow Pipelines.
+const KFP_APPLICATION_LABEL = "application-crd-id";
 
 // Each overlay (and each component the overlays do not use) against the chart values it stands for.
 const equivalents: Equivalent[] = [
@@ -32,11 +35,19 @@ const equivalents: Equivalent[] = [
   { kustomization: "overlays/dedicated", chart: { valuesFiles: ["dedicated-values.yaml"] } },
   {
     kustomization: "overlays/kubeflow",
-    chart: { valuesFiles: ["kubeflow-values.yaml"] },
+    // The overlay carries KFP's application label, which the chart gives with commonLabels.
+    chart: { valuesFiles: ["kubeflow-values.yaml"], set: [`commonLabels.${KFP_APPLICATION_LABEL}=kubeflow-pipelines`] },
     kustomizeOnly: [KUBEFLOW_SYSTEM_KEY_SECRET],
   },
   { kustomization: "tests/fixtures/rwx", chart: { valuesFiles: ["shared-rwx-values.yaml"] } },
   { kustomization: "tests/fixtures/networkpolicy", chart: { set: ["networkPolicy.enabled=true"] } },
+  // components/namespace: the chart never creates namespaces (Helm's --create-namespace does).
+  { kustomization: "tests/fixtures/namespace-central", chart: { valuesFiles: ["shared-rwo-values.yaml"] }, kustomizeOnly: ["Namespace//kubeflow"] },
+  {
+    kustomization: "tests/fixtures/namespace-dedicated",
+    chart: { valuesFiles: ["dedicated-values.yaml"] },
+    kustomizeOnly: ["Namespace//team-a", "Namespace//team-b"],
+  },
   {
     kustomization: "tests/fixtures/kubeflow-s3-daemonset",
     chart: { valuesFiles: ["daemonset-values.yaml"], set: ["s3.aliases.seaweedfs=true"] },
@@ -123,7 +134,32 @@ describe("kustomize layout", () => {
   });
 
   it("has the components the topologies need", () => {
-    expect(components).toEqual(["daemonset", "istio", "kubeflow-rbac", "kubeflow-s3", "manager", "networkpolicy", "rwx"]);
+    expect(components).toEqual(["daemonset", "istio", "kubeflow-rbac", "kubeflow-s3", "manager", "namespace", "networkpolicy", "rwx"]);
+  });
+
+  it.each(overlays)("overlay %s shows the image override, at the tag of the chart's appVersion", (overlay) => {
+    const chart = parse(readFileSync(path.join(chartDir, "Chart.yaml"), "utf8")) as { appVersion: string };
+    const kustomization = parse(readFileSync(path.join(kustomizeDir, "overlays", overlay, "kustomization.yaml"), "utf8")) as {
+      images?: { name: string; newTag?: string }[];
+    };
+    expect(kustomization.images).toEqual([{ name: "ghcr.io/kubeflow/kfp-artifacts", newTag: chart.appVersion }]);
+  });
+
+  it("labels the kubeflow overlay's objects and pods, not its selectors, as KFP's manifests label theirs", async () => {
+    const objects = await buildKustomization("overlays/kubeflow");
+    for (const object of objects) expect(object.metadata.labels?.[KFP_APPLICATION_LABEL], objectKey(object)).toBe("kubeflow-pipelines");
+    const deployment = findObject(objects, "Deployment", "kfp-artifacts", "kubeflow");
+    expect(at(deployment, "spec", "template", "metadata", "labels", KFP_APPLICATION_LABEL)).toBe("kubeflow-pipelines");
+    expect(at(deployment, "spec", "selector", "matchLabels", KFP_APPLICATION_LABEL)).toBeUndefined();
+  });
+
+  it("names the Namespace after the kustomization that uses components/namespace", async () => {
+    const central = await buildKustomization("tests/fixtures/namespace-central");
+    const dedicated = await buildKustomization("tests/fixtures/namespace-dedicated");
+    expect(central.filter((object) => object.kind === "Namespace").map((object) => object.metadata.name)).toEqual(["kubeflow"]);
+    expect(dedicated.filter((object) => object.kind === "Namespace").map((object) => object.metadata.name).sort()).toEqual(["team-a", "team-b"]);
+    // Namespaces come first, so `kubectl apply -k` creates them before what lives in them.
+    expect(central[0]?.kind).toBe("Namespace");
   });
 
   it.each(overlays)("overlay %s has a README with its one-line install", (overlay) => {
