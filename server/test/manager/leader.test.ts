@@ -95,6 +95,9 @@ describe("tryAcquire on the wire", () => {
   });
 });
 
+/** The stored Lease's holder, read through a function so no narrowing of `stored` applies. */
+const holder = () => (stored as { spec?: { holderIdentity?: string } } | undefined)?.spec?.holderIdentity;
+
 describe("releasing the Lease on a graceful stop", () => {
   it("the holder gives it up so another replica takes it at once; anyone else's lease is left alone", async () => {
     stored = undefined;
@@ -112,7 +115,7 @@ describe("releasing the Lease on a graceful stop", () => {
     // Two seconds later, well within a's 15 s: without the release b would wait for the lease to expire.
     expect(await tryAcquire(options("b"), new Date(start.getTime() + 2_000))).toBe(true);
     expect(await releaseLease(options("a"), new Date(start.getTime() + 3_000))).toBe(false);
-    expect((stored as { spec: { holderIdentity: string } }).spec.holderIdentity).toBe("b");
+    expect(holder()).toBe("b");
   });
 
   it("stop() waits for the work to finish, then releases the lease it holds", async () => {
@@ -126,11 +129,11 @@ describe("releasing the Lease on a graceful stop", () => {
     await election.stop(async () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
       // Still held while the last reconcile finishes.
-      expect((stored as { spec: { holderIdentity?: string } }).spec.holderIdentity).toBe("c");
+      expect(holder()).toBe("c");
       workFinished = true;
     });
     expect(workFinished).toBe(true);
-    expect((stored as { spec: { holderIdentity?: string } }).spec.holderIdentity).toBeUndefined();
+    expect(holder()).toBeUndefined();
     expect(await tryAcquire(options("d"))).toBe(true);
   });
 });
