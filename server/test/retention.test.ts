@@ -8,7 +8,7 @@ import path from "node:path";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { DeleteBucketLifecycleCommand, GetBucketLifecycleConfigurationCommand, PutBucketLifecycleConfigurationCommand, S3Client } from "@aws-sdk/client-s3";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { assemble, type Assembled } from "../src/assemble.js";
 import { loadConfig, parseRetentionRules } from "../src/config.js";
 import { JobRunner, JobPreempted, type JobContext } from "../src/jobs/runner.js";
@@ -197,18 +197,52 @@ describe("the retention sweep", () => {
       step: () => {
         steps += 1;
         if (steps > 700) return Promise.reject(new JobPreempted("the lease was lost"));
-        return Promise.resolve();
+        return Promise.resolve(false);
       },
     };
     await expect(sweepRetention(deps, interrupted)).rejects.toBeInstanceOf(JobPreempted);
     // 700 judged, the 350 old ones among them removed.
     expect(await listFiles(path.join(a.root, "team-a"))).toHaveLength(850);
-    const resumed = await sweepRetention(deps, { now: () => clock, step: () => Promise.resolve() });
+    const resumed = await sweepRetention(deps, { now: () => clock, step: () => Promise.resolve(false) });
     expect(resumed.resumedFrom).toEqual({ namespace: "team-a", key: "batch/0499" });
     // After the cursor: the 100 young ones of 0500-0699 and all of 0700-1199, not the 250 young before it.
     expect(resumed.scanned).toBe(600);
     expect(await listFiles(path.join(a.root, "team-a"))).toHaveLength(600);
     await expect(fs.access(deps.cursorFile)).rejects.toThrow();
+  });
+
+  it("FSYNC=true: removals are made durable with one fsync per directory per tick, not one per file", async () => {
+    const a = await server({ RETENTION_DAYS: "1", FSYNC: "true" });
+    const directories = ["a", "b", "c"].map((name) => path.join(a.root, "team-a", name));
+    // 50 old files and a young one in each: 153 units of work, the young ones keep their directories.
+    for (const directory of directories) {
+      await fs.mkdir(directory, { recursive: true });
+      for (let i = 0; i < 50; i += 1) await fs.writeFile(path.join(directory, `old-${String(i).padStart(2, "0")}`), "x");
+      await fs.writeFile(path.join(directory, "young"), "y");
+      await fs.utimes(path.join(directory, "young"), new Date(later(2)), new Date(later(2)));
+    }
+    clock = later(2);
+    // Directory fsyncs open the directory: counted by path.
+    const opened: string[] = [];
+    const realOpen = fs.open;
+    const open = vi.spyOn(fs, "open").mockImplementation((...args: Parameters<typeof fs.open>) => {
+      opened.push(String(args[0]));
+      return realOpen(...args);
+    });
+    let units = 0;
+    const ticksOf40: JobContext = { now: () => clock, step: () => Promise.resolve((units += 1) % 40 === 0) };
+    try {
+      const report = await sweepRetention(
+        { store: a.store, policy: new RetentionPolicy(1, () => []), cursorFile: path.join(a.root, ".kfp-artifacts/jobs/retention.cursor"), dryRun: false, logger: silentLogger, metrics: createRetentionMetrics(new Registry()) },
+        ticksOf40,
+      );
+      expect(report.expired).toBe(150);
+    } finally {
+      open.mockRestore();
+    }
+    // Ticks end at units 40, 80 and 120 and with the sweep: a; a and b; b and c; c.
+    expect(opened.filter((file) => directories.includes(file))).toEqual([directories[0], directories[0], directories[1], directories[1], directories[2], directories[2]]);
+    expect(await listFiles(path.join(a.root, "team-a"))).toEqual(["a/young", "b/young", "c/young"]);
   });
 
   it("a read in flight while its artifact expires finishes with every byte", async () => {

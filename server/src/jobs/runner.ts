@@ -12,9 +12,10 @@ export interface JobContext {
   now(): number;
   /**
    * Call between units of work: every `unitsPerPause` units it pauses (letting requests run) and renews
-   * the lease; it throws JobPreempted when the lease was lost, so the run stops where it is.
+   * the lease; it throws JobPreempted when the lease was lost, so the run stops where it is. Resolves
+   * true when it paused: a tick of work ended, for jobs that batch something per tick.
    */
-  step(): Promise<void>;
+  step(): Promise<boolean>;
 }
 
 export class JobPreempted extends Error {
@@ -109,9 +110,10 @@ export class JobRunner {
       step: async () => {
         if (this.#stopped) throw new JobPreempted("the server is stopping");
         units += 1;
-        if (units % unitsPerPause !== 0) return;
+        if (units % unitsPerPause !== 0) return false;
         await new Promise((resolve) => setTimeout(resolve, pauseMs));
         if (lease !== undefined && !(await lease.renew())) throw new JobPreempted("the lease was lost");
+        return true;
       },
     };
     try {

@@ -4,16 +4,18 @@
 // instead of starting over. Removal goes through the store (containment, usage, digests) and only removes
 // the version that was judged, so an artifact rewritten meanwhile stays. Symlinks are never followed: the
 // walk only descends into real directories and only judges regular files.
-import { randomUUID } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { Counter, Gauge, type Registry } from "prom-client";
+import { clearCursor, readCursor, writeCursor } from "../jobs/cursor.js";
 import type { JobContext } from "../jobs/runner.js";
 import type { Logger } from "../log.js";
 import { METRIC_PREFIX, NAMESPACE_LABEL } from "../metrics.js";
 import { HttpError } from "../errors.js";
 import { parseKey } from "../storage/names.js";
 import type { ArtifactStore } from "../storage/store.js";
+import { DirectorySyncs } from "./directory-syncs.js";
+import { sortedFiles } from "./walk.js";
 import { DAY_MS, type RetentionPolicy } from "./policy.js";
 
 /** Progress is saved after this many files, so a resumed sweep repeats at most this much. */
@@ -75,44 +77,55 @@ interface Cursor {
 export async function sweepRetention(deps: RetentionSweepDeps, context: JobContext): Promise<SweepReport> {
   const { store, policy, logger, metrics } = deps;
   const started = context.now();
-  const resumedFrom = await readCursor(deps.cursorFile);
+  const resumedFrom = await readCursor(deps.cursorFile, asCursor);
   let scanned = 0;
   let expired = 0;
   let expiredBytes = 0;
   const wouldExpire: string[] = [];
   const cutoffFor = (days: number) => started - days * DAY_MS;
+  // Removals are made durable a tick at a time: one fsync per directory, not one per file.
+  const syncs = new DirectorySyncs(store.options.fsync);
 
-  for (const namespace of (await store.namespaces()).sort()) {
-    if (resumedFrom !== undefined && namespace < resumedFrom.namespace) continue;
-    if (!policy.mayExpire(namespace)) continue;
-    const after = resumedFrom?.namespace === namespace ? resumedFrom.key : undefined;
-    for await (const file of sortedFiles(store.layout.namespaceDir(namespace), "", after)) {
-      await context.step();
-      scanned += 1;
-      if (scanned % CURSOR_EVERY === 0) await writeCursor(deps.cursorFile, { namespace, key: file.key });
-      const days = policy.daysFor(namespace, file.key);
-      if (days === 0) continue;
-      const stat = await fs.lstat(file.path).catch(() => undefined);
-      if (stat === undefined || !stat.isFile() || stat.mtimeMs >= cutoffFor(days)) continue;
-      if (deps.dryRun) {
-        wouldExpire.push(`${namespace}/${file.key}`);
-        continue;
-      }
-      try {
-        await store.delete(namespace, parseKey(file.key), false, { ino: stat.ino, mtimeMs: stat.mtimeMs });
-        expired += 1;
-        expiredBytes += stat.size;
-        metrics.expiredObjects.inc({ [NAMESPACE_LABEL]: namespace });
-        metrics.expiredBytes.inc({ [NAMESPACE_LABEL]: namespace }, stat.size);
-      } catch (error) {
-        // Rewritten or removed meanwhile: not ours to remove any more.
-        if (error instanceof HttpError && (error.status === 412 || error.status === 404)) continue;
-        metrics.errors.inc();
-        logger.warn("retention could not remove an artifact", { namespace, error: String(error) });
+  try {
+    for (const namespace of (await store.namespaces()).sort()) {
+      if (resumedFrom !== undefined && namespace < resumedFrom.namespace) continue;
+      if (!policy.mayExpire(namespace)) continue;
+      const after = resumedFrom?.namespace === namespace ? resumedFrom.key : undefined;
+      const namespaceDir = store.layout.namespaceDir(namespace);
+      for await (const file of sortedFiles(namespaceDir, "", after)) {
+        if (await context.step()) await syncs.flush();
+        scanned += 1;
+        if (scanned % CURSOR_EVERY === 0) await writeCursor(deps.cursorFile, { namespace, key: file.key });
+        const days = policy.daysFor(namespace, file.key);
+        if (days === 0) continue;
+        const stat = await fs.lstat(file.path).catch(() => undefined);
+        if (stat === undefined || !stat.isFile() || stat.mtimeMs >= cutoffFor(days)) continue;
+        if (deps.dryRun) {
+          wouldExpire.push(`${namespace}/${file.key}`);
+          continue;
+        }
+        try {
+          await store.delete(namespace, parseKey(file.key), false, { ino: stat.ino, mtimeMs: stat.mtimeMs }, { deferDirectorySync: true });
+          syncs.add(path.dirname(file.path), namespaceDir);
+          expired += 1;
+          expiredBytes += stat.size;
+          metrics.expiredObjects.inc({ [NAMESPACE_LABEL]: namespace });
+          metrics.expiredBytes.inc({ [NAMESPACE_LABEL]: namespace }, stat.size);
+        } catch (error) {
+          // Rewritten or removed meanwhile: not ours to remove any more.
+          if (error instanceof HttpError && (error.status === 412 || error.status === 404)) continue;
+          metrics.errors.inc();
+          logger.warn("retention could not remove an artifact", { namespace, error: String(error) });
+        }
       }
     }
+  } catch (error) {
+    // What was removed before a lost lease or a failure is made durable too; the error is what counts.
+    await syncs.flush().catch(() => {});
+    throw error;
   }
-  await fs.rm(deps.cursorFile, { force: true });
+  await syncs.flush();
+  await clearCursor(deps.cursorFile);
   const durationSeconds = (context.now() - started) / 1000;
   metrics.lastSweep.set(context.now() / 1000);
   metrics.lastSweepDuration.set(durationSeconds);
@@ -121,45 +134,7 @@ export async function sweepRetention(deps: RetentionSweepDeps, context: JobConte
   return { scanned, expired, expiredBytes, wouldExpire, resumedFrom };
 }
 
-/**
- * Regular files below `dir` in key order (a directory sorts as "name/"), skipping everything up to and
- * including `after`. Not a stat per entry: readdir's types decide, and symlinks are neither.
- */
-/** Key order is byte order (UTF-8), as listings and S3 sort. */
-function byteLess(a: string, b: string): boolean {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b)) < 0;
-}
-
-async function* sortedFiles(dir: string, prefix: string, after: string | undefined): AsyncGenerator<{ key: string; path: string }> {
-  const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
-  const sortKey = (entry: { name: string; isDirectory(): boolean }) => (entry.isDirectory() ? `${entry.name}/` : entry.name);
-  entries.sort((a, b) => Buffer.compare(Buffer.from(sortKey(a)), Buffer.from(sortKey(b))));
-  for (const entry of entries) {
-    const key = prefix + entry.name;
-    if (entry.isDirectory()) {
-      const subtree = `${key}/`;
-      // Entirely before the cursor: skip the whole subtree.
-      if (after !== undefined && byteLess(subtree, after) && !after.startsWith(subtree)) continue;
-      yield* sortedFiles(path.join(dir, entry.name), subtree, after);
-    } else if (entry.isFile()) {
-      if (after !== undefined && !byteLess(after, key)) continue;
-      yield { key, path: path.join(dir, entry.name) };
-    }
-  }
-}
-
-async function readCursor(file: string): Promise<Cursor | undefined> {
-  try {
-    const parsed = JSON.parse(await fs.readFile(file, "utf8")) as Partial<Cursor>;
-    return typeof parsed.namespace === "string" && typeof parsed.key === "string" ? { namespace: parsed.namespace, key: parsed.key } : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-async function writeCursor(file: string, cursor: Cursor): Promise<void> {
-  const temp = `${file}.${randomUUID()}.tmp`;
-  await fs.mkdir(path.dirname(file), { recursive: true });
-  await fs.writeFile(temp, JSON.stringify(cursor), { mode: 0o640 });
-  await fs.rename(temp, file);
+function asCursor(parsed: unknown): Cursor | undefined {
+  const { namespace, key } = (parsed ?? {}) as Partial<Cursor>;
+  return typeof namespace === "string" && typeof key === "string" ? { namespace, key } : undefined;
 }

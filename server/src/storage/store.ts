@@ -530,8 +530,16 @@ export class ArtifactStore {
    * Removes the artifact at `key`, if `condition` holds under the commit lock (412 otherwise): either the
    * file version the retention sweep judged (its inode and mtime: no digest needed), so a write that
    * replaced it meanwhile is never lost, or a client's precondition (If-Match and similar).
+   * `deferDirectorySync`: the caller fsyncs the file's parent directory itself, once for many removals
+   * (the retention sweep, where one fsync per removal was most of its cost).
    */
-  async delete(namespace: string, key: ArtifactKey, recursive: boolean, condition?: { ino: number; mtimeMs: number } | VersionPrecondition): Promise<void> {
+  async delete(
+    namespace: string,
+    key: ArtifactKey,
+    recursive: boolean,
+    condition?: { ino: number; mtimeMs: number } | VersionPrecondition,
+    options: { deferDirectorySync?: boolean } = {},
+  ): Promise<void> {
     const target = this.layout.artifactPath(namespace, key);
     const trash = await this.#commitLock.run(namespace, async () => {
       const stat = await fs.lstat(target).catch(ignoreMissing);
@@ -554,7 +562,7 @@ export class ArtifactStore {
       }
       await fs.unlink(target);
       await removeMeta(this.layout.metaPath(namespace, key.key));
-      if (this.options.fsync) await syncDirectory(path.dirname(target));
+      if (this.options.fsync && options.deferDirectorySync !== true) await syncDirectory(path.dirname(target));
       this.usage.add(namespace, -stat.size);
       await this.#pruneEmptyParents(namespace, target);
       return undefined;
