@@ -54,5 +54,5 @@ unit: $(NPM_STAMP) ## vitest: every test that needs no cluster
 
 test: install typecheck lint $(TEST_TARGETS) unit ## install, type-check, lint and run every test that needs no cluster
 
-clean: ## remove build output and local data
+clean: ## remove build output (server/dist, coverage); ./data, what make run stored, is kept
 	rm -rf server/dist coverage
