@@ -3,7 +3,7 @@
 // (decompression bombs); the caller swaps the result in. Packing streams a directory out as tar.gz
 // with backpressure end to end, one file open at a time — memory does not grow with the directory.
 import { createHash } from "node:crypto";
-import { constants as fsConstants, createReadStream } from "node:fs";
+import type { BigIntStats } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { PassThrough, Readable } from "node:stream";
@@ -11,6 +11,7 @@ import { pipeline } from "node:stream/promises";
 import zlib from "node:zlib";
 import tar from "tar-stream";
 import { badRequest, HttpError, payloadTooLarge } from "../errors.js";
+import type { HeldDirectory, VolumePath } from "./contained.js";
 import { parseKey } from "./names.js";
 import { isNoSpace, volumeFull } from "./upload.js";
 
@@ -211,64 +212,82 @@ function isArchiveFormatError(error: unknown): boolean {
   return /header|tar|unexpected end|invalid/i.test(message);
 }
 
-/** Files and directories below `directory`, sorted, as '/'-separated relative paths. */
-async function* walkTree(directory: string, relative = ""): AsyncGenerator<{ relative: string; full: string; isDirectory: boolean }> {
-  const entries = await fs.readdir(directory, { withFileTypes: true });
+/** Something below a directory being packed: a directory (held) or a regular file (open). */
+type Packed =
+  | { readonly relative: string; readonly kind: "directory" }
+  | { readonly relative: string; readonly kind: "file"; readonly handle: fs.FileHandle; readonly stat: BigIntStats };
+
+/**
+ * Files and directories below `directory`, sorted, as '/'-separated relative paths. Every entry is
+ * opened in the directory held above it (contained.ts), so a directory swapped for a symlink meanwhile
+ * is never walked into and a file swapped for one is never read: both are skipped, as symlinks always
+ * are. An entry that is gone makes the walk fail: the version being sent was removed.
+ */
+async function* walkTree(directory: HeldDirectory, relative = ""): AsyncGenerator<Packed> {
+  const entries = await directory.entries();
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const entry of entries) {
     const childRelative = relative === "" ? entry.name : `${relative}/${entry.name}`;
-    const full = path.join(directory, entry.name);
     if (entry.isDirectory()) {
-      yield { relative: childRelative, full, isDirectory: true };
-      yield* walkTree(full, childRelative);
+      const child = await directory.child(entry.name);
+      if (child === undefined) {
+        if ((await directory.lstat(entry.name)) === undefined) throw new Error("a directory was removed while it was being sent");
+        continue;
+      }
+      try {
+        yield { relative: childRelative, kind: "directory" };
+        yield* walkTree(child, childRelative);
+      } finally {
+        await child.close();
+      }
     } else if (entry.isFile()) {
-      yield { relative: childRelative, full, isDirectory: false };
+      const handle = await directory.openFile(entry.name).catch((error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code === "ELOOP") return undefined;
+        throw error;
+      });
+      if (handle === undefined) continue;
+      const stat = await handle.stat({ bigint: true });
+      if (!stat.isFile()) {
+        await handle.close();
+        continue;
+      }
+      yield { relative: childRelative, kind: "file", handle, stat };
     }
     // Symlinks and special files are never packed.
   }
 }
 
 /**
- * Streams `directory` (or a single file, as a one-entry archive named `singleName`) as tar.gz. Each file
- * is piped into its tar entry, which waits while the consumer is slow: backpressure reaches the disk.
+ * Streams the directory at `source.directory` (or a single file, as a one-entry archive named
+ * `singleName`) as tar.gz. Each file is piped into its tar entry, which waits while the consumer is slow:
+ * backpressure reaches the disk.
  */
-export function packArchive(source: { directory: string } | { file: string; singleName: string }): Readable {
+export function packArchive(source: { directory: VolumePath } | { file: VolumePath; singleName: string }): Readable {
   const pack = tar.pack();
   // Throughput over ratio: artifacts are often compressed already (models, parquet, images).
   const gzip = zlib.createGzip({ level: 1 });
   const output = new PassThrough({ highWaterMark: 1 << 20 });
-  const addFile = async (full: string, name: string) => {
-    const stat = await fs.stat(full);
-    const entry = pack.entry({ name, size: stat.size, mode: 0o644, mtime: stat.mtime, type: "file" });
-    await pipeline(createReadStream(full, { highWaterMark: 1 << 20 }), entry);
+  const addFile = async (handle: fs.FileHandle, stat: BigIntStats, name: string) => {
+    const entry = pack.entry({ name, size: Number(stat.size), mode: 0o644, mtime: stat.mtime, type: "file" });
+    // The stream closes the handle when it ends or fails.
+    await pipeline(handle.createReadStream({ highWaterMark: 1 << 20 }), entry);
   };
   const produce = async () => {
     if ("file" in source) {
-      await addFile(source.file, source.singleName);
+      const opened = await source.file.volume.openFile(source.file.segments);
+      if (opened === undefined || "directory" in opened) throw new Error("the file was removed or replaced before it was sent");
+      await addFile(opened.handle, opened.stat, source.singleName);
     } else {
       // A replacement renames the old tree aside and the new one in. The tree is walked through the
-      // directory held open here (/proc/self/fd names it wherever it was moved), so every file comes from
-      // the version the download started with; if that version is removed meanwhile, a file is missing
-      // and the stream fails. Without /proc, the path is walked and must still name the same directory
-      // after each file, or the stream fails: a client never gets old and new files in one archive.
-      const held = await fs.open(source.directory, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW);
+      // directory held open here, wherever it is moved, so every file comes from the version the download
+      // started with; if that version is removed meanwhile, an entry is missing and the stream fails: a
+      // client never gets old and new files in one archive.
+      const held = await source.directory.volume.openDirectory(source.directory.segments);
+      if (held === undefined) throw new Error("the directory was removed or replaced before it was sent");
       try {
-        const identity = await held.stat();
-        const viaFd = `/proc/self/fd/${held.fd}`;
-        const proc = await fs.stat(viaFd).then((stat) => stat.ino === identity.ino && stat.dev === identity.dev, () => false);
-        const base = proc ? viaFd : source.directory;
-        const unchanged = async () => {
-          if (proc) return;
-          const now = await fs.stat(source.directory).catch(() => undefined);
-          if (now?.ino !== identity.ino || now.dev !== identity.dev) throw new Error("the directory was replaced while it was being sent");
-        };
-        for await (const item of walkTree(base)) {
-          if (item.isDirectory) {
-            pack.entry({ name: `${item.relative}/`, type: "directory", mode: 0o755 });
-          } else {
-            await addFile(item.full, item.relative);
-            await unchanged();
-          }
+        for await (const item of walkTree(held)) {
+          if (item.kind === "directory") pack.entry({ name: `${item.relative}/`, type: "directory", mode: 0o755 });
+          else await addFile(item.handle, item.stat, item.relative);
         }
       } finally {
         await held.close();

@@ -1,6 +1,6 @@
 // ArtifactStore: the volume as the API sees it — atomic writes, contained reads, deletes, listings,
 // per-namespace usage and quotas, and the start-up sweep of temporary files left by a crash.
-import type { BigIntStats } from "node:fs";
+import type { BigIntStats, Stats } from "node:fs";
 import fs from "node:fs/promises";
 import { constants as fsConstants, openSync } from "node:fs";
 import path from "node:path";
@@ -8,6 +8,7 @@ import { ConfigError } from "../config.js";
 import { badRequest, conflict, HttpError, insufficientStorage, notFound, payloadTooLarge, preconditionFailed } from "../errors.js";
 import type { Logger } from "../log.js";
 import { extractArchive, type ExtractResult } from "./archive.js";
+import { HeldDirectory, isNotThere, removeTree, VolumeRoot, walkFiles, type VolumePath } from "./contained.js";
 import { VolumeLayout } from "./layout.js";
 import { describes, digestOpenFile, metaFor, readMeta, removeMeta, writeMeta } from "./meta.js";
 import { KeyedMutex } from "./mutex.js";
@@ -134,8 +135,9 @@ export class ArtifactStore {
   readonly usage: NamespaceUsage;
   readonly #commitLock = new KeyedMutex();
   readonly #smallFiles = new SmallFileCache(SMALL_FILE_BYTES, SMALL_FILES_TOTAL_BYTES);
-  #rootReal = "";
   #rootIdentity: RootIdentity = -1;
+  /** The root held open: every artifact path is resolved from it (contained.ts). */
+  #volume: VolumeRoot | undefined;
 
   constructor(readonly options: StoreOptions) {
     this.layout = new VolumeLayout(options.root);
@@ -146,9 +148,12 @@ export class ArtifactStore {
   async init(): Promise<void> {
     uploadWriters.checkWorkerScript();
     await writableDirectory(this.options.root, this.options.root);
-    this.#rootReal = await fs.realpath(this.options.root);
     // A plain descriptor, never closed: a FileHandle would be closed (with a warning) when collected.
     this.#rootIdentity = openSync(this.options.root, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+    this.#volume = await VolumeRoot.hold(this.#rootIdentity, (segments) =>
+      // Someone changed the volume directly (a symlink, or a directory moved while it was opened).
+      this.options.logger.warn("refused a path that passes through a symlink or was moved while it was opened", { namespace: segments[0] }),
+    );
     for (const directory of [this.layout.internalDir, this.layout.tmpDir, this.layout.metaDir, this.layout.runsDir]) {
       await writableDirectory(directory, this.options.root);
     }
@@ -171,7 +176,9 @@ export class ArtifactStore {
       // A directory (an extraction) is only as old as its newest file: one large entry can take long.
       const stale = !ownLeftover && now - (await newestModification(full)) > this.options.staleTempMs;
       if (ownLeftover || stale) {
-        await fs.rm(full, { recursive: true, force: true });
+        // A directory moved here (a deleted or replaced artifact) may still be changed through a descriptor
+        // someone kept inside it: removed through held directories, never following a symlink.
+        await removeTree(full);
         removed += 1;
       }
     }
@@ -209,13 +216,12 @@ export class ArtifactStore {
 
   async put(request: PutRequest): Promise<PutResult> {
     const { namespace, key } = request;
-    const target = this.layout.artifactPath(namespace, key);
     await this.#precheck(namespace, request.declaredSize);
-    if (request.createOnly && (await exists(target))) throw preconditionFailed("an artifact already exists at this key");
+    if (request.createOnly && (await this.#entryAt(namespace, key)) !== undefined) throw preconditionFailed("an artifact already exists at this key");
     // Early too, so a doomed upload is refused before its body is read; the check that counts is the
     // one under the commit lock.
     if (request.precondition !== undefined) {
-      const current = await this.#versionAt(namespace, key, target);
+      const current = await this.#versionAt(namespace, key);
       if (current === undefined || !("directory" in current)) request.precondition(current);
     }
 
@@ -236,7 +242,7 @@ export class ArtifactStore {
       if ((await this.writableBytes()) < 0) throw volumeFull();
       const s3ETag = request.s3ETag ?? (request.md5 === true ? staged.md5 : undefined);
       const created = await this.#commitLock.run(namespace, () =>
-        this.#commitFile(namespace, key, target, { ...staged, s3ETag }, request.createOnly === true, request.precondition),
+        this.#commitFile(namespace, key, { ...staged, s3ETag }, request.createOnly === true, request.precondition),
       );
       return { created, size: staged.size, sha256: staged.sha256, s3ETag };
     } finally {
@@ -248,20 +254,34 @@ export class ArtifactStore {
   async #commitFile(
     namespace: string,
     key: ArtifactKey,
-    target: string,
     staged: { tempFile: string; size: number; sha256: string; s3ETag: string | undefined },
     createOnly: boolean,
     precondition: PutRequest["precondition"],
   ): Promise<boolean> {
-    const parent = path.dirname(target);
-    await this.#ensureParentDirectories(namespace, key);
-    const previous = await fs.lstat(target).catch(ignoreMissing);
+    const parent = await this.#makeParents(namespace, key);
+    try {
+      return await this.#commitFileIn(parent, namespace, key, staged, createOnly, precondition);
+    } finally {
+      await parent.close();
+    }
+  }
+
+  async #commitFileIn(
+    parent: HeldDirectory,
+    namespace: string,
+    key: ArtifactKey,
+    staged: { tempFile: string; size: number; sha256: string; s3ETag: string | undefined },
+    createOnly: boolean,
+    precondition: PutRequest["precondition"],
+  ): Promise<boolean> {
+    const name = leafOf(key);
+    const previous = await parent.lstat(name);
     // No advice to delete: removing a whole directory artifact to make room for a file is rarely what
     // the writer meant, and it is not ours to suggest.
     if (previous?.isDirectory()) throw conflict("a directory artifact exists at this key; a file cannot replace it (PUT ?archive=tar.gz replaces a directory)");
     if (previous !== undefined && !previous.isFile()) throw conflict("something other than an artifact exists at this key");
     if (createOnly && previous !== undefined) throw preconditionFailed("an artifact already exists at this key");
-    if (precondition !== undefined) precondition(previous === undefined ? undefined : await this.#currentVersion(namespace, key, target));
+    if (precondition !== undefined) precondition(previous === undefined ? undefined : await this.#currentVersion(namespace, key, parent));
     const previousSize = previous?.size ?? 0;
 
     const quota = this.options.namespaceQuotaBytes;
@@ -273,9 +293,9 @@ export class ArtifactStore {
     try {
       if (createOnly) {
         // link(2) fails with EEXIST atomically, even against another replica on a shared volume.
-        await fs.link(staged.tempFile, target);
+        await fs.link(staged.tempFile, parent.entry(name));
       } else {
-        await fs.rename(staged.tempFile, target);
+        await fs.rename(staged.tempFile, parent.entry(name));
       }
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "EEXIST") throw preconditionFailed("an artifact already exists at this key");
@@ -283,7 +303,7 @@ export class ArtifactStore {
       if (isNoSpace(error)) throw volumeFull();
       throw error;
     }
-    if (this.options.fsync) await syncDirectory(parent);
+    if (this.options.fsync) await parent.sync();
     this.usage.add(namespace, staged.size - previousSize);
     return previous === undefined;
   }
@@ -295,10 +315,9 @@ export class ArtifactStore {
    */
   async putArchive(request: PutArchiveRequest): Promise<PutArchiveResult> {
     const { namespace, key } = request;
-    const target = this.layout.artifactPath(namespace, key);
     await this.#precheck(namespace, request.declaredSize);
-    if (request.createOnly && (await exists(target))) throw preconditionFailed("an artifact already exists at this key");
-    request.precondition?.(await this.#versionAt(namespace, key, target));
+    if (request.createOnly && (await this.#entryAt(namespace, key)) !== undefined) throw preconditionFailed("an artifact already exists at this key");
+    request.precondition?.(await this.#versionAt(namespace, key));
     const staging = tempPath(this.layout.tmpDir, "extract");
     await fs.mkdir(staging);
     try {
@@ -315,7 +334,7 @@ export class ArtifactStore {
       if ((await this.writableBytes()) < 0) throw volumeFull();
       if (this.options.fsync) await syncTree(staging);
       const commit = await this.#commitLock.run(namespace, () =>
-        this.#commitDirectory(namespace, key, target, staging, extracted, request.createOnly === true, request.precondition),
+        this.#commitDirectory(namespace, key, staging, extracted, request.createOnly === true, request.precondition),
       );
       if (commit.trash !== undefined) await this.#discardReplaced(namespace, key.key, commit.trash, extracted);
       return {
@@ -333,19 +352,35 @@ export class ArtifactStore {
   async #commitDirectory(
     namespace: string,
     key: ArtifactKey,
-    target: string,
     staging: string,
     extracted: ExtractResult,
     createOnly: boolean,
     precondition: VersionPrecondition | undefined,
   ): Promise<{ created: boolean; trash: string | undefined }> {
-    await this.#ensureParentDirectories(namespace, key);
-    const previous = await fs.lstat(target).catch(ignoreMissing);
+    const parent = await this.#makeParents(namespace, key);
+    try {
+      return await this.#commitDirectoryIn(parent, namespace, key, staging, extracted, createOnly, precondition);
+    } finally {
+      await parent.close();
+    }
+  }
+
+  async #commitDirectoryIn(
+    parent: HeldDirectory,
+    namespace: string,
+    key: ArtifactKey,
+    staging: string,
+    extracted: ExtractResult,
+    createOnly: boolean,
+    precondition: VersionPrecondition | undefined,
+  ): Promise<{ created: boolean; trash: string | undefined }> {
+    const name = leafOf(key);
+    const previous = await parent.lstat(name);
     if (previous !== undefined && !previous.isFile() && !previous.isDirectory()) throw conflict("something other than an artifact exists at this key");
     if (createOnly && previous !== undefined) throw preconditionFailed("an artifact already exists at this key");
-    if (precondition !== undefined) precondition(previous === undefined ? undefined : await this.#versionOf(namespace, key, target, previous));
+    if (precondition !== undefined) precondition(previous === undefined ? undefined : await this.#versionOf(namespace, key, parent, previous));
     let previousSize = previous?.isFile() ? previous.size : 0;
-    if (previous?.isDirectory()) for await (const file of walkFiles(target, "")) previousSize += file.size;
+    if (previous?.isDirectory()) previousSize += await sizeOfTree(parent, name);
     const quota = this.options.namespaceQuotaBytes;
     const used = await this.usage.getLocked(namespace);
     if (quota > 0 && used - previousSize + extracted.expandedBytes > quota) throw quotaExceeded(quota);
@@ -356,10 +391,10 @@ export class ArtifactStore {
     let trash: string | undefined;
     if (previous !== undefined) {
       trash = tempPath(this.layout.tmpDir, "trash");
-      await fs.rename(target, trash);
+      await fs.rename(parent.entry(name), trash);
     }
-    await fs.rename(staging, target);
-    if (this.options.fsync) await syncDirectory(path.dirname(target));
+    await fs.rename(staging, parent.entry(name));
+    if (this.options.fsync) await parent.sync();
     this.usage.add(namespace, extracted.expandedBytes - previousSize);
     return { created: previous === undefined, trash };
   }
@@ -367,72 +402,67 @@ export class ArtifactStore {
   /** Removes what an archive replaced, and the sidecars of its files that the new directory does not have. */
   async #discardReplaced(namespace: string, key: string, trash: string, extracted: ExtractResult): Promise<void> {
     const kept = new Set(extracted.files.map((file) => file.relative));
-    const stat = await fs.lstat(trash);
-    if (stat.isFile()) {
+    const replaced = await HeldDirectory.open(trash);
+    if (replaced === undefined) {
       await removeMeta(this.layout.metaPath(namespace, key));
     } else {
-      for await (const file of walkFiles(trash, "")) {
-        if (!kept.has(file.relative)) await removeMeta(this.layout.metaPath(namespace, `${key}/${file.relative}`));
-      }
-    }
-    await fs.rm(trash, { recursive: true, force: true });
-  }
-
-  /** mkdir -p below the namespace directory, refusing to pass through files or symlinks. */
-  async #ensureParentDirectories(namespace: string, key: ArtifactKey): Promise<void> {
-    const namespaceDir = this.layout.namespaceDir(namespace);
-    await fs.mkdir(namespaceDir, { recursive: true });
-    let current = namespaceDir;
-    for (const segment of key.segments.slice(0, -1)) {
-      current = path.join(current, segment);
       try {
-        await fs.mkdir(current);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
-          if (isNoSpace(error)) throw volumeFull();
-          throw error;
+        for await (const file of walkFiles(replaced)) {
+          if (!kept.has(file.relative)) await removeMeta(this.layout.metaPath(namespace, `${key}/${file.relative}`));
         }
-        const stat = await fs.lstat(current);
-        if (!stat.isDirectory()) throw conflict("a parent of this key is an artifact, not a directory");
+      } finally {
+        await replaced.close();
       }
     }
-    await this.#assertContained(namespace, path.dirname(this.layout.artifactPath(namespace, key)));
+    await removeTree(trash);
   }
 
-  /** Refuses any path whose real location is outside its namespace directory (symlinks on the volume). */
-  async #assertContained(namespace: string, candidate: string): Promise<void> {
-    const namespaceReal = path.join(this.#rootReal, namespace);
-    const namespaceStat = await fs.lstat(namespaceReal).catch(ignoreMissing);
-    if (!namespaceStat?.isDirectory()) throw notFound("artifact not found");
-    const real = await fs.realpath(candidate).catch(ignoreMissing);
-    if (real === undefined || (real !== namespaceReal && !real.startsWith(namespaceReal + path.sep))) {
-      this.options.logger.warn("refused a path that leaves its namespace directory", { namespace });
-      throw notFound("artifact not found");
+  /** The volume's root, held; init() sets it before anything is served. */
+  get #root(): VolumeRoot {
+    if (this.#volume === undefined) throw new Error("ArtifactStore.init() has not run");
+    return this.#volume;
+  }
+
+  /** mkdir -p of the key's parent directories, through held directories; resolves the parent, held. */
+  async #makeParents(namespace: string, key: ArtifactKey): Promise<HeldDirectory> {
+    let parent: HeldDirectory | undefined;
+    try {
+      parent = await this.#root.makeDirectories([namespace, ...key.segments.slice(0, -1)]);
+    } catch (error) {
+      if (isNoSpace(error)) throw volumeFull();
+      throw error;
+    }
+    if (parent === undefined) throw conflict("a parent of this key is an artifact, not a directory");
+    return parent;
+  }
+
+  /** The directory holding the key's entry, held; undefined when it is not there as a real directory. */
+  #openParent(namespace: string, key: ArtifactKey): Promise<HeldDirectory | undefined> {
+    return this.#root.openDirectory([namespace, ...key.segments.slice(0, -1)]);
+  }
+
+  /** What the key's entry is (a symlink reported as one), or undefined when nothing is there. */
+  async #entryAt(namespace: string, key: ArtifactKey): Promise<Stats | undefined> {
+    const parent = await this.#openParent(namespace, key);
+    if (parent === undefined) return undefined;
+    try {
+      return await parent.lstat(leafOf(key));
+    } finally {
+      await parent.close();
     }
   }
 
   /**
-   * Opens a file artifact for reading: O_NOFOLLOW on the file, realpath containment of the whole path, and
-   * a check that what was opened is what the contained path names. The digest is ensured from the sidecar,
+   * Opens a file artifact for reading, contained (contained.ts: the descriptor must read back the
+   * artifact's own path, so nothing on the way was a symlink). The digest is ensured from the sidecar,
    * or recomputed when the sidecar does not describe these bytes.
    */
   async open(namespace: string, key: ArtifactKey): Promise<OpenArtifact | { directory: true }> {
-    const target = this.layout.artifactPath(namespace, key);
-    let handle: fs.FileHandle;
+    const opened = await this.#root.openFile([namespace, ...key.segments]);
+    if (opened === undefined) throw notFound("artifact not found");
+    if ("directory" in opened) return opened;
+    const { handle, stat } = opened;
     try {
-      handle = await fs.open(target, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === "ENOENT" || code === "ENOTDIR" || code === "ELOOP") throw notFound("artifact not found");
-      throw error;
-    }
-    try {
-      const [stat] = await Promise.all([handle.stat({ bigint: true }), this.#assertOpenedWithin(namespace, handle, target)]);
-      if (stat.isDirectory()) {
-        await handle.close();
-        return { directory: true };
-      }
-      if (!stat.isFile()) throw notFound("artifact not found");
       const { sha256, s3ETag } = await this.#digestFor(namespace, key.key, handle, stat);
       return { handle, size: Number(stat.size), sha256, s3ETag, modified: stat.mtime, version: stat };
     } catch (error) {
@@ -457,26 +487,6 @@ export class ArtifactStore {
     this.#smallFiles.remember(this.layout.artifactPath(namespace, key), version, { size, body, sha256, s3ETag, modified });
   }
 
-  /**
-   * Containment of an opened file. On Linux, /proc/self/fd names exactly the file that was opened, with
-   * every symlink resolved: one syscall, and no window between the check and the open. Elsewhere, the
-   * realpath of the path is checked and must still name the opened file.
-   */
-  async #assertOpenedWithin(namespace: string, handle: fs.FileHandle, target: string): Promise<void> {
-    const namespaceReal = path.join(this.#rootReal, namespace);
-    const opened = await fs.readlink(`/proc/self/fd/${handle.fd}`).catch(() => undefined);
-    if (opened === undefined) {
-      await this.#assertContained(namespace, target);
-      const [atPath, stat] = await Promise.all([fs.stat(target, { bigint: true }), handle.stat({ bigint: true })]);
-      if (atPath.ino !== stat.ino || atPath.dev !== stat.dev) throw notFound("artifact not found");
-      return;
-    }
-    if (!opened.startsWith(namespaceReal + path.sep)) {
-      this.options.logger.warn("refused a path that leaves its namespace directory", { namespace });
-      throw notFound("artifact not found");
-    }
-  }
-
   async #digestFor(
     namespace: string,
     key: string,
@@ -495,100 +505,143 @@ export class ArtifactStore {
     return { sha256, s3ETag: undefined };
   }
 
-  /** What is at `target` as a precondition compares it, or undefined when nothing (or no artifact) is. */
-  async #versionAt(namespace: string, key: ArtifactKey, target: string): Promise<CurrentVersion | DirectoryVersion | undefined> {
-    const stat = await fs.lstat(target).catch(ignoreMissing);
-    if (stat === undefined || (!stat.isFile() && !stat.isDirectory())) return undefined;
-    return this.#versionOf(namespace, key, target, stat);
+  /** What is at the key as a precondition compares it, or undefined when nothing (or no artifact) is. */
+  async #versionAt(namespace: string, key: ArtifactKey): Promise<CurrentVersion | DirectoryVersion | undefined> {
+    const parent = await this.#openParent(namespace, key);
+    if (parent === undefined) return undefined;
+    try {
+      const stat = await parent.lstat(leafOf(key));
+      if (stat === undefined || (!stat.isFile() && !stat.isDirectory())) return undefined;
+      return await this.#versionOf(namespace, key, parent, stat);
+    } finally {
+      await parent.close();
+    }
   }
 
-  async #versionOf(namespace: string, key: ArtifactKey, target: string, stat: { isDirectory(): boolean; mtime: Date }): Promise<CurrentVersion | DirectoryVersion> {
-    return stat.isDirectory() ? { directory: true, modified: stat.mtime } : this.#currentVersion(namespace, key, target);
+  async #versionOf(namespace: string, key: ArtifactKey, parent: HeldDirectory, stat: { isDirectory(): boolean; mtime: Date }): Promise<CurrentVersion | DirectoryVersion> {
+    return stat.isDirectory() ? { directory: true, modified: stat.mtime } : this.#currentVersion(namespace, key, parent);
   }
 
-  /** The digests of the file at `target`, for a precondition checked under the commit lock. */
-  async #currentVersion(namespace: string, key: ArtifactKey, target: string): Promise<CurrentVersion> {
-    const handle = await fs.open(target, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  /** The digests of the key's file in its held parent, for a precondition checked under the commit lock. */
+  async #currentVersion(namespace: string, key: ArtifactKey, parent: HeldDirectory): Promise<CurrentVersion> {
+    const handle = await parent.openFile(leafOf(key)).catch((error: unknown) => {
+      if (isNotThere(error)) throw conflict("the artifact changed while its version was being read; try again");
+      throw error;
+    });
     try {
       const stat = await handle.stat({ bigint: true });
+      if (!stat.isFile()) throw conflict("the artifact changed while its version was being read; try again");
       return { ...(await this.#digestFor(namespace, key.key, handle, stat)), modified: stat.mtime };
     } finally {
       await handle.close();
     }
   }
 
-  /** The contained location of a file or directory artifact, for streaming it as an archive. */
-  async resolveForArchive(namespace: string, key: ArtifactKey): Promise<{ directory: string } | { file: string }> {
-    const target = this.layout.artifactPath(namespace, key);
-    const stat = await fs.lstat(target).catch(ignoreMissing);
+  /**
+   * A file or directory artifact, for streaming it as an archive: named, not held (a HEAD needs nothing
+   * open), and opened contained by packArchive().
+   */
+  async resolveForArchive(namespace: string, key: ArtifactKey): Promise<{ directory: VolumePath } | { file: VolumePath }> {
+    const stat = await this.#entryAt(namespace, key);
     if (stat === undefined || (!stat.isFile() && !stat.isDirectory())) throw notFound("artifact not found");
-    await this.#assertContained(namespace, target);
-    return stat.isDirectory() ? { directory: target } : { file: target };
+    const location: VolumePath = { volume: this.#root, segments: [namespace, ...key.segments] };
+    return stat.isDirectory() ? { directory: location } : { file: location };
   }
 
   /**
    * Removes the artifact at `key`, if `condition` holds under the commit lock (412 otherwise): either the
    * file version the retention sweep judged (its inode and mtime: no digest needed), so a write that
    * replaced it meanwhile is never lost, or a client's precondition (If-Match and similar).
-   * `deferDirectorySync`: the caller fsyncs the file's parent directory itself, once for many removals
-   * (the retention sweep, where one fsync per removal was most of its cost).
    */
-  async delete(
-    namespace: string,
-    key: ArtifactKey,
-    recursive: boolean,
-    condition?: { ino: number; mtimeMs: number } | VersionPrecondition,
-    options: { deferDirectorySync?: boolean } = {},
-  ): Promise<void> {
-    const target = this.layout.artifactPath(namespace, key);
+  async delete(namespace: string, key: ArtifactKey, recursive: boolean, condition?: { ino: number; mtimeMs: number } | VersionPrecondition): Promise<void> {
     const trash = await this.#commitLock.run(namespace, async () => {
-      const stat = await fs.lstat(target).catch(ignoreMissing);
-      // Symlinks, sockets, devices: not artifacts, and never removed through the API.
-      if (stat === undefined || (!stat.isFile() && !stat.isDirectory())) throw notFound("artifact not found");
-      if (typeof condition === "function") {
-        condition(await this.#versionOf(namespace, key, target, stat));
-      } else if (condition !== undefined && (!stat.isFile() || stat.ino !== condition.ino || stat.mtimeMs !== condition.mtimeMs)) {
-        throw preconditionFailed("the artifact changed since it was judged");
+      const parent = await this.#openParent(namespace, key);
+      if (parent === undefined) throw notFound("artifact not found");
+      try {
+        return await this.#deleteIn(parent, namespace, key, recursive, condition);
+      } finally {
+        await parent.close();
       }
-      await this.#assertContained(namespace, path.dirname(target));
-      if (stat.isDirectory()) {
-        if (!recursive) throw conflict("this key is a directory; add ?recursive=true to delete it and everything below it");
-        // Rename first so the whole directory disappears at once; the slow removal happens outside the lock.
-        const moved = tempPath(this.layout.tmpDir, "trash");
-        await fs.rename(target, moved);
-        if (this.options.fsync) await syncDirectory(path.dirname(target));
-        await this.#pruneEmptyParents(namespace, target);
-        return moved;
-      }
-      await fs.unlink(target);
-      await removeMeta(this.layout.metaPath(namespace, key.key));
-      if (this.options.fsync && options.deferDirectorySync !== true) await syncDirectory(path.dirname(target));
-      this.usage.add(namespace, -stat.size);
-      await this.#pruneEmptyParents(namespace, target);
-      return undefined;
     });
     if (trash !== undefined) {
       let freed = 0;
-      for await (const file of walkFiles(trash, "")) {
-        freed += file.size;
-        await removeMeta(this.layout.metaPath(namespace, `${key.key}/${file.relative}`));
+      const removed = await HeldDirectory.open(trash);
+      if (removed !== undefined) {
+        try {
+          for await (const file of walkFiles(removed)) {
+            freed += file.size;
+            await removeMeta(this.layout.metaPath(namespace, `${key.key}/${file.relative}`));
+          }
+        } finally {
+          await removed.close();
+        }
       }
-      await fs.rm(trash, { recursive: true, force: true });
+      await removeTree(trash);
       this.usage.add(namespace, -freed);
     }
   }
 
-  /** Removes directories left empty by a delete, up to (not including) the namespace directory. */
-  async #pruneEmptyParents(namespace: string, removed: string): Promise<void> {
-    const namespaceDir = this.layout.namespaceDir(namespace);
-    let current = path.dirname(removed);
-    while (current.length > namespaceDir.length && current.startsWith(namespaceDir + path.sep)) {
-      try {
-        await fs.rmdir(current);
-      } catch {
-        return; // not empty (or gone): stop
+  /** delete() under the commit lock, in the key's held parent directory; resolves what to remove afterwards. */
+  async #deleteIn(
+    parent: HeldDirectory,
+    namespace: string,
+    key: ArtifactKey,
+    recursive: boolean,
+    condition: { ino: number; mtimeMs: number } | VersionPrecondition | undefined,
+  ): Promise<string | undefined> {
+    const name = leafOf(key);
+    const stat = await parent.lstat(name);
+    // Symlinks, sockets, devices: not artifacts, and never removed through the API.
+    if (stat === undefined || (!stat.isFile() && !stat.isDirectory())) throw notFound("artifact not found");
+    if (typeof condition === "function") {
+      condition(await this.#versionOf(namespace, key, parent, stat));
+    } else if (condition !== undefined && (!stat.isFile() || stat.ino !== condition.ino || stat.mtimeMs !== condition.mtimeMs)) {
+      throw preconditionFailed("the artifact changed since it was judged");
+    }
+    if (stat.isDirectory()) {
+      if (!recursive) throw conflict("this key is a directory; add ?recursive=true to delete it and everything below it");
+      // Rename first so the whole directory disappears at once; the slow removal happens outside the lock.
+      const moved = tempPath(this.layout.tmpDir, "trash");
+      await fs.rename(parent.entry(name), moved).catch(changedMeanwhile);
+      if (this.options.fsync) await parent.sync();
+      await this.#pruneEmptyParents(namespace, key);
+      return moved;
+    }
+    // unlink(2) of the entry in the held parent: if a symlink was swapped in since the lstat, it is the
+    // symlink that goes, never what it points to.
+    await fs.unlink(parent.entry(name)).catch(changedMeanwhile);
+    await removeMeta(this.layout.metaPath(namespace, key.key));
+    if (this.options.fsync) await parent.sync();
+    this.usage.add(namespace, -stat.size);
+    await this.#pruneEmptyParents(namespace, key);
+    return undefined;
+  }
+
+  /**
+   * Removes directories left empty by a delete of `key`, up to (not including) the namespace directory:
+   * each rmdir(2) in the directory held above it, which was opened in the one above that.
+   */
+  async #pruneEmptyParents(namespace: string, key: ArtifactKey): Promise<void> {
+    const parents = key.segments.slice(0, -1);
+    if (parents.length === 0) return;
+    const namespaceDir = await this.#root.openDirectory([namespace]);
+    if (namespaceDir === undefined) return;
+    const held = [namespaceDir];
+    try {
+      for (const segment of parents.slice(0, -1)) {
+        const next = await held[held.length - 1]!.child(segment);
+        if (next === undefined) return;
+        held.push(next);
       }
-      current = path.dirname(current);
+      for (let depth = parents.length - 1; depth >= 0; depth -= 1) {
+        try {
+          await fs.rmdir(held[depth]!.entry(parents[depth]!));
+        } catch {
+          return; // not empty (or gone, or not a directory): stop
+        }
+      }
+    } finally {
+      for (const directory of held) await directory.close();
     }
   }
 
@@ -601,7 +654,6 @@ export class ArtifactStore {
    */
   async list(request: ListRequest): Promise<ListResult> {
     const { namespace, prefix } = request;
-    const namespaceDir = this.layout.namespaceDir(namespace);
     const items: ListItem[] = [];
     const prefixes: string[] = [];
     // Start at the deepest directory the prefix fixes.
@@ -613,11 +665,18 @@ export class ArtifactStore {
         }
       }
     }
-    const startDir = path.join(namespaceDir, ...fixedDir.split("/").filter(Boolean));
-    const startStat = await fs.lstat(startDir).catch(ignoreMissing);
-    if (!startStat?.isDirectory()) return { items, prefixes, lastReturned: undefined };
-    await this.#assertContained(namespace, startDir);
+    const startDir = await this.#root.openDirectory([namespace, ...fixedDir.split("/").filter(Boolean)]);
+    if (startDir === undefined) return { items, prefixes, lastReturned: undefined };
+    try {
+      return await this.#listFrom(startDir, fixedDir, request);
+    } finally {
+      await startDir.close();
+    }
+  }
 
+  async #listFrom(startDir: HeldDirectory, fixedDir: string, request: ListRequest): Promise<ListResult> {
+    const items: ListItem[] = [];
+    const prefixes: string[] = [];
     let lastReturned: string | undefined;
     let truncated = false;
     for await (const entry of listedEntries(startDir, fixedDir, request)) {
@@ -631,7 +690,7 @@ export class ArtifactStore {
         lastReturned = entry.prefix;
         continue;
       }
-      const meta = await readMeta(this.layout.metaPath(namespace, entry.key));
+      const meta = await readMeta(this.layout.metaPath(request.namespace, entry.key));
       items.push({
         key: entry.key,
         size: Number(entry.stat.size),
@@ -647,20 +706,26 @@ export class ArtifactStore {
 
   /** Sum of file sizes below a namespace; the slow path, run once per namespace per process. */
   async #measureNamespace(namespace: string): Promise<number> {
-    const namespaceDir = this.layout.namespaceDir(namespace);
+    const namespaceDir = await this.#root.openDirectory([namespace]);
+    if (namespaceDir === undefined) return 0;
     let total = 0;
-    for await (const file of walkFiles(namespaceDir, "")) total += file.size;
+    try {
+      for await (const file of walkFiles(namespaceDir)) total += file.size;
+    } finally {
+      await namespaceDir.close();
+    }
     return total;
   }
 
   /** Names of the real directories (never symlinks) directly below `relative` in a namespace; [] if none. */
   async childDirectories(namespace: string, relative: string): Promise<string[]> {
-    const directory = this.layout.artifactPath(namespace, parseKey(relative));
-    const stat = await fs.lstat(directory).catch(ignoreMissing);
-    if (!stat?.isDirectory()) return [];
-    await this.#assertContained(namespace, directory);
-    const entries = await fs.readdir(directory, { withFileTypes: true }).catch(() => []);
-    return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+    const directory = await this.#root.openDirectory([namespace, ...parseKey(relative).segments]);
+    if (directory === undefined) return [];
+    try {
+      return (await directory.entries()).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+    } finally {
+      await directory.close();
+    }
   }
 
   /** Namespaces present on the volume (for usage metrics). */
@@ -672,12 +737,6 @@ export class ArtifactStore {
 
 function quotaExceeded(quota: number) {
   return insufficientStorage(`the namespace's artifact quota of ${quota} bytes would be exceeded`);
-}
-
-function ignoreMissing(error: unknown): undefined {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === "ENOENT" || code === "ENOTDIR") return undefined;
-  throw error;
 }
 
 /** The latest modification time of a file, or of anything below a directory (0 if it is gone). */
@@ -700,16 +759,39 @@ async function syncTree(root: string): Promise<void> {
   }
 }
 
-async function exists(target: string): Promise<boolean> {
-  return (await fs.lstat(target).catch(ignoreMissing)) !== undefined;
+/** The last segment of a key: its entry's name in its parent directory. */
+function leafOf(key: ArtifactKey): string {
+  const name = key.segments.at(-1);
+  if (name === undefined) throw badRequest("key must not be empty");
+  return name;
 }
 
-async function readSortedEntries(directory: string): Promise<Entry[]> {
-  const dirents = await fs.readdir(directory, { withFileTypes: true }).catch((error: unknown) => {
-    ignoreMissing(error);
-    return [];
-  });
-  const entries = dirents
+/**
+ * A rename or unlink that lost a race with a change made to the volume directly (the entry removed,
+ * or swapped for a directory or a symlink since it was looked at): a clean answer, never a 500.
+ */
+function changedMeanwhile(error: unknown): never {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "ENOENT" || code === "ENOTDIR") throw notFound("artifact not found");
+  if (code === "EISDIR" || code === "EPERM" || code === "ENOTEMPTY" || code === "EEXIST") throw conflict("the artifact changed while it was being removed; try again");
+  throw error;
+}
+
+/** Total size of the regular files below the directory `name` in `parent` (0 if it is no longer one). */
+async function sizeOfTree(parent: HeldDirectory, name: string): Promise<number> {
+  const directory = await parent.child(name);
+  if (directory === undefined) return 0;
+  let total = 0;
+  try {
+    for await (const file of walkFiles(directory)) total += file.size;
+  } finally {
+    await directory.close();
+  }
+  return total;
+}
+
+async function readSortedEntries(directory: HeldDirectory): Promise<Entry[]> {
+  const entries = (await directory.entries())
     .filter((dirent) => dirent.isDirectory() || dirent.isFile())
     .map((dirent) => ({ name: dirent.name, isDirectory: dirent.isDirectory() }));
   const sortKey = (entry: Entry) => (entry.isDirectory ? `${entry.name}/` : entry.name);
@@ -784,17 +866,18 @@ function subtreeBefore(subtree: string, after: string | undefined): boolean {
  * prefix still lists the prefix when keys follow in it.
  */
 async function* listedEntries(
-  directory: string,
+  directory: HeldDirectory,
   keyPrefix: string,
   request: Pick<ListRequest, "prefix" | "delimiter" | "after">,
 ): AsyncGenerator<Listed> {
   const { prefix, delimiter, after } = request;
   for (const entry of await readSortedEntries(directory)) {
     const key = keyPrefix + entry.name;
-    const full = path.join(directory, entry.name);
     if (!entry.isDirectory) {
       if (!key.startsWith(prefix) || (after !== undefined && compareKeys(key, after) <= 0)) continue;
-      const stat = await fs.stat(full, { bigint: true }).catch(ignoreMissing);
+      // lstat, not stat: a file swapped for a symlink since the readdir is not followed (its target's
+      // size and date are not ours to tell).
+      const stat = await directory.lstatBigInt(entry.name);
       if (stat?.isFile()) yield { kind: "key", key, stat };
       continue;
     }
@@ -802,19 +885,27 @@ async function* listedEntries(
     // Entirely outside the prefix (entries are sorted, but a prefix can end mid-name), or before the cursor.
     if (!subtree.startsWith(prefix) && !prefix.startsWith(subtree)) continue;
     if (subtreeBefore(subtree, after)) continue;
-    if (delimiter === "/" && subtree.startsWith(prefix) && subtree !== prefix) {
-      // The walk starts in the prefix's own directory, so the first '/' after the prefix is the one that
-      // ends this directory's name: the whole subtree is one common prefix. One that holds no key (left
-      // empty by a failed write) is not listed, as S3 would not.
-      if (subtree !== after && (await hasKeyAfter(full, subtree, after))) yield { kind: "prefix", prefix: subtree };
-      continue;
+    const rollUp = delimiter === "/" && subtree.startsWith(prefix) && subtree !== prefix;
+    if (rollUp && subtree === after) continue;
+    const child = await directory.child(entry.name);
+    if (child === undefined) continue; // no longer a directory (gone, or swapped for a symlink)
+    try {
+      if (rollUp) {
+        // The walk starts in the prefix's own directory, so the first '/' after the prefix is the one that
+        // ends this directory's name: the whole subtree is one common prefix. One that holds no key (left
+        // empty by a failed write) is not listed, as S3 would not.
+        if (await hasKeyAfter(child, subtree, after)) yield { kind: "prefix", prefix: subtree };
+        continue;
+      }
+      yield* listedEntries(child, subtree, request);
+    } finally {
+      await child.close();
     }
-    yield* listedEntries(full, subtree, request);
   }
 }
 
 /** Whether some regular file below `directory` has a key after `after` (any file when it is undefined). */
-async function hasKeyAfter(directory: string, keyPrefix: string, after: string | undefined): Promise<boolean> {
+async function hasKeyAfter(directory: HeldDirectory, keyPrefix: string, after: string | undefined): Promise<boolean> {
   const entries = await readSortedEntries(directory);
   // Files of this directory first: most have one, so this usually costs a single readdir.
   for (const entry of entries) {
@@ -822,25 +913,13 @@ async function hasKeyAfter(directory: string, keyPrefix: string, after: string |
   }
   for (const entry of entries) {
     if (!entry.isDirectory || subtreeBefore(`${keyPrefix}${entry.name}/`, after)) continue;
-    if (await hasKeyAfter(path.join(directory, entry.name), `${keyPrefix}${entry.name}/`, after)) return true;
-  }
-  return false;
-}
-
-/** Every regular file below `directory` (symlinks are not followed), with its path relative to it. */
-export async function* walkFiles(directory: string, relative: string): AsyncGenerator<{ relative: string; size: number }> {
-  const entries = await fs.readdir(directory, { withFileTypes: true }).catch((error: unknown) => {
-    ignoreMissing(error);
-    return [];
-  });
-  for (const entry of entries) {
-    const childRelative = relative === "" ? entry.name : `${relative}/${entry.name}`;
-    const full = path.join(directory, entry.name);
-    if (entry.isDirectory()) {
-      yield* walkFiles(full, childRelative);
-    } else if (entry.isFile()) {
-      const stat = await fs.lstat(full).catch(ignoreMissing);
-      if (stat !== undefined) yield { relative: childRelative, size: stat.size };
+    const child = await directory.child(entry.name);
+    if (child === undefined) continue;
+    try {
+      if (await hasKeyAfter(child, `${keyPrefix}${entry.name}/`, after)) return true;
+    } finally {
+      await child.close();
     }
   }
+  return false;
 }
