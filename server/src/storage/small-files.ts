@@ -8,11 +8,15 @@
 // was read from — same device, inode, size, modification and change time (ns). Everything that could
 // make the bytes or the file's place differ changes one of them: an upload is a rename of a new inode,
 // a delete removes the path, a write in place changes mtime, and a rename or a new hard link of the
-// inode changes its ctime. The containment checks ran when the entry was read, on this inode at this
-// path, and neither has changed since. lstat does not follow a final symlink: a planted one misses and
-// takes the full, checked path. The one change this cannot see is the one the digest sidecars cannot
-// see either: a write in place, by another program, that keeps the size and lands within the same tick
-// of the file system's clock as the read. This server never writes in place; artifacts are replaced.
+// inode changes its ctime. lstat does not follow a final symlink: a planted one misses and takes the
+// full, checked path. A directory on the way swapped for a symlink is followed by lstat, but what it
+// finds then is another inode, which misses, unless it is the very inode the entry was read from: the
+// store's contained open (contained.ts) found that inode at this key's own path, in this namespace, when
+// it was read, and a rename or link of the file itself would have changed its ctime. So a swapped path
+// can at most be answered with the bytes this key held, never with anything from outside the namespace.
+// The one change this cannot see is the one the digest sidecars cannot see either: a write in place, by
+// another program, that keeps the size and lands within the same tick of the file system's clock as the
+// read. This server never writes in place; artifacts are replaced.
 import { lstat, type BigIntStats } from "node:fs";
 
 /** The version of a file an entry was read from. */
