@@ -24,3 +24,31 @@ The shared server's environment for the filesystem-storage config endpoint: the 
 - name: DEDICATED_STATUS_CONFIGMAP
   value: {{ ternary (printf "%s/%s-manager-status" (include "kfp-artifacts.namespace" .) $fullname) "" (and .Values.manager.enabled true) | quote }}
 {{- end -}}
+
+{{/*
+`manager.namespaceSelector` in the string form of a label selector, what the manager hands the API server:
+a string as it is, `matchLabels` and `matchExpressions` written out (the schema has checked them).
+*/}}
+{{- define "kfp-artifacts.managerNamespaceSelector" -}}
+{{- $selector := .Values.manager.namespaceSelector -}}
+{{- if kindIs "string" $selector -}}
+{{- $selector -}}
+{{- else -}}
+{{- $requirements := list -}}
+{{- range $key, $value := $selector.matchLabels -}}
+{{- $requirements = append $requirements (printf "%s=%s" $key $value) -}}
+{{- end -}}
+{{- range $selector.matchExpressions -}}
+{{- if eq .operator "In" -}}
+{{- $requirements = append $requirements (printf "%s in (%s)" .key (join "," .values)) -}}
+{{- else if eq .operator "NotIn" -}}
+{{- $requirements = append $requirements (printf "%s notin (%s)" .key (join "," .values)) -}}
+{{- else if eq .operator "Exists" -}}
+{{- $requirements = append $requirements .key -}}
+{{- else -}}
+{{- $requirements = append $requirements (printf "!%s" .key) -}}
+{{- end -}}
+{{- end -}}
+{{- join "," $requirements -}}
+{{- end -}}
+{{- end -}}

@@ -11,6 +11,7 @@ import { Controller } from "./controller.js";
 import { createManagerKube } from "./kube.js";
 import { runLeaderElection } from "./leader.js";
 import { createManagerMetrics } from "./metrics.js";
+import { parseLabelSelector } from "./selector.js";
 import { loadTemplates } from "./templates.js";
 
 /** Within the pod's default 30 s grace period: a reconcile is bounded by the API calls of one namespace. */
@@ -22,7 +23,17 @@ const envSchema = z.object({
   POD_NAMESPACE: z.string().regex(NAMESPACE_PATTERN, "must be a namespace name"),
   POD_NAME: z.string().min(1).default(hostname()),
   TEMPLATES_FILE: z.string().min(1),
-  NAMESPACE_SELECTOR: z.string().min(1).default("pipelines.kubeflow.org/enabled=true"),
+  // A label selector's string form, passed to the API server as it is once it parses here.
+  NAMESPACE_SELECTOR: z
+    .string()
+    .default("pipelines.kubeflow.org/enabled=true")
+    .superRefine((selector, context) => {
+      try {
+        parseLabelSelector(selector);
+      } catch (error) {
+        context.addIssue({ code: "custom", message: `not a label selector: ${(error as Error).message}` });
+      }
+    }),
   LAUNCHER_CONFIGMAP: z.string().min(1).default("kfp-launcher"),
   LAUNCHER_KEY: z.string().min(1).default("artifactServer"),
   STATIC_DEDICATED_NAMESPACES: z.string().default(""),
