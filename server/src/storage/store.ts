@@ -552,13 +552,21 @@ export class ArtifactStore {
    * Removes the artifact at `key`, if `condition` holds under the commit lock (412 otherwise): either the
    * file version the retention sweep judged (its inode and mtime: no digest needed), so a write that
    * replaced it meanwhile is never lost, or a client's precondition (If-Match and similar).
+   * `deferDirectorySync`: the caller fsyncs the file's parent directory itself, once for many removals
+   * (the retention sweep, where one fsync per removal was most of its cost).
    */
-  async delete(namespace: string, key: ArtifactKey, recursive: boolean, condition?: { ino: number; mtimeMs: number } | VersionPrecondition): Promise<void> {
+  async delete(
+    namespace: string,
+    key: ArtifactKey,
+    recursive: boolean,
+    condition?: { ino: number; mtimeMs: number } | VersionPrecondition,
+    options: { deferDirectorySync?: boolean } = {},
+  ): Promise<void> {
     const trash = await this.#commitLock.run(namespace, async () => {
       const parent = await this.#openParent(namespace, key);
       if (parent === undefined) throw notFound("artifact not found");
       try {
-        return await this.#deleteIn(parent, namespace, key, recursive, condition);
+        return await this.#deleteIn(parent, namespace, key, recursive, condition, options);
       } finally {
         await parent.close();
       }
@@ -588,6 +596,7 @@ export class ArtifactStore {
     key: ArtifactKey,
     recursive: boolean,
     condition: { ino: number; mtimeMs: number } | VersionPrecondition | undefined,
+    options: { deferDirectorySync?: boolean },
   ): Promise<string | undefined> {
     const name = leafOf(key);
     const stat = await parent.lstat(name);
@@ -611,7 +620,7 @@ export class ArtifactStore {
     // symlink that goes, never what it points to.
     await fs.unlink(parent.entry(name)).catch(changedMeanwhile);
     await removeMeta(this.layout.metaPath(namespace, key.key));
-    if (this.options.fsync) await parent.sync();
+    if (this.options.fsync && options.deferDirectorySync !== true) await parent.sync();
     this.usage.add(namespace, -stat.size);
     await this.#pruneEmptyParents(namespace, key);
     return undefined;
