@@ -9,4 +9,10 @@ describe("helm lint --strict", () => {
     expect(result.stdout + result.stderr).toContain("1 chart(s) linted, 0 chart(s) failed");
     expect(result.code).toBe(0);
   });
+
+  it("fails on a typo in a Kubernetes field, which the schema types", async () => {
+    const result = await helm(["lint", "--strict", chartDir, "--set", "securityContext.readOnlyRootFileSystem=true"]);
+    expect(result.code).not.toBe(0);
+    expect(result.stdout + result.stderr).toContain("additional properties 'readOnlyRootFileSystem' not allowed");
+  });
 });

@@ -39,6 +39,29 @@ describe("the manager's templates", () => {
   for (const [label, set] of [
     ["defaults", []],
     ["RWX, replicas' PDB on, resources", ["persistence.accessMode=ReadWriteMany", "podDisruptionBudget.enabled=true", "resources.limits.memory=1Gi"]],
+    [
+      "pod extensions, strategy, pull secrets, scheduling, extraEnv",
+      [
+        "extraVolumes[0].name=ca",
+        "extraVolumes[0].configMap.name=corp-ca",
+        "extraVolumeMounts[0].name=ca",
+        "extraVolumeMounts[0].mountPath=/etc/ssl/corp",
+        "extraEnvFrom[0].configMapRef.name=proxy",
+        "extraEnv[0].name=FSYNC",
+        "extraEnv[0].value=yes",
+        "initContainers[0].name=init",
+        "initContainers[0].image=busybox",
+        "extraContainers[0].name=sidecar",
+        "extraContainers[0].image=busybox",
+        "startupProbe.tcpSocket.port=http",
+        "lifecycle.preStop.sleep.seconds=3",
+        "strategy.type=Recreate",
+        "revisionHistoryLimit=2",
+        "global.imagePullSecrets[0].name=mirror",
+        "nodeSelector.pool=general",
+        "tolerations[0].operator=Exists",
+      ],
+    ],
   ] as const) {
     it(`equal helm template of dedicated.namespaces for the same namespace (${label})`, async () => {
       const { templates } = await managerTemplates([...set]);

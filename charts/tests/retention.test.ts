@@ -196,6 +196,8 @@ describe("PrometheusRule", () => {
     expect(alerts.map((a) => a.alert)).toEqual([
       "KfpArtifactsVolumeNearlyFull",
       "KfpArtifactsVolumeFull",
+      "KfpArtifactsServerErrors",
+      "KfpArtifactsAuthorizationFailingClosed",
       "KfpArtifactsRetentionSweepFailing",
       "KfpArtifactsRetentionRemovalErrors",
       "KfpArtifactsRetentionSweepNotCompleting",

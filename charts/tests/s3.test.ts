@@ -78,6 +78,7 @@ describe("S3 on every server", () => {
       { name: "S3_SECRET_KEY", valueFrom: secretRef("mlpipeline-minio-artifact", "secretkey", true) },
       { name: "S3_ACCESS_KEY_USER", value: "kfp-artifacts:s3-system-key" },
       { name: "S3_NAMESPACE_SERVICE_ACCOUNT", value: "default-editor" },
+      { name: "S3_MULTIPART_EXPIRY_HOURS", value: "168" },
     ]);
     // Kubeflow's manifests (or the operator) provide that Secret: the chart renders none by default.
     expect(objectsOfKind(objects, "Secret")).toEqual([]);
@@ -113,6 +114,7 @@ describe("S3 on every server", () => {
         "s3.masterKey.key=master",
         "s3.systemKeyUser=s3:kfp-system",
         "s3.namespaceServiceAccount=pipeline-runner",
+        "s3.multipartExpiryHours=24",
       ],
     });
     const deployment = findObject(objects, "Deployment", "kfp-artifacts");
@@ -129,6 +131,7 @@ describe("S3 on every server", () => {
       // An explicit master key is not optional: without it the namespace keys would silently change.
       { name: "S3_MASTER_KEY", valueFrom: secretRef("kfp-master-key", "master") },
       { name: "S3_NAMESPACE_SERVICE_ACCOUNT", value: "pipeline-runner" },
+      { name: "S3_MULTIPART_EXPIRY_HOURS", value: "24" },
     ]);
     expect(container.ports).toContainEqual({ name: "s3", containerPort: 9100, protocol: "TCP" });
     expect(at(findObject(objects, "Service", "kfp-artifacts"), "spec", "ports", 1)).toMatchObject({ name: "http-s3", port: 9100 });

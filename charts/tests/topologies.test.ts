@@ -9,8 +9,10 @@ import {
   NAMESPACE,
   objectsOfKind,
   type PodSpec,
+  podSpecOf,
   renderChart,
   renderNotes,
+  serverContainer,
 } from "./lib/render.js";
 
 const topologies = [
@@ -34,16 +36,6 @@ function objects(topology: Topology): KubeObject[] {
   const found = rendered.get(topology);
   if (!found) throw new Error(`${topology} was not rendered`);
   return found;
-}
-
-function podSpecOf(workload: KubeObject): PodSpec {
-  return at(workload, "spec", "template", "spec") as PodSpec;
-}
-
-function serverContainer(workload: KubeObject): Container {
-  const container = podSpecOf(workload).containers.find((c) => c.name === "server");
-  if (!container) throw new Error(`${workload.metadata.name} has no server container`);
-  return container;
 }
 
 describe("shared server on ReadWriteOnce (the default)", () => {

@@ -2,7 +2,7 @@
 // checked by `make check-manifests` in `make test`. These tests prove that check catches drift, on a
 // scratch copy of the repository so the working tree is never touched.
 import { execFile } from "node:child_process";
-import { appendFile, cp, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { appendFile, cp, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -23,7 +23,9 @@ function checkManifests(): Promise<{ code: number; output: string }> {
 
 beforeAll(async () => {
   copy = await mkdtemp(path.join(os.tmpdir(), "manifests-check-"));
-  for (const dir of ["scripts/manifests", "charts/kfp-artifacts", "kustomize/base", "kustomize/components"]) {
+  // The generator also writes docs/configuration.md from the server's configuration schema.
+  const generatorInputs = ["scripts/configuration-doc.ts", "server/src/config.ts", "docs/configuration.md"];
+  for (const dir of ["scripts/manifests", "charts/kfp-artifacts", "kustomize/base", "kustomize/components", ...generatorInputs]) {
     await cp(path.join(repoRoot, dir), path.join(copy, dir), { recursive: true });
   }
   await symlink(path.join(repoRoot, "bin"), path.join(copy, "bin"));
@@ -43,11 +45,17 @@ describe("check-manifests", () => {
     await appendFile(path.join(copy, "kustomize/base/shared/deployment.yaml"), "# hand edit\n");
     await writeFile(path.join(copy, "charts/kfp-artifacts/examples/forgotten.yaml"), "kind: List\n");
     await rm(path.join(copy, "kustomize/components/istio/generated/authorizationpolicy.yaml"));
+    // A setting described differently in the server's schema: the configuration reference is stale.
+    const config = path.join(copy, "server/src/config.ts");
+    const schema = await readFile(config, "utf8");
+    expect(schema).toContain("Bound of the decision and token caches.");
+    await writeFile(config, schema.replace("Bound of the decision and token caches.", "Entries each cache holds."));
     const drifted = await checkManifests();
     expect(drifted.code).toBe(1);
     expect(drifted.output).toContain("differs: kustomize/base/shared/deployment.yaml");
     expect(drifted.output).toContain("stale: charts/kfp-artifacts/examples/forgotten.yaml");
     expect(drifted.output).toContain("missing: kustomize/components/istio/generated/authorizationpolicy.yaml");
+    expect(drifted.output).toContain("differs: docs/configuration.md");
     expect(drifted.output).toContain("run `make manifests`");
   });
 });

@@ -1,5 +1,6 @@
 // Renders the chart's README.md from values.yaml (its `# --` comments are the documentation),
-// values.schema.json (types) and Chart.yaml, so the reference table never drifts from the values.
+// values.schema.json (types), Chart.yaml and the server's configuration schema (which variable each
+// value sets), so the reference table never drifts from the values.
 import YAML from "yaml";
 
 /** Documented values in file order: {path, description}. A `# -- text` comment (continued by
@@ -51,11 +52,14 @@ function cell(text) {
   return text.replace(/\|/g, "\\|").replace(/\n/g, " ");
 }
 
-export function renderChartReadme({ valuesText, schema, chart }) {
+/** `variablesByValue`: value path -> the server's environment variables it sets (docs/configuration.md). */
+export function renderChartReadme({ valuesText, schema, chart, variablesByValue }) {
   const values = YAML.parse(valuesText);
   const rows = documentedValues(valuesText).map(({ path, description }) => {
+    const key = path.join(".");
     const defaultValue = JSON.stringify(valueAt(values, path) ?? null);
-    return `| \`${path.join(".")}\` | ${typeOf(schemaAt(schema, path))} | \`${cell(defaultValue)}\` | ${cell(description)} |`;
+    const variables = (variablesByValue.get(key) ?? []).map((name) => `\`${name}\``).join(", ");
+    return `| \`${key}\` | ${typeOf(schemaAt(schema, path))} | \`${cell(defaultValue)}\` | ${cell(description)} | ${variables} |`;
   });
   return `<!-- Generated from values.yaml by \`make manifests\` (scripts/manifests/chart-readme.mjs). Do not edit. -->
 # ${chart.name}
@@ -96,8 +100,11 @@ Change \`name\`, \`home\`, \`sources\` in \`Chart.yaml\`, and \`nameOverride\`/\
 
 ## Values
 
-| Key | Type | Default | Description |
-|---|---|---|---|
+The last column names the server's environment variable a value sets
+([docs/configuration.md](../../docs/configuration.md) describes each).
+
+| Key | Type | Default | Description | Sets |
+|---|---|---|---|---|
 ${rows.join("\n")}
 `;
 }

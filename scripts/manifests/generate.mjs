@@ -4,13 +4,16 @@
 //   charts/kfp-artifacts/README.md                  the values table, from values.yaml's comments
 //   kustomize/base/**                               static manifests of the central server
 //   kustomize/components/*/generated/*.yaml         objects the components add (DaemonSet, PDB, S3 alias, ...)
+//   docs/configuration.md                           the server's environment, from server/src/config.ts
 // Usage: node scripts/manifests/generate.mjs [--check]
 // --check renders in memory and fails, naming the files, when anything differs from what is committed (CI's guard against hand edits and forgotten regeneration).
 import { execFile } from "node:child_process";
-import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
+import { build } from "esbuild";
 import YAML from "yaml";
 import { renderChartReadme } from "./chart-readme.mjs";
 
@@ -28,6 +31,26 @@ const PLACEHOLDER_NAMESPACE = "dedicated-placeholder";
 const STATIC = ["--set", "helmLabels=false", "--skip-tests", "--set", "manager.enabled=false"];
 const GENERATED_HEADER =
   "# Generated from charts/kfp-artifacts by `make manifests` (scripts/manifests/generate.mjs). Do not edit.\n";
+
+/** scripts/configuration-doc.ts (TypeScript, reading the server's schema), bundled with esbuild and loaded. */
+async function loadConfigurationDoc() {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "configuration-doc-"));
+  const outfile = path.join(dir, "configuration-doc.mjs");
+  try {
+    await build({
+      entryPoints: [path.join(repoRoot, "scripts/configuration-doc.ts")],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      outfile,
+      logLevel: "warning",
+    });
+    return await import(pathToFileURL(outfile).href);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 
 /** `helm template` of the chart; returns the YAML text. */
 async function helmTemplate(args) {
@@ -122,7 +145,10 @@ async function generate() {
   const chartValues = YAML.parse(valuesText);
   const schema = JSON.parse(await readFile(path.join(chartDir, "values.schema.json"), "utf8"));
   const chart = YAML.parse(await readFile(path.join(chartDir, "Chart.yaml"), "utf8"));
-  files.set("charts/kfp-artifacts/README.md", renderChartReadme({ valuesText, schema, chart }));
+  const configurationDoc = await loadConfigurationDoc();
+  files.set(configurationDoc.CONFIGURATION_DOC_PATH, configurationDoc.renderConfigurationDoc());
+  const variablesByValue = configurationDoc.variablesByChartValue();
+  files.set("charts/kfp-artifacts/README.md", renderChartReadme({ valuesText, schema, chart, variablesByValue }));
 
   const [central, dedicated, daemonset, rwx, networkPolicy, kubeflow, manager] = await Promise.all([
     helmTemplate([...STATIC]),

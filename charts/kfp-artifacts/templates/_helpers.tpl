@@ -96,6 +96,9 @@ on names, namespaces and storage. Guards run here, once, before anything renders
   "serviceAccountName" $saName
   "persistence" $persistence
   "resources" .Values.resources
+  "nodeSelector" .Values.nodeSelector
+  "tolerations" .Values.tolerations
+  "affinity" .Values.affinity
 ) -}}
 {{- end -}}
 {{- range .Values.dedicated.namespaces -}}
@@ -115,6 +118,9 @@ on names, namespaces and storage. Guards run here, once, before anything renders
   "serviceAccountName" (ternary $name "default" $.Values.serviceAccount.create)
   "persistence" $persistence
   "resources" (default $.Values.resources $entry.resources)
+  "nodeSelector" (ternary $entry.nodeSelector $.Values.nodeSelector (hasKey $entry "nodeSelector"))
+  "tolerations" (ternary $entry.tolerations $.Values.tolerations (hasKey $entry "tolerations"))
+  "affinity" (ternary $entry.affinity $.Values.affinity (hasKey $entry "affinity"))
 ) -}}
 {{- end -}}
 {{- dict "servers" $servers | toJson -}}
@@ -131,9 +137,15 @@ on names, namespaces and storage. Guards run here, once, before anything renders
 {{- if and (eq .server.kind "Deployment") (or (eq (toString $setting) "true") (and (kindIs "invalid" $setting) (gt (int .server.replicas) 1))) -}}true{{- end -}}
 {{- end -}}
 
+{{/* Seconds a `lifecycle.preStop.sleep` hook waits before SIGTERM reaches the server (0 without one). */}}
+{{- define "kfp-artifacts.preStopSleepSeconds" -}}
+{{- $sleep := dig "preStop" "sleep" "seconds" 0 (default (dict) .Values.lifecycle) -}}
+{{- int $sleep -}}
+{{- end -}}
+
 {{- define "kfp-artifacts.terminationGracePeriodSeconds" -}}
 {{- if kindIs "invalid" .Values.terminationGracePeriodSeconds -}}
-{{- add (int .Values.shutdownDelaySeconds) (int .Values.shutdownGraceSeconds) 10 -}}
+{{- add (int .Values.shutdownDelaySeconds) (int .Values.shutdownGraceSeconds) (int (include "kfp-artifacts.preStopSleepSeconds" .)) 10 -}}
 {{- else -}}
 {{- int .Values.terminationGracePeriodSeconds -}}
 {{- end -}}

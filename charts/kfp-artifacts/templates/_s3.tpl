@@ -86,5 +86,7 @@ it generates the pair), so that it verifies the same keys as the shared server.
 {{- end }}
 - name: S3_NAMESPACE_SERVICE_ACCOUNT
   value: {{ $s3.namespaceServiceAccount | quote }}
+- name: S3_MULTIPART_EXPIRY_HOURS
+  value: {{ int $s3.multipartExpiryHours | toString | quote }}
 {{- end }}
 {{- end -}}

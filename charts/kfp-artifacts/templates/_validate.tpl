@@ -40,10 +40,17 @@ a message that names the fix. Included once, from "kfp-artifacts.servers".
 {{- end -}}
 {{- end -}}
 {{- if not (kindIs "invalid" .Values.terminationGracePeriodSeconds) -}}
-{{- $shutdown := add (int .Values.shutdownDelaySeconds) (int .Values.shutdownGraceSeconds) -}}
+{{- $preStop := int (include "kfp-artifacts.preStopSleepSeconds" .) -}}
+{{- $shutdown := add (int .Values.shutdownDelaySeconds) (int .Values.shutdownGraceSeconds) $preStop -}}
 {{- if le (int .Values.terminationGracePeriodSeconds) (int $shutdown) -}}
-{{- fail (printf "terminationGracePeriodSeconds=%d must exceed shutdownDelaySeconds + shutdownGraceSeconds = %d, or Kubernetes kills transfers the server is still finishing: raise it or leave it empty (their sum + 10)" (int .Values.terminationGracePeriodSeconds) (int $shutdown)) -}}
+{{- fail (printf "terminationGracePeriodSeconds=%d must exceed %sshutdownDelaySeconds + shutdownGraceSeconds = %d, or Kubernetes kills transfers the server is still finishing: raise it or leave it empty (their sum + 10)" (int .Values.terminationGracePeriodSeconds) (ternary "lifecycle.preStop.sleep.seconds + " "" (gt $preStop 0)) (int $shutdown)) -}}
 {{- end -}}
+{{- end -}}
+{{- if and (eq .Values.auth.mode "kubernetes") (eq (toString .Values.automountServiceAccountToken) "false") -}}
+{{- fail "automountServiceAccountToken=false with auth.mode=kubernetes: the server authenticates its TokenReviews and SubjectAccessReviews with its ServiceAccount token and would refuse every request; leave it empty (mounted exactly when needed)" -}}
+{{- end -}}
+{{- if and .Values.serviceMonitor.enabled .Values.podMonitor.enabled -}}
+{{- fail "serviceMonitor.enabled and podMonitor.enabled would scrape every server twice: choose one" -}}
 {{- end -}}
 {{- if and .Values.kfpLauncherConfig.enabled (empty .Values.dedicated.namespaces) -}}
 {{- fail "kfpLauncherConfig.enabled writes kfp-launcher ConfigMaps into dedicated namespaces, but dedicated.namespaces is empty" -}}

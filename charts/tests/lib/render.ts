@@ -283,3 +283,31 @@ export async function renderNotes(options: RenderOptions = {}): Promise<string> 
   if (start < 0) throw new Error("helm install --dry-run printed no NOTES");
   return result.stdout.slice(start);
 }
+
+/** The pod spec of a Deployment or DaemonSet. */
+export function podSpecOf(workload: KubeObject): PodSpec {
+  return at(workload, "spec", "template", "spec") as PodSpec;
+}
+
+/** The artifact server's container of a workload. */
+export function serverContainer(workload: KubeObject): Container {
+  const container = podSpecOf(workload).containers.find((c) => c.name === "server");
+  if (!container) throw new Error(`${workload.kind} ${workload.metadata.name} has no server container`);
+  return container;
+}
+
+/**
+ * One of each server workload the chart renders, with `set`: the shared Deployment, the dedicated
+ * Deployment of team-a, and the node-local DaemonSet (on ReadWriteMany).
+ */
+export async function everyServerWorkload(set: string[] = []): Promise<KubeObject[]> {
+  const [deployments, daemonset] = await Promise.all([
+    renderChart({ skipTests: true, set: ["dedicated.namespaces={team-a}", ...set] }),
+    renderChart({ skipTests: true, set: ["shared.workloadKind=daemonset", "persistence.accessMode=ReadWriteMany", ...set] }),
+  ]);
+  return [
+    findObject(deployments, "Deployment", `${RELEASE}`),
+    findObject(deployments, "Deployment", `${RELEASE}-team-a`),
+    findObject(daemonset, "DaemonSet", `${RELEASE}`),
+  ];
+}
