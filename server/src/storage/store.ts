@@ -14,6 +14,7 @@ import { describes, digestOpenFile, metaFor, readMeta, removeMeta, writeMeta } f
 import { KeyedMutex } from "./mutex.js";
 import { SmallFileCache, type FileVersion, type SmallArtifact } from "./small-files.js";
 import { parseKey, type ArtifactKey } from "./names.js";
+import { Replacements, type Aside } from "./replacement.js";
 import { isNoSpace, OWN_TEMP_PREFIX, stageUpload, syncDirectory, TEMP_PREFIX, tempPath, volumeFull } from "./upload.js";
 import { uploadWriters } from "./upload-writers.js";
 import { NamespaceUsage } from "./usage.js";
@@ -135,12 +136,14 @@ export class ArtifactStore {
   readonly usage: NamespaceUsage;
   readonly #commitLock = new KeyedMutex();
   readonly #smallFiles = new SmallFileCache(SMALL_FILE_BYTES, SMALL_FILES_TOTAL_BYTES);
+  readonly #replacements: Replacements;
   #rootIdentity: RootIdentity = -1;
   /** The root held open: every artifact path is resolved from it (contained.ts). */
   #volume: VolumeRoot | undefined;
 
   constructor(readonly options: StoreOptions) {
     this.layout = new VolumeLayout(options.root);
+    this.#replacements = new Replacements(this.layout.tmpDir, options.fsync);
     this.usage = new NamespaceUsage((namespace) => this.#measureNamespace(namespace), this.#commitLock);
   }
 
@@ -163,19 +166,26 @@ export class ArtifactStore {
   /**
    * Removes temporary files left by a crash: at start-up every file an earlier start on this host left
    * (that process is gone), and any file older than the stale threshold (other replicas' uploads keep
-   * theirs fresh).
+   * theirs fresh). Replacements the crash interrupted are settled first (replacement.ts): an old
+   * version set aside goes back to its key if the new one never landed, instead of being swept.
    */
   async sweepTemporaryFiles(includeOwn: boolean): Promise<number> {
     const now = Date.now();
+    const isLeftover = async (name: string): Promise<boolean> => {
+      // This process's own entries are live work (uploads, extractions, deletions in progress).
+      if (name.startsWith(OWN_TEMP_PREFIX)) return false;
+      if (includeOwn && name.startsWith(TEMP_PREFIX)) return true;
+      // A directory (an extraction) is only as old as its newest file: one large entry can take long.
+      return now - (await newestModification(path.join(this.layout.tmpDir, name))) > this.options.staleTempMs;
+    };
+    const restored = await this.#replacements.recover(isLeftover, (place) =>
+      this.#makeParents(place.namespace, parseKey(place.segments.join("/"))).catch(() => undefined),
+    );
+    if (restored > 0) this.options.logger.warn("put back artifacts whose replacement a crash interrupted", { restored });
     let removed = 0;
     for (const name of await fs.readdir(this.layout.tmpDir)) {
-      // This process's own entries are live work (uploads, extractions, deletions in progress).
-      if (name.startsWith(OWN_TEMP_PREFIX)) continue;
       const full = path.join(this.layout.tmpDir, name);
-      const ownLeftover = includeOwn && name.startsWith(TEMP_PREFIX);
-      // A directory (an extraction) is only as old as its newest file: one large entry can take long.
-      const stale = !ownLeftover && now - (await newestModification(full)) > this.options.staleTempMs;
-      if (ownLeftover || stale) {
+      if (await isLeftover(name)) {
         // A directory moved here (a deleted or replaced artifact) may still be changed through a descriptor
         // someone kept inside it: removed through held directories, never following a symlink.
         await removeTree(full);
@@ -291,19 +301,15 @@ export class ArtifactStore {
     const stagedStat = await fs.stat(staged.tempFile, { bigint: true });
     await writeMeta(this.layout.metaPath(namespace, key.key), this.layout.tmpDir, metaFor(staged.sha256, stagedStat, staged.s3ETag));
     try {
-      if (createOnly) {
+      await this.#placeAtKey(namespace, key, parent, (target) =>
         // link(2) fails with EEXIST atomically, even against another replica on a shared volume.
-        await fs.link(staged.tempFile, parent.entry(name));
-      } else {
-        await fs.rename(staged.tempFile, parent.entry(name));
-      }
+        createOnly ? fs.link(staged.tempFile, target) : fs.rename(staged.tempFile, target),
+      );
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "EEXIST") throw preconditionFailed("an artifact already exists at this key");
       if ((error as NodeJS.ErrnoException).code === "EISDIR") throw conflict("a directory artifact exists at this key");
-      if (isNoSpace(error)) throw volumeFull();
-      throw error;
+      throw placingFailed(error);
     }
-    if (this.options.fsync) await parent.sync();
     this.usage.add(namespace, staged.size - previousSize);
     return previous === undefined;
   }
@@ -388,15 +394,58 @@ export class ArtifactStore {
       const stat = await fs.stat(path.join(staging, file.relative), { bigint: true });
       await writeMeta(this.layout.metaPath(namespace, `${key.key}/${file.relative}`), this.layout.tmpDir, metaFor(file.sha256, stat));
     }
-    let trash: string | undefined;
-    if (previous !== undefined) {
-      trash = tempPath(this.layout.tmpDir, "trash");
-      await fs.rename(parent.entry(name), trash);
+    // rename(2) cannot replace a non-empty directory (or a file by a directory): the old version is
+    // moved aside first, recoverably, so a crash before the new one is in place puts it back.
+    const aside = previous === undefined ? undefined : await this.#replacements.moveAside(parent, name, { namespace, segments: key.segments }, staging);
+    try {
+      await this.#placeAtKey(namespace, key, parent, (target) => fs.rename(staging, target));
+    } catch (error) {
+      if (aside !== undefined) await this.#putBack(aside, namespace, key);
+      const code = (error as NodeJS.ErrnoException).code;
+      // A peer's write landed at the key between our two renames: it stays, whole; this one did not land.
+      if (code === "ENOTEMPTY" || code === "EEXIST" || code === "ENOTDIR" || code === "EISDIR") {
+        throw conflict("another write to this key landed at the same moment; this one was not stored, try again");
+      }
+      throw placingFailed(error);
     }
-    await fs.rename(staging, parent.entry(name));
-    if (this.options.fsync) await parent.sync();
-    this.usage.add(namespace, extracted.expandedBytes - previousSize);
-    return { created: previous === undefined, trash };
+    if (aside !== undefined) await this.#replacements.landed(aside);
+    this.usage.add(namespace, extracted.expandedBytes - (aside === undefined ? 0 : previousSize));
+    return { created: aside === undefined, trash: aside?.path };
+  }
+
+  /** A replacement whose new version did not land: the old version goes back, or is removed if a peer's write took its place. */
+  async #putBack(aside: Aside, namespace: string, key: ArtifactKey): Promise<void> {
+    const parent = await this.#makeParents(namespace, key).catch(() => undefined);
+    try {
+      if (!(await this.#replacements.putBack(aside, parent, leafOf(key)))) await removeTree(aside.path);
+    } finally {
+      await parent?.close();
+    }
+  }
+
+  /**
+   * Puts `source` at the key with `place` (a rename or a link to the entry's path), then fsyncs the
+   * parent. A peer process on the same volume may have removed the parent meanwhile (its delete prunes
+   * the directories it leaves empty, ours among them while the new entry was not there yet): then the
+   * parents are made again and the step retried, a bounded number of times.
+   */
+  async #placeAtKey(namespace: string, key: ArtifactKey, parent: HeldDirectory, place: (target: string) => Promise<void>): Promise<void> {
+    let current = parent;
+    try {
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          await place(current.entry(leafOf(key)));
+          break;
+        } catch (error) {
+          if (attempt >= PARENT_ATTEMPTS || !(await wasRemoved(error, current))) throw error;
+        }
+        if (current !== parent) await current.close();
+        current = await this.#makeParents(namespace, key);
+      }
+      if (this.options.fsync) await current.sync();
+    } finally {
+      if (current !== parent) await current.close();
+    }
   }
 
   /** Removes what an archive replaced, and the sidecars of its files that the new directory does not have. */
@@ -426,11 +475,16 @@ export class ArtifactStore {
   /** mkdir -p of the key's parent directories, through held directories; resolves the parent, held. */
   async #makeParents(namespace: string, key: ArtifactKey): Promise<HeldDirectory> {
     let parent: HeldDirectory | undefined;
-    try {
-      parent = await this.#root.makeDirectories([namespace, ...key.segments.slice(0, -1)]);
-    } catch (error) {
-      if (isNoSpace(error)) throw volumeFull();
-      throw error;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        parent = await this.#root.makeDirectories([namespace, ...key.segments.slice(0, -1)]);
+        break;
+      } catch (error) {
+        if (isNoSpace(error)) throw volumeFull();
+        // A peer pruned a directory we had just made, before we made the next one in it: again.
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+        if (attempt >= PARENT_ATTEMPTS) throw placingFailed(error);
+      }
     }
     if (parent === undefined) throw conflict("a parent of this key is an artifact, not a directory");
     return parent;
@@ -742,6 +796,24 @@ export class ArtifactStore {
     const entries = await fs.readdir(this.options.root, { withFileTypes: true }).catch(() => []);
     return entries.filter((entry) => entry.isDirectory() && !entry.name.startsWith(".")).map((entry) => entry.name);
   }
+}
+
+/** How many times a commit makes its key's parents again after a peer removed them, before it answers 409. */
+const PARENT_ATTEMPTS = 8;
+
+/** Whether `error` (from a call naming an entry of `directory`) is ENOENT because `directory` itself was removed. */
+async function wasRemoved(error: unknown, directory: HeldDirectory): Promise<boolean> {
+  if ((error as NodeJS.ErrnoException).code !== "ENOENT") return false;
+  const stat = await directory.handle.stat();
+  return stat.nlink === 0;
+}
+
+/** What is left of a failed rename or link into place, as a client is told it. */
+function placingFailed(error: unknown): unknown {
+  if (isNoSpace(error)) return volumeFull();
+  // The parents kept being removed under it (PARENT_ATTEMPTS times), or the staged entry is gone.
+  if ((error as NodeJS.ErrnoException).code === "ENOENT") return conflict("the key's parent directory was removed by a concurrent delete; try again");
+  return error;
 }
 
 function quotaExceeded(quota: number) {
