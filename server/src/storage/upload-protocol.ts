@@ -8,21 +8,27 @@ export interface WorkerSetup {
   readonly slotBytes: number;
 }
 
+/** The digests a worker can keep of an upload's bytes. */
+export type Digest = "sha256" | "md5";
+
 export type WriterRequest =
-  /** Create the temporary file (O_CREAT|O_EXCL) that the upload's bytes go to. */
-  /** `md5`: also compute the MD5 (S3's ETag of a single-part object); off for the native API, it costs CPU. */
-  | { readonly op: "open"; readonly id: number; readonly path: string; readonly mode: number; readonly md5: boolean }
-  /** Hash and append the first `length` bytes of `slot`; always answered with "written", which frees it. */
+  /**
+   * Start an upload on this worker: with `file`, create it (O_CREAT|O_EXCL) and append the bytes to it;
+   * keep the `digests` asked for. An S3 upload's MD5 may run on a second worker, which gets no `file`.
+   */
+  | { readonly op: "open"; readonly id: number; readonly file: { readonly path: string; readonly mode: number } | undefined; readonly digests: readonly Digest[] }
+  /** Hash (and append, with a file) the first `length` bytes of `slot`; always answered with "written", which frees it. */
   | { readonly op: "write"; readonly id: number; readonly slot: number; readonly length: number }
-  /** fsync when asked, close, and answer the SHA-256 of everything written. */
+  /** fsync when asked (with a file), close, and answer the digests. */
   | { readonly op: "finish"; readonly id: number; readonly fsync: boolean }
   /** Close without a digest (the event loop removes the file). Always answered. */
   | { readonly op: "abort"; readonly id: number };
 
 export type WriterReply =
-  /** The slot is free again; `bytes` is 0 when the upload had already failed. */
+  /** This worker is done with the slot; `bytes` is 0 when the upload had already failed. */
   | { readonly op: "written"; readonly id: number; readonly slot: number; readonly bytes: number }
-  | { readonly op: "finished"; readonly id: number; readonly sha256: string; readonly md5: string | undefined }
+  /** The digests the upload was opened with on this worker, hex. */
+  | { readonly op: "finished"; readonly id: number; readonly digests: Partial<Record<Digest, string>> }
   | { readonly op: "aborted"; readonly id: number }
   /** The upload's first failure (open, write, fsync or close); later requests for it do nothing. */
   | { readonly op: "failed"; readonly id: number; readonly code: string | undefined; readonly message: string };

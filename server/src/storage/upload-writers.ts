@@ -1,7 +1,8 @@
 // The event loop's side of the upload workers (upload-worker.ts): one small pool per process, like
 // libuv's thread pool, started on the first upload. The event loop receives a body's chunks, copies
 // each 512 KiB of them into a slot of memory shared with the workers and posts a few numbers; a worker
-// hashes and writes the slot, then gives it back.
+// hashes and writes the slot, then gives it back. An S3 upload's MD5 is computed by a second worker
+// reading the same slot at the same time.
 //
 // Why slots and not transferred buffers: memory. Transferred chunks are freed only when the worker's
 // garbage collector gets round to them, which on a busy upload it does late (a 1 GiB upload peaked at
@@ -11,7 +12,7 @@ import { existsSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { WorkerSetup, WriterReply, WriterRequest } from "./upload-protocol.js";
+import type { Digest, WorkerSetup, WriterReply, WriterRequest } from "./upload-protocol.js";
 
 /**
  * One hand-over: amortizes the message cost (≈ 20 µs) over 8 socket reads. It is also what each upload
@@ -77,30 +78,48 @@ class Slots {
   }
 }
 
-/** One upload's bytes on their way to its temporary file. */
+/**
+ * Up to this many bytes in all, an upload's MD5 is computed by the worker that writes it: a second
+ * worker's round trip (tens of µs) costs more than hashing them (MD5 runs at ≈ 600 MB/s).
+ */
+const MD5_BESIDE_WRITE_BYTES = 64 << 10;
+
+/** Picks the workers of an upload when it opens: the one that writes, and one for an MD5 beside it. */
+type LanePicker = (separateMd5: boolean) => { readonly writer: WorkerLane; readonly md5: WorkerLane | undefined };
+
+/** What the upload is waiting for, and from which of its workers a reply is still due. */
+type Waiting = { readonly what: "slot back" } | { readonly what: "finished" | "aborted"; readonly from: Set<WorkerLane> };
+
+/**
+ * One upload's bytes on their way to its temporary file. The worker that writes the file computes the
+ * SHA-256; an S3 upload's MD5 runs on a second worker that reads the same slots at the same time (one
+ * thread doing both took SHA-256 + MD5 ≈ 0.75 + 1.7 s per GiB one after the other). A slot is free again
+ * once every worker it was posted to has answered.
+ */
 export class UploadWriter {
   /** Received chunks not yet copied to a slot (less than a slot's worth, except while waiting). */
   #batch: Uint8Array[] = [];
   #batchBytes = 0;
-  /** Slots posted to the worker and not yet given back. */
-  readonly #held = new Set<number>();
+  /** Slots posted and not yet given back, with how many workers still read each. */
+  readonly #held = new Map<number, number>();
+  /** The workers of this upload, once it is open (the writer first). */
+  #lanes: readonly WorkerLane[] = [];
   #failure: Error | undefined;
   /** The one reply this upload waits for: a slot of its own given back, the digest, or the abort. */
   #pending: { resolve: (value: string | undefined) => void; reject: (error: Error) => void } | undefined;
-  #waitingFor: "slot back" | "finished" | "aborted" | undefined;
+  #waiting: Waiting | undefined;
   #done = false;
+  #sha256: string | undefined;
   #md5: string | undefined;
 
   constructor(
     readonly id: number,
-    private readonly lane: WorkerLane,
+    private readonly pickLanes: LanePicker,
     private readonly slots: Slots,
-    path: string,
-    mode: number,
-    md5: boolean,
-  ) {
-    lane.send({ op: "open", id, path, mode, md5 });
-  }
+    private readonly path: string,
+    private readonly mode: number,
+    private readonly wantsMd5: boolean,
+  ) {}
 
   /** The MD5 of every byte written, once finish() has resolved, when the upload began with `md5`. */
   get md5(): string | undefined {
@@ -123,14 +142,16 @@ export class UploadWriter {
   /** Writes what is left, fsyncs when asked and closes; resolves the SHA-256 of every byte written. */
   async finish(fsync: boolean): Promise<string> {
     this.#throwIfFailed();
+    this.#open(true);
     const handingOver = this.#handOver(true);
     if (handingOver !== undefined) await handingOver;
     // Read afresh: a failure may have arrived while waiting (TypeScript would keep the earlier narrowing).
     this.#throwIfFailed();
-    this.lane.send({ op: "finish", id: this.id, fsync });
-    const sha256 = await this.#wait("finished");
+    const finishing = this.#wait("finished");
+    for (const lane of this.#lanes) lane.send({ op: "finish", id: this.id, fsync });
+    await finishing;
     this.#close();
-    return sha256 as string;
+    return this.#sha256 as string;
   }
 
   /** Closes the file without a digest. Never rejects: it is called on the way out of a failure. */
@@ -140,38 +161,77 @@ export class UploadWriter {
     this.#batchBytes = 0;
     // The flow that aborts is the flow that waited: nothing should be pending, but never leave a hang.
     this.#settle(new Error("upload aborted"));
-    this.lane.send({ op: "abort", id: this.id });
-    await this.#wait("aborted").catch(() => {});
+    if (this.#lanes.length > 0) {
+      const aborting = this.#wait("aborted").catch(() => {});
+      for (const lane of this.#lanes) lane.send({ op: "abort", id: this.id });
+      await aborting;
+    }
     this.#close();
   }
 
-  /** Called by the lane for each reply about this upload, and with an error if the worker ends. */
-  receive(reply: WriterReply | Error): void {
+  /** Called by `lane` for each reply about this upload, and with an error if its worker ends. */
+  receive(reply: WriterReply | Error, lane: WorkerLane): void {
     if (reply instanceof Error) {
-      // The worker is gone: nothing it held will be answered, so its slots are free again.
-      for (const slot of this.#held) this.slots.give(slot);
+      // That worker is gone and will answer nothing: the upload fails, and its slots are free again
+      // (another worker may still be reading one, for this failed upload only, whose file is removed).
+      for (const slot of this.#held.keys()) this.slots.give(slot);
       this.#held.clear();
       this.#failure ??= reply;
-      this.#settle(this.#waitingFor === "aborted" ? undefined : this.#failure);
+      if (this.#waiting?.what === "aborted") this.#answered(lane);
+      else this.#settle(this.#failure);
       return;
     }
     switch (reply.op) {
       case "failed":
         this.#failure ??= workerError(reply.code, reply.message);
-        if (this.#waitingFor === "finished") this.#settle(this.#failure);
+        if (this.#waiting?.what === "finished") this.#settle(this.#failure);
         return;
-      case "written":
-        if (!this.#held.delete(reply.slot)) return;
+      case "written": {
+        const readers = this.#held.get(reply.slot);
+        if (readers === undefined) return;
+        if (readers > 1) {
+          this.#held.set(reply.slot, readers - 1);
+          return;
+        }
+        this.#held.delete(reply.slot);
         this.slots.give(reply.slot);
-        if (this.#waitingFor === "slot back") this.#settle(undefined);
+        if (this.#waiting?.what === "slot back") this.#settle(undefined);
         return;
+      }
       case "finished":
-        this.#md5 = reply.md5;
-        if (this.#waitingFor === "finished") this.#settle(undefined, reply.sha256);
+        this.#sha256 ??= reply.digests.sha256;
+        this.#md5 ??= reply.digests.md5;
+        if (this.#waiting?.what === "finished") this.#answered(lane);
         return;
       case "aborted":
-        if (this.#waitingFor === "aborted") this.#settle(undefined);
+        if (this.#waiting?.what === "aborted") this.#answered(lane);
         return;
+    }
+  }
+
+  /** Records `lane`'s answer to a finish or abort; the last one settles the wait. */
+  #answered(lane: WorkerLane): void {
+    if (this.#waiting === undefined || this.#waiting.what === "slot back") return;
+    this.#waiting.from.delete(lane);
+    if (this.#waiting.from.size === 0) this.#settle(undefined);
+  }
+
+  /**
+   * Opens the upload on its workers, at its first slot: by then it is known whether the whole body is
+   * small enough (`final`: nothing more will come) for its MD5 to be computed by the worker that writes it.
+   */
+  #open(final: boolean): void {
+    if (this.#lanes.length > 0) return;
+    const separateMd5 = this.wantsMd5 && !(final && this.#batchBytes <= MD5_BESIDE_WRITE_BYTES);
+    const { writer, md5 } = this.pickLanes(separateMd5);
+    const beside: Digest[] = this.wantsMd5 && md5 === undefined ? ["md5"] : [];
+    writer.adopt(this);
+    writer.send({ op: "open", id: this.id, file: { path: this.path, mode: this.mode }, digests: ["sha256", ...beside] });
+    this.#lanes = [writer];
+    if (md5 !== undefined) {
+      md5.adopt(this);
+      md5.send({ op: "open", id: this.id, file: undefined, digests: ["md5"] });
+      this.#lanes = [writer, md5];
     }
   }
 
@@ -205,6 +265,7 @@ export class UploadWriter {
   }
 
   #post(slot: number): void {
+    this.#open(false);
     const view = this.slots.view(slot);
     let length = 0;
     while (length < SLOT_BYTES && this.#batch.length > 0) {
@@ -216,26 +277,26 @@ export class UploadWriter {
       else this.#batch[0] = chunk.subarray(take);
     }
     this.#batchBytes -= length;
-    this.#held.add(slot);
-    this.lane.send({ op: "write", id: this.id, slot, length });
+    this.#held.set(slot, this.#lanes.length);
+    for (const lane of this.#lanes) lane.send({ op: "write", id: this.id, slot, length });
   }
 
   #throwIfFailed(): void {
     if (this.#failure !== undefined) throw this.#failure;
   }
 
-  #wait(what: "slot back" | "finished" | "aborted"): Promise<string | undefined> {
+  #wait(what: Waiting["what"]): Promise<string | undefined> {
     if (this.#failure !== undefined && what !== "aborted") return Promise.reject(this.#failure);
     return new Promise((resolve, reject) => {
       this.#pending = { resolve, reject };
-      this.#waitingFor = what;
+      this.#waiting = what === "slot back" ? { what } : { what, from: new Set(this.#lanes) };
     });
   }
 
   #settle(error: Error | undefined, value?: string): void {
     const pending = this.#pending;
     this.#pending = undefined;
-    this.#waitingFor = undefined;
+    this.#waiting = undefined;
     if (pending === undefined) return;
     if (error !== undefined) pending.reject(error);
     else pending.resolve(value);
@@ -243,7 +304,7 @@ export class UploadWriter {
 
   #close(): void {
     this.#done = true;
-    this.lane.release(this);
+    for (const lane of this.#lanes) lane.release(this);
   }
 }
 
@@ -256,6 +317,11 @@ class WorkerLane {
 
   send(message: WriterRequest): void {
     this.#start().postMessage(message);
+  }
+
+  /** Whether this lane's worker thread is running. */
+  get running(): boolean {
+    return this.#worker !== undefined;
   }
 
   adopt(upload: UploadWriter): void {
@@ -281,7 +347,7 @@ class WorkerLane {
   #lose(worker: Worker, reason: string): void {
     if (this.#worker === worker) this.#worker = undefined;
     const error = new Error(`the upload worker stopped: ${reason}`);
-    for (const upload of [...this.uploads.values()]) upload.receive(error);
+    for (const upload of [...this.uploads.values()]) upload.receive(error, this);
   }
 
   #start(): Worker {
@@ -291,7 +357,7 @@ class WorkerLane {
       // The worker keeps no state beyond open files and hashes: a small heap keeps its memory small.
       resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 },
     });
-    worker.on("message", (reply: WriterReply) => this.uploads.get(reply.id)?.receive(reply));
+    worker.on("message", (reply: WriterReply) => this.uploads.get(reply.id)?.receive(reply, this));
     // An unexpected end (a crash, running out of its heap) fails the uploads it carried; the next
     // upload starts a new worker. After stop() they have already failed.
     const lost = (reason: string) => {
@@ -307,22 +373,37 @@ class WorkerLane {
 /** The process's upload workers; uploads are spread over them by how many each is carrying. */
 export class UploadWriterPool {
   readonly #slots: Slots;
+  /** The first `#writerLanes` write files; every lane may compute an MD5 beside another's write. */
   readonly #lanes: WorkerLane[];
+  readonly #writerLanes: number;
   #nextId = 1;
 
+  /**
+   * `workers` write uploads; with only one, a second lane exists for S3's MD5s alone, and its thread
+   * starts at the first upload that needs it (the native API never does).
+   */
   constructor(workers: number, slotCount = SLOT_COUNT) {
     this.#slots = new Slots(slotCount, SLOT_BYTES);
     const setup: WorkerSetup = { slots: this.#slots.memory, slotBytes: SLOT_BYTES };
-    this.#lanes = Array.from({ length: Math.max(1, workers) }, () => new WorkerLane(setup));
+    this.#writerLanes = Math.max(1, workers);
+    this.#lanes = Array.from({ length: Math.max(2, this.#writerLanes) }, () => new WorkerLane(setup));
   }
 
   /** Starts an upload into a new file at `path` (created exclusively with `mode`); `md5` adds that digest. */
   begin(path: string, mode: number, options: { md5?: boolean } = {}): UploadWriter {
-    let lane = this.#lanes[0]!;
-    for (const candidate of this.#lanes) if (candidate.uploads.size < lane.uploads.size) lane = candidate;
-    const upload = new UploadWriter(this.#nextId++, lane, this.#slots, path, mode, options.md5 === true);
-    lane.adopt(upload);
-    return upload;
+    return new UploadWriter(this.#nextId++, (separateMd5) => this.#pick(separateMd5), this.#slots, path, mode, options.md5 === true);
+  }
+
+  /** The least busy writer lane, and with `separateMd5` the least busy other lane. */
+  #pick(separateMd5: boolean): { writer: WorkerLane; md5: WorkerLane | undefined } {
+    const leastBusy = (lanes: readonly WorkerLane[]) => lanes.reduce((best, lane) => (lane.uploads.size < best.uploads.size ? lane : best));
+    const writer = leastBusy(this.#lanes.slice(0, this.#writerLanes));
+    return { writer, md5: separateMd5 ? leastBusy(this.#lanes.filter((lane) => lane !== writer)) : undefined };
+  }
+
+  /** How many worker threads are running now (each costs a V8 isolate's memory). */
+  get runningWorkers(): number {
+    return this.#lanes.filter((lane) => lane.running).length;
   }
 
   /**
@@ -340,7 +421,8 @@ export class UploadWriterPool {
 }
 
 /**
- * One worker per spare core, at most 4: with one or two cores one worker, so the event loop keeps a
- * core; SHA-256 at ≈ 1.7 GB/s per worker keeps up with 10 Gbit/s of uploads.
+ * One writing worker per spare core, at most 4: with one or two cores one, so the event loop keeps a
+ * core; SHA-256 at ≈ 1.7 GB/s per worker keeps up with 10 Gbit/s of uploads. S3's MD5 (≈ 600 MB/s) is
+ * the slower digest: on its own worker it no longer adds its time to the SHA-256's.
  */
 export const uploadWriters = new UploadWriterPool(Math.min(4, os.availableParallelism() - 1));

@@ -19,6 +19,15 @@ afterAll(async () => {
 });
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+const md5 = (bytes: Uint8Array) => createHash("md5").update(bytes).digest("hex");
+
+/** `body` uploaded through `on` in 100 kB chunks, with an MD5 when `withMd5`; resolves the digests. */
+async function uploadOn(on: UploadWriterPool, file: string, body: Uint8Array, withMd5 = true): Promise<{ sha256: string; md5: string | undefined }> {
+  const writer = on.begin(file, 0o640, { md5: withMd5 });
+  for (let offset = 0; offset < body.byteLength; offset += 100_000) await writer.write(body.subarray(offset, offset + 100_000));
+  const digest = await writer.finish(false);
+  return { sha256: digest, md5: writer.md5 };
+}
 
 async function writeAllOf(file: string, chunks: Uint8Array[], fsync = false): Promise<string> {
   const writer = pool.begin(file, 0o640);
@@ -100,6 +109,45 @@ describe("UploadWriterPool", () => {
     for (const [i, body] of bodies.entries()) expect((await readFile(path.join(dir, `parallel-${i}`))).equals(body)).toBe(true);
   });
 
+  it("computes an S3 upload's MD5 on a second worker beside the writing one, and a small body's in the writing worker", async () => {
+    const own = new UploadWriterPool(1);
+    try {
+      const small = randomBytes(1000);
+      expect(await uploadOn(own, path.join(dir, "md5-small"), small)).toEqual({ sha256: sha256(small), md5: md5(small) });
+      expect(await uploadOn(own, path.join(dir, "md5-empty"), new Uint8Array(0))).toEqual({ sha256: sha256(new Uint8Array(0)), md5: md5(new Uint8Array(0)) });
+      expect(own.runningWorkers).toBe(1);
+
+      const large = randomBytes(3 * SLOT_BYTES + 12_345);
+      expect(await uploadOn(own, path.join(dir, "md5-large"), large)).toEqual({ sha256: sha256(large), md5: md5(large) });
+      expect(own.runningWorkers).toBe(2);
+      expect((await readFile(path.join(dir, "md5-large"))).equals(large)).toBe(true);
+
+      // Several at once, with and without an MD5, share both workers and the slots without mixing bytes.
+      const bodies = Array.from({ length: 6 }, (_, i) => randomBytes(SLOT_BYTES + i * 77_777));
+      const results = await Promise.all(
+        bodies.map((body, i) =>
+          uploadOn(own, path.join(dir, `md5-parallel-${i}`), body, i % 2 === 0),
+        ),
+      );
+      for (const [i, body] of bodies.entries()) {
+        expect(results[i]).toEqual({ sha256: sha256(body), md5: i % 2 === 0 ? md5(body) : undefined });
+        expect((await readFile(path.join(dir, `md5-parallel-${i}`))).equals(body)).toBe(true);
+      }
+    } finally {
+      await own.stop();
+    }
+  });
+
+  it("an MD5 upload whose file cannot be created fails with the errno code, and its abort is answered by both workers", async () => {
+    const existing = path.join(dir, "existing-md5");
+    await writeFile(existing, "keep me");
+    const writer = pool.begin(existing, 0o600, { md5: true });
+    void writer.write(new Uint8Array(2 * SLOT_BYTES));
+    await expect(writer.finish(false)).rejects.toMatchObject({ code: "EEXIST" });
+    await writer.abort();
+    expect(await readFile(existing, "utf8")).toBe("keep me");
+  });
+
   it("fails with the errno code: EEXIST for an existing file (never overwritten), ENOENT for a missing directory", async () => {
     const existing = path.join(dir, "existing");
     await writeFile(existing, "keep me");
@@ -130,6 +178,24 @@ describe("UploadWriterPool", () => {
     // Closed without a digest, with what had been written; the caller removes it.
     expect((await stat(file)).size).toBeLessThanOrEqual(1 << 20);
     await rm(file);
+  });
+
+  it("workers that end mid-way through an MD5 upload fail it; the next one starts them again", async () => {
+    const own = new UploadWriterPool(1);
+    const writer = own.begin(path.join(dir, "interrupted-md5"), 0o600, { md5: true });
+    const chunk = new Uint8Array(SLOT_BYTES);
+    for (let i = 0; i < 8; i += 1) expect(writer.write(chunk)).toBeUndefined();
+    const blocked = writer.write(chunk);
+    expect(blocked).toBeInstanceOf(Promise);
+    // Awaited before the second worker has stopped: the first one's end already fails the upload.
+    const failed = expect(blocked).rejects.toThrow(/upload worker stopped/);
+    await own.stop();
+    await failed;
+    await writer.abort();
+
+    const body = randomBytes(2 * SLOT_BYTES);
+    expect(await uploadOn(own, path.join(dir, "after-restart-md5"), body)).toEqual({ sha256: sha256(body), md5: md5(body) });
+    await own.stop();
   });
 
   it("a worker that ends mid-upload fails the uploads it carried; the next upload starts a new worker", async () => {
