@@ -46,6 +46,12 @@ The Helm chart sets every variable from the value named in the last column (char
 describes each value), or itself where the column says how. \`extraEnv\` overrides any of them: an entry
 naming a variable the chart sets replaces the chart's entry.
 
+A new setting goes into the schema in \`server/src/config.ts\` with its description, default and chart value
+(and into \`Config\` and \`loadConfig\`'s mapping, where the server reads it), its value into the
+chart's \`values.yaml\` and \`values.schema.json\` and its variable into \`kfp-artifacts.chartEnv\`
+(\`templates/_pod.tpl\`); \`make manifests\` regenerates this page and the chart's README, and \`make test\`
+fails while any of them is missing or stale.
+
 | Variable | Default | Meaning | Chart |
 |---|---|---|---|
 ${rows.join("\n")}
