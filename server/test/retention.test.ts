@@ -2,7 +2,8 @@
 // sweep is a background job with bounded work, coordinated by a lease on the volume, resumable after an
 // interruption, and it never follows a symlink out of a namespace. A fake clock ages the artifacts: no
 // test sleeps.
-import fs from "node:fs/promises";
+import { readlinkSync } from "node:fs";
+import fs, { type FileHandle } from "node:fs/promises";
 import http from "node:http";
 import path from "node:path";
 import type { AddressInfo } from "node:net";
@@ -222,12 +223,15 @@ describe("the retention sweep", () => {
       await fs.utimes(path.join(directory, "young"), new Date(later(2)), new Date(later(2)));
     }
     clock = later(2);
-    // Directory fsyncs open the directory: counted by path.
-    const opened: string[] = [];
-    const realOpen = fs.open;
-    const open = vi.spyOn(fs, "open").mockImplementation((...args: Parameters<typeof fs.open>) => {
-      opened.push(String(args[0]));
-      return realOpen(...args);
+    // Every fsync, by the path of the descriptor synced (however the directory was opened).
+    const synced: string[] = [];
+    const probe = await fs.open(a.root, "r");
+    const fileHandle = Object.getPrototypeOf(probe) as FileHandle;
+    await probe.close();
+    const realSync = Object.getOwnPropertyDescriptor(fileHandle, "sync")?.value as (this: FileHandle) => Promise<void>;
+    const sync = vi.spyOn(fileHandle, "sync").mockImplementation(function (this: FileHandle) {
+      synced.push(readlinkSync(`/proc/self/fd/${this.fd}`));
+      return realSync.call(this);
     });
     let units = 0;
     const ticksOf40: JobContext = { now: () => clock, step: () => Promise.resolve((units += 1) % 40 === 0) };
@@ -238,10 +242,10 @@ describe("the retention sweep", () => {
       );
       expect(report.expired).toBe(150);
     } finally {
-      open.mockRestore();
+      sync.mockRestore();
     }
     // Ticks end at units 40, 80 and 120 and with the sweep: a; a and b; b and c; c.
-    expect(opened.filter((file) => directories.includes(file))).toEqual([directories[0], directories[0], directories[1], directories[1], directories[2], directories[2]]);
+    expect(synced.filter((file) => directories.includes(file))).toEqual([directories[0], directories[0], directories[1], directories[1], directories[2], directories[2]]);
     expect(await listFiles(path.join(a.root, "team-a"))).toEqual(["a/young", "b/young", "c/young"]);
   });
 

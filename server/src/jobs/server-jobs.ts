@@ -1,11 +1,13 @@
 // The server's background jobs, in one place: crash leftovers in the temporary directory (every server
-// sweeps its own volume view), abandoned multipart uploads and the retention sweep (one server at a time
-// per volume, by lease).
+// sweeps its own volume view), abandoned multipart uploads, the retention sweep and the orphan sweep
+// (digest sidecars and run records of artifacts that are gone); the last three one server at a time per
+// volume, each by its own lease.
 import path from "node:path";
 import type { Registry } from "prom-client";
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 import { LifecycleStore } from "../retention/lifecycle.js";
+import { createOrphanMetrics, sweepOrphans } from "../retention/orphans.js";
 import { RetentionPolicy } from "../retention/policy.js";
 import { createRetentionMetrics, sweepRetention } from "../retention/sweep.js";
 import type { MultipartUploads } from "../s3/multipart.js";
@@ -16,6 +18,8 @@ import { VolumeLease } from "./volume-lease.js";
 
 const TEMPORARY_FILES_INTERVAL_MS = 60_000;
 const MULTIPART_INTERVAL_MS = 10 * 60_000;
+/** Orphans only come from crashes, manual removals and runs that ended long ago: a few sweeps a day. */
+const ORPHANS_INTERVAL_MS = 6 * 60 * 60_000;
 /** A lease outlives a holder's silence this long: renewals come every few hundred files. */
 const LEASE_MS = 2 * 60_000;
 
@@ -41,6 +45,7 @@ export async function createServerJobs(
     ...bucketLifecycles.retentionRules({ kubeflowBucket: config.s3.kubeflowBucket, systemNamespace: config.s3.systemNamespace, namespaces: () => namespaces }),
   ]);
   const retentionMetrics = createRetentionMetrics(deps.registry);
+  const orphanMetrics = createOrphanMetrics(deps.registry);
   const lease = (name: string) => new VolumeLease(jobsDir, name, OWN_TEMP_PREFIX, LEASE_MS, now);
 
   const runner = new JobRunner(logger, deps.registry, now);
@@ -72,6 +77,14 @@ export async function createServerJobs(
         { store, policy, cursorFile: path.join(jobsDir, "retention.cursor"), dryRun: config.retention.dryRun, logger, metrics: retentionMetrics },
         context,
       );
+    },
+  });
+  runner.add({
+    name: "orphans",
+    intervalMs: ORPHANS_INTERVAL_MS,
+    lease: lease("orphans"),
+    run: async (context) => {
+      await sweepOrphans({ store, cursorFile: path.join(jobsDir, "orphans.cursor"), dryRun: config.retention.dryRun, logger, metrics: orphanMetrics }, context);
     },
   });
   return { runner, bucketLifecycles, policy };

@@ -1,6 +1,6 @@
-// Walks of the volume's trees for the background sweeps, in key order so a sweep can record how far it
-// got and resume after that point. Symlinks are never followed: only real directories are entered and
-// only regular files yielded.
+// Walks of the volume's trees for the background sweeps: in key order, for a sweep that records how far
+// it got and resumes after that point, or all at once, for one that must know every file. Symlinks are
+// never followed: only real directories are entered and only regular files yielded.
 import type { Dirent } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
