@@ -9,7 +9,7 @@
 // exchanges `team-a/race` with `team-a/swap` (a symlink to the outside directory), and
 // `team-a/tree/race` with `team-a/tree/swap`, until it is stopped or its own deadline passes.
 import { spawn, type ChildProcess } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import zlib from "node:zlib";
@@ -76,11 +76,20 @@ async function populate(dir: string, content: (name: string) => string, extra: s
   for (const name of extra) await fs.writeFile(path.join(dir, name), content(name));
 }
 
-/** Puts the outside directory back as it started, so each operation's figures are its own. */
+/**
+ * Puts the outside directory back as it started, so each operation's figures are its own. Its
+ * `tree-target` is what team-a/tree/swap points to: the names of team-a/tree/race, large and
+ * incompressible, so an archive that reads them sends their bytes at once (not held in gzip's buffer
+ * until a stream that fails afterwards is cut).
+ */
 async function resetOutside(): Promise<void> {
   await fs.rm(outside, { recursive: true, force: true });
   await fs.mkdir(outside);
   await populate(outside, (name) => `${MARKER} ${name}`, [OUTSIDE_ONLY]);
+  await fs.mkdir(path.join(outside, "tree-target"));
+  for (const name of ["a", "b", OUTSIDE_ONLY]) {
+    await fs.writeFile(path.join(outside, "tree-target", name), Buffer.concat([Buffer.from(`${MARKER} ${name}\n`), randomBytes(256 << 10)]));
+  }
 }
 
 interface Figures {
@@ -185,7 +194,7 @@ beforeAll(async () => {
   await fs.writeFile(path.join(root, "team-a/tree/race/b"), "inside tree b");
   await resetOutside();
   await fs.symlink(outside, path.join(root, "team-a/swap"));
-  await fs.symlink(outside, path.join(root, "team-a/tree/swap"));
+  await fs.symlink(path.join(outside, "tree-target"), path.join(root, "team-a/tree/swap"));
   s = await startTestServer({ S3_ACCESS_KEY: "minio", S3_SECRET_KEY: "minio123-secret" }, { root });
   s3 = new S3Client({
     endpoint: s.s3Url,
