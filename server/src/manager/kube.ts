@@ -50,6 +50,15 @@ export function createManagerKube(kubeConfig: KubeConfig, fieldManager: string):
     async apply(object) {
       await apply(object);
     },
+    async create(object) {
+      try {
+        await objects.create(object, undefined, undefined, fieldManager);
+        return true;
+      } catch (error) {
+        if (error instanceof ApiException && error.code === 409) return false;
+        throw error;
+      }
+    },
     async delete(ref) {
       try {
         await objects.delete(header(ref), undefined, undefined, undefined, undefined, "Background");

@@ -68,7 +68,7 @@ async function main(): Promise<void> {
   const controller = new Controller({
     kubeConfig,
     kube,
-    context: { api: kube.cluster, templates, managerName: env.MANAGER_NAME, owner, staticNamespaces },
+    context: { api: kube.cluster, templates, managerName: env.MANAGER_NAME, identity: `${env.POD_NAMESPACE}/${env.MANAGER_NAME}`, owner, staticNamespaces },
     logger,
     metrics,
     namespaceSelector: env.NAMESPACE_SELECTOR,

@@ -2,7 +2,7 @@
 // the cluster agree. Every step is idempotent (server-side apply, delete-if-ours), so a reconcile cut off
 // anywhere — a crash, a lost lease — is finished by the next one.
 import { parseBlock } from "./block.js";
-import { endpointOf, MANAGED_BY, renderObjects, type KubeObject, type OwnerReference, type TemplateSet } from "./templates.js";
+import { CLAIM_NAME, claimObject, endpointOf, MANAGED_BY, OWNER_ANNOTATION, renderObjects, type KubeObject, type OwnerReference, type TemplateSet } from "./templates.js";
 
 export interface ObjectRef {
   readonly apiVersion: string;
@@ -16,6 +16,8 @@ export interface ClusterApi {
   get(ref: ObjectRef): Promise<KubeObject | undefined>;
   /** Server-side apply with the manager's field manager. */
   apply(object: KubeObject): Promise<void>;
+  /** Creates only: false when an object of that name exists already (409), which is left as it is. */
+  create(object: KubeObject): Promise<boolean>;
   /** Deletes; a missing object is not an error. */
   delete(ref: ObjectRef): Promise<void>;
 }
@@ -25,7 +27,7 @@ export type Condition =
   | "Dedicated" // every object applied
   | "Static" // in the chart's dedicated.namespaces: the chart's, not ours
   | "InvalidBlock" // the artifactServer block does not parse: nothing changed
-  | "Conflict"; // an object with our name exists and is not ours: nothing changed
+  | "Conflict"; // another release's manager holds the namespace, or an object with our name is not ours: nothing changed
 
 export interface NamespaceStatus {
   readonly namespace: string;
@@ -39,6 +41,8 @@ export interface ReconcileContext {
   readonly api: ClusterApi;
   readonly templates: TemplateSet;
   readonly managerName: string;
+  /** This release's manager, `<its namespace>/<its name>`: what its claims and objects are marked with. */
+  readonly identity: string;
   readonly owner: OwnerReference | undefined;
   readonly staticNamespaces: ReadonlySet<string>;
 }
@@ -57,6 +61,40 @@ const refOf = (object: KubeObject): ObjectRef => ({
 
 const describe = (ref: ObjectRef) => `${ref.kind} ${ref.namespace ? `${ref.namespace}/` : ""}${ref.name}`;
 
+const claimRef = (namespace: string): ObjectRef => ({ apiVersion: "coordination.k8s.io/v1", kind: "Lease", namespace, name: CLAIM_NAME });
+
+const holderOf = (claim: KubeObject | undefined) => (claim?.spec as { holderIdentity?: string } | undefined)?.holderIdentity;
+
+/**
+ * Ours: carries our managed-by label and, if any, our release's owner annotation. (Objects from before
+ * the annotation existed carry only the label; the label's value is already this release's.)
+ */
+function isOurs(context: ReconcileContext, object: KubeObject): boolean {
+  const owner = object.metadata.annotations?.[OWNER_ANNOTATION];
+  return object.metadata.labels?.[MANAGED_BY] === context.managerName && (owner === undefined || owner === context.identity);
+}
+
+function whoOwns(object: KubeObject): string {
+  const owner = object.metadata.annotations?.[OWNER_ANNOTATION];
+  return owner !== undefined ? `the manager ${owner}` : `${MANAGED_BY}=${object.metadata.labels?.[MANAGED_BY] ?? "unset"}`;
+}
+
+/**
+ * Takes the namespace's claim (a Lease of a fixed name, created only if absent, so two managers racing
+ * cannot both get it) or finds it ours. Returns the other holder when someone else has it.
+ */
+async function claimNamespace(context: ReconcileContext, namespace: string): Promise<string | undefined> {
+  const existing = await context.api.get(claimRef(namespace));
+  if (existing === undefined) {
+    if (await context.api.create(claimObject(namespace, { managerName: context.managerName, identity: context.identity, owner: context.owner }))) return undefined;
+    // Lost a race: whoever created it meanwhile holds it (perhaps we did, in a reconcile cut off after the create).
+    const winner = holderOf(await context.api.get(claimRef(namespace)));
+    return winner === context.identity ? undefined : (winner ?? "an unknown holder");
+  }
+  const holder = holderOf(existing);
+  return holder === context.identity ? undefined : (holder ?? "an unknown holder");
+}
+
 /**
  * Reconciles one namespace. `exists` is false when the namespace is gone or no longer labelled: then it
  * is treated as shared (our objects go, the claim stays). Throws only for API failures (retried with backoff).
@@ -74,32 +112,45 @@ export async function reconcileNamespace(
   if (!parsed.ok) {
     return { namespace, condition: "InvalidBlock", dedicated: false, message: `artifactServer block ignored, nothing changed: ${parsed.message}` };
   }
-  const objects = renderObjects(context.templates, namespace, parsed.block, { managerName: context.managerName, owner: context.owner });
+  const objects = renderObjects(context.templates, namespace, parsed.block, { managerName: context.managerName, identity: context.identity, owner: context.owner });
 
   if (parsed.block.dedicated) {
-    // Refuse to touch an object of someone else's (a Helm release's, a person's): report it and change nothing.
+    // One manager per namespace: another release's holds it, so this one serves nothing there.
+    const holder = await claimNamespace(context, namespace);
+    if (holder !== undefined) {
+      return {
+        namespace,
+        condition: "Conflict",
+        dedicated: false,
+        message: `the namespace's dedicated server belongs to the manager ${holder} (Lease ${CLAIM_NAME}); ${context.identity} changes nothing`,
+      };
+    }
+    // Refuse to touch an object of someone else's (a Helm release's, a person's, another manager's): report it and change nothing.
     for (const object of objects) {
       const current = await context.api.get(refOf(object));
-      if (current !== undefined && current.metadata.labels?.[MANAGED_BY] !== context.managerName) {
+      if (current !== undefined && !isOurs(context, current)) {
         return {
           namespace,
           condition: "Conflict",
           dedicated: false,
-          message: `${describe(refOf(object))} exists and is not managed by ${context.managerName} (${MANAGED_BY}=${current.metadata.labels?.[MANAGED_BY] ?? "unset"}): nothing changed`,
+          message: `${describe(refOf(object))} exists and is not managed by ${context.identity} (${whoOwns(current)}): nothing changed`,
         };
       }
     }
     for (const object of objects) await context.api.apply(object);
     return { namespace, condition: "Dedicated", dedicated: true, endpoint: endpointOf(objects), message: `${objects.length} objects applied` };
   }
-  // Shared: ours go (workload first), the claim and anything not ours stay.
+  // Shared: ours go (workload first), the PVC and anything not ours stay; the namespace's claim last, so a
+  // removal cut off half-way is still ours to finish.
   let removed = 0;
   for (const object of [...objects].reverse()) {
     if (object.kind === "PersistentVolumeClaim") continue;
     const current = await context.api.get(refOf(object));
-    if (current === undefined || current.metadata.labels?.[MANAGED_BY] !== context.managerName) continue;
+    if (current === undefined || !isOurs(context, current)) continue;
     await context.api.delete(refOf(object));
     removed += 1;
   }
+  const claim = await context.api.get(claimRef(namespace));
+  if (claim !== undefined && holderOf(claim) === context.identity) await context.api.delete(claimRef(namespace));
   return { namespace, condition: "Shared", dedicated: false, message: removed > 0 ? `${removed} objects removed, the claim kept` : "served by the shared server" };
 }

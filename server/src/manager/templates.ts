@@ -46,11 +46,21 @@ export function loadTemplates(file: string): TemplateSet {
 
 /** Label every object the manager creates carries; it deletes nothing without it. */
 export const MANAGED_BY = "app.kubernetes.io/managed-by";
+/** The manager (`<namespace>/<name>`) that made an object: another release's manager never adopts it. */
+export const OWNER_ANNOTATION = "pipelines.kubeflow.org/artifact-server-manager";
+/**
+ * The Lease in a dedicated namespace naming the one manager that serves it. Its name is the same for
+ * every release (so two releases find each other's); created only if absent, deleted by its holder on
+ * opt-out, and garbage-collected with the holder's ClusterRole on uninstall.
+ */
+export const CLAIM_NAME = "artifact-server-manager";
 /** On the claim: the manager never deletes it (opt-out, uninstall); deleting it drops the artifacts. */
 export const KEEP_ANNOTATION = "pipelines.kubeflow.org/artifact-volume";
 
 export interface RenderOptions {
   readonly managerName: string;
+  /** The release's manager, written into OWNER_ANNOTATION (none when undefined). */
+  readonly identity?: string;
   /** Owner of everything but the claim, so that deleting the manager's ClusterRole garbage-collects the servers. */
   readonly owner: OwnerReference | undefined;
 }
@@ -81,6 +91,7 @@ export function renderObjects(templates: TemplateSet, namespace: string, block: 
   return variant.map((template) => {
     const object = substitute(structuredClone(template), templates.placeholder, namespace) as KubeObject;
     object.metadata.labels = { ...object.metadata.labels, [MANAGED_BY]: options.managerName };
+    if (options.identity !== undefined) object.metadata.annotations = { ...object.metadata.annotations, [OWNER_ANNOTATION]: options.identity };
     if (object.kind === "PersistentVolumeClaim") {
       // Helm's keep annotation means nothing on an object Helm does not own; ours says the same to people.
       const annotations: Record<string, string> = { ...object.metadata.annotations, [KEEP_ANNOTATION]: "keep" };
@@ -103,6 +114,23 @@ export function renderObjects(templates: TemplateSet, namespace: string, block: 
     }
     return object;
   });
+}
+
+/** The namespace's claim, held by `options.identity`. */
+export function claimObject(namespace: string, options: RenderOptions & { readonly identity: string }): KubeObject {
+  return {
+    apiVersion: "coordination.k8s.io/v1",
+    kind: "Lease",
+    metadata: {
+      name: CLAIM_NAME,
+      namespace,
+      labels: { [MANAGED_BY]: options.managerName },
+      annotations: { [OWNER_ANNOTATION]: options.identity },
+      ...(options.owner === undefined ? {} : { ownerReferences: [options.owner] }),
+    },
+    // No duration: it is not an election, it holds until its holder lets go or is uninstalled.
+    spec: { holderIdentity: options.identity },
+  };
 }
 
 /** The URL of a dedicated server's native API, from its rendered Service. */

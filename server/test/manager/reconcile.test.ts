@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { parseBlock } from "../../src/manager/block.js";
 import { reconcileNamespace, type ClusterApi, type ObjectRef, type ReconcileContext } from "../../src/manager/reconcile.js";
-import { KEEP_ANNOTATION, MANAGED_BY, type KubeObject, type TemplateSet } from "../../src/manager/templates.js";
+import { CLAIM_NAME, KEEP_ANNOTATION, MANAGED_BY, OWNER_ANNOTATION, type KubeObject, type TemplateSet } from "../../src/manager/templates.js";
 
 const P = "namespace-placeholder";
 const object = (apiVersion: string, kind: string, namespaced: boolean, spec: Record<string, unknown> = {}): KubeObject => ({
@@ -30,6 +30,8 @@ class FakeApi implements ClusterApi {
   readonly objects = new Map<string, KubeObject>();
   readonly calls: string[] = [];
   failAfter = Infinity;
+  /** Someone else creates the claim between our read and our create (another release's manager). */
+  claimRacedBy: string | undefined;
   private mutations = 0;
 
   get(ref: ObjectRef): Promise<KubeObject | undefined> {
@@ -43,6 +45,18 @@ class FakeApi implements ClusterApi {
     this.objects.set(key(ref), structuredClone(object));
     return Promise.resolve();
   }
+  create(object: KubeObject): Promise<boolean> {
+    if (++this.mutations > this.failAfter) return Promise.reject(new Error("connection reset"));
+    const ref = { ...object, namespace: object.metadata.namespace, name: object.metadata.name };
+    if (this.claimRacedBy !== undefined && object.kind === "Lease") {
+      this.objects.set(key(ref), { ...structuredClone(object), spec: { holderIdentity: this.claimRacedBy } });
+      this.claimRacedBy = undefined;
+    }
+    this.calls.push(`create ${key(ref)}`);
+    if (this.objects.has(key(ref))) return Promise.resolve(false);
+    this.objects.set(key(ref), structuredClone(object));
+    return Promise.resolve(true);
+  }
   delete(ref: ObjectRef): Promise<void> {
     if (++this.mutations > this.failAfter) return Promise.reject(new Error("connection reset"));
     this.calls.push(`delete ${key(ref)}`);
@@ -55,10 +69,13 @@ class FakeApi implements ClusterApi {
 }
 
 const owner = { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", name: "kfp-artifacts-manager", uid: "u-1" };
+const IDENTITY = "kubeflow/kfp-artifacts-manager";
+const CLAIM = `Lease/team-a/${CLAIM_NAME}`;
 const contextWith = (api: FakeApi, staticNamespaces: string[] = []): ReconcileContext => ({
   api,
   templates,
   managerName: "kfp-artifacts-manager",
+  identity: IDENTITY,
   owner,
   staticNamespaces: new Set(staticNamespaces),
 });
@@ -94,6 +111,7 @@ describe("reconcileNamespace", () => {
     const status = await reconcileNamespace(contextWith(api), "team-a", true, { block: "dedicated: true" });
     expect(status).toMatchObject({ condition: "Dedicated", dedicated: true, endpoint: "http://kfp-artifacts-team-a.team-a.svc:8080" });
     expect(api.mutatingCalls()).toEqual([
+      `create ${CLAIM}`,
       "apply ServiceAccount/team-a/kfp-artifacts-team-a",
       "apply PersistentVolumeClaim/team-a/kfp-artifacts-team-a",
       "apply Deployment/team-a/kfp-artifacts-team-a",
@@ -106,7 +124,12 @@ describe("reconcileNamespace", () => {
     const claim = api.objects.get("PersistentVolumeClaim/team-a/kfp-artifacts-team-a");
     expect(claim?.metadata.ownerReferences).toBeUndefined();
     expect(claim?.metadata.annotations?.[KEEP_ANNOTATION]).toBe("keep");
-    for (const created of api.objects.values()) expect(created.metadata.labels?.[MANAGED_BY]).toBe("kfp-artifacts-manager");
+    for (const created of api.objects.values()) {
+      expect(created.metadata.labels?.[MANAGED_BY]).toBe("kfp-artifacts-manager");
+      expect(created.metadata.annotations?.[OWNER_ANNOTATION]).toBe(IDENTITY);
+    }
+    expect(api.objects.get(CLAIM)?.spec).toEqual({ holderIdentity: IDENTITY });
+    expect(api.objects.get(CLAIM)?.metadata.ownerReferences).toEqual([owner]);
     expect(JSON.stringify([...api.objects.values()])).not.toContain(P);
   });
 
@@ -157,6 +180,7 @@ describe("reconcileNamespace", () => {
       "delete Service/team-a/kfp-artifacts-team-a",
       "delete Deployment/team-a/kfp-artifacts-team-a",
       "delete ServiceAccount/team-a/kfp-artifacts-team-a",
+      `delete ${CLAIM}`,
     ]);
     expect([...api.objects.keys()]).toEqual(["PersistentVolumeClaim/team-a/kfp-artifacts-team-a"]);
     // Unlabelled or deleted namespaces are shared too; a namespace with no ConfigMap changes nothing.
@@ -173,7 +197,7 @@ describe("reconcileNamespace", () => {
     expect(status.condition).toBe("InvalidBlock");
     expect(status.message).toContain("dedicated");
     expect(api.calls).toEqual([]);
-    expect(api.objects.size).toBe(5);
+    expect(api.objects.size).toBe(6);
   });
 
   it("does not take over an object somebody else owns (a Helm release, a person), nor delete it", async () => {
@@ -184,9 +208,10 @@ describe("reconcileNamespace", () => {
     const status = await reconcileNamespace(contextWith(api), "team-a", true, { block: "dedicated: true" });
     expect(status.condition).toBe("Conflict");
     expect(status.message).toContain("PersistentVolumeClaim team-a/kfp-artifacts-team-a");
-    expect(api.mutatingCalls()).toEqual([]);
+    // The namespace's claim is taken, nothing else.
+    expect(api.mutatingCalls()).toEqual([`create ${CLAIM}`]);
     await reconcileNamespace(contextWith(api), "team-a", true, { block: "dedicated: false" });
-    expect(api.mutatingCalls()).toEqual([]);
+    expect(api.mutatingCalls()).toEqual([`create ${CLAIM}`, `delete ${CLAIM}`]);
     expect(api.objects.get("PersistentVolumeClaim/team-a/kfp-artifacts-team-a")).toEqual(foreign);
   });
 
@@ -198,20 +223,74 @@ describe("reconcileNamespace", () => {
 
   it("converges after being cut off mid-way, in both directions", async () => {
     const api = new FakeApi();
-    api.failAfter = 2;
+    api.failAfter = 3; // the claim, then two objects
     await expect(reconcileNamespace(contextWith(api), "team-a", true, { block: "dedicated: true" })).rejects.toThrow("connection reset");
-    expect(api.objects.size).toBe(2);
+    expect(api.objects.size).toBe(3);
     api.failAfter = Infinity;
     expect(await reconcileNamespace(contextWith(api), "team-a", true, { block: "dedicated: true" })).toMatchObject({ condition: "Dedicated" });
-    expect(api.objects.size).toBe(5);
+    expect(api.objects.size).toBe(6);
     const applied = structuredClone([...api.objects.entries()]);
     await reconcileNamespace(contextWith(api), "team-a", true, { block: "dedicated: true" });
     expect([...api.objects.entries()]).toEqual(applied);
 
-    api.failAfter = 2 + 5 + 5 + 1; // opt-out cut off after its first delete
+    api.failAfter = 3 + 5 + 5 + 1; // opt-out cut off after its first delete
     await expect(reconcileNamespace(contextWith(api), "team-a", true, { block: "dedicated: false" })).rejects.toThrow();
     api.failAfter = Infinity;
     await reconcileNamespace(contextWith(api), "team-a", false, { block: undefined });
     expect([...api.objects.keys()]).toEqual(["PersistentVolumeClaim/team-a/kfp-artifacts-team-a"]);
+  });
+
+  it("two releases' managers on one namespace: the first to claim it serves it, the other reports the conflict and changes nothing", async () => {
+    const api = new FakeApi();
+    // Another release: its own fullname, so its own object names; the same claim name.
+    const canaryTemplates = JSON.parse(JSON.stringify(templates).replaceAll("kfp-artifacts-", "canary-")) as TemplateSet;
+    const canary: ReconcileContext = { ...contextWith(api), templates: canaryTemplates, managerName: "canary-manager", identity: "canary/canary-manager" };
+    expect(await reconcileNamespace(contextWith(api), "team-a", true, { block: "dedicated: true" })).toMatchObject({ condition: "Dedicated" });
+    const before = structuredClone([...api.objects.entries()]);
+    api.calls.length = 0;
+    const refused = await reconcileNamespace(canary, "team-a", true, { block: "dedicated: true" });
+    expect(refused).toMatchObject({ condition: "Conflict", dedicated: false });
+    expect(refused.message).toContain(`belongs to the manager ${IDENTITY}`);
+    expect(api.mutatingCalls()).toEqual([]);
+    // Opting out seen by the other release deletes none of the first one's objects, nor its claim.
+    expect(await reconcileNamespace(canary, "team-a", true, { block: "dedicated: false" })).toMatchObject({ condition: "Shared" });
+    expect(api.mutatingCalls()).toEqual([]);
+    expect([...api.objects.entries()]).toEqual(before);
+    // Once the first lets go (opt-out, or its uninstall collects the claim), the other may take the namespace.
+    await reconcileNamespace(contextWith(api), "team-a", true, { block: "dedicated: false" });
+    expect(api.objects.has(CLAIM)).toBe(false);
+    expect(await reconcileNamespace(canary, "team-a", true, { block: "dedicated: true" })).toMatchObject({ condition: "Dedicated" });
+    expect(api.objects.get(CLAIM)?.spec).toEqual({ holderIdentity: "canary/canary-manager" });
+    // The first release's kept PVC stays as it was, next to the other's new one.
+    expect(api.objects.get("PersistentVolumeClaim/team-a/kfp-artifacts-team-a")?.metadata.annotations?.[OWNER_ANNOTATION]).toBe(IDENTITY);
+    expect(api.objects.has("PersistentVolumeClaim/team-a/canary-team-a")).toBe(true);
+  });
+
+  it("loses a race for the claim without touching anything, and never adopts an object another manager marked", async () => {
+    const api = new FakeApi();
+    api.claimRacedBy = "other/other-manager";
+    const raced = await reconcileNamespace(contextWith(api), "team-a", true, { block: "dedicated: true" });
+    expect(raced).toMatchObject({ condition: "Conflict" });
+    expect(raced.message).toContain("other/other-manager");
+    expect(api.mutatingCalls()).toEqual([`create ${CLAIM}`]);
+
+    // Our label but another release's owner annotation (the same fullname installed twice by hand): not ours.
+    const second = new FakeApi();
+    const marked = structuredClone(variant("Recreate")[2]) as KubeObject;
+    marked.metadata = { name: "kfp-artifacts-team-a", namespace: "team-a", labels: { [MANAGED_BY]: "kfp-artifacts-manager" }, annotations: { [OWNER_ANNOTATION]: "elsewhere/kfp-artifacts-manager" } };
+    second.objects.set("Deployment/team-a/kfp-artifacts-team-a", marked);
+    const status = await reconcileNamespace(contextWith(second), "team-a", true, { block: "dedicated: true" });
+    expect(status).toMatchObject({ condition: "Conflict" });
+    expect(status.message).toContain("the manager elsewhere/kfp-artifacts-manager");
+    await reconcileNamespace(contextWith(second), "team-a", true, { block: "dedicated: false" });
+    expect(second.objects.get("Deployment/team-a/kfp-artifacts-team-a")).toEqual(marked);
+
+    // Objects made before the owner annotation existed (our label only) are still ours.
+    const legacy = new FakeApi();
+    const unannotated = structuredClone(variant("Recreate")[0]) as KubeObject;
+    unannotated.metadata = { name: "kfp-artifacts-team-a", namespace: "team-a", labels: { [MANAGED_BY]: "kfp-artifacts-manager" } };
+    legacy.objects.set("ServiceAccount/team-a/kfp-artifacts-team-a", unannotated);
+    expect(await reconcileNamespace(contextWith(legacy), "team-a", true, { block: "dedicated: true" })).toMatchObject({ condition: "Dedicated" });
+    expect(legacy.objects.get("ServiceAccount/team-a/kfp-artifacts-team-a")?.metadata.annotations?.[OWNER_ANNOTATION]).toBe(IDENTITY);
   });
 });
