@@ -2,6 +2,7 @@
 // and crashes in the middle of a multi-step change. What must hold: an artifact is always there whole,
 // in one version or the other; a race between the two processes is a clean 409 or 404, never a 500;
 // and a crash at any step leaves one whole version to serve after the restart.
+import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, S3Client, S3ServiceException, UploadPartCommand } from "@aws-sdk/client-s3";
 import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
@@ -105,6 +106,32 @@ describe("two servers on one volume", () => {
     expect(peerPut).toBe(201);
     expect(await directoryVersion(writer.url, "d/x")).toBe("peer");
     expect(await listFiles(path.join(writer.root, ".kfp-artifacts/tmp"))).toEqual([]);
+  });
+
+  it("S3: a multipart upload aborted through the peer while this server completes it is NoSuchUpload, not a 500", async () => {
+    const keys = { S3_ACCESS_KEY: "minio", S3_SECRET_KEY: "minio123-secret" };
+    const [writer, peer] = await twoServers({ ...keys, S3_ENABLED: "true" });
+    const s3 = (server: TestServer) =>
+      new S3Client({ endpoint: server.s3Url, region: "minio", forcePathStyle: true, credentials: { accessKeyId: keys.S3_ACCESS_KEY, secretAccessKey: keys.S3_SECRET_KEY }, maxAttempts: 1 });
+    const upload = { Bucket: "team-a", Key: "multi/raced" };
+    const { UploadId } = await s3(writer).send(new CreateMultipartUploadCommand(upload));
+    const { ETag } = await s3(writer).send(new UploadPartCommand({ ...upload, UploadId, PartNumber: 1, Body: "the only part" }));
+    // The completion's first free-space check is after it has chosen the parts, before it reads them.
+    const statfs = fs.statfs.bind(fs);
+    let armed = true;
+    vi.spyOn(fs, "statfs").mockImplementation(async (location, options) => {
+      if (armed) {
+        armed = false;
+        await s3(peer).send(new AbortMultipartUploadCommand({ ...upload, UploadId }));
+      }
+      return statfs(location, options as { bigint: false });
+    });
+    const outcome = await s3(writer)
+      .send(new CompleteMultipartUploadCommand({ ...upload, UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag }] } }))
+      .then(() => "completed", (error: unknown) => (error instanceof S3ServiceException ? `${error.$metadata.httpStatusCode} ${error.name}` : String(error)));
+    expect(armed).toBe(false);
+    expect(outcome).toBe("404 NoSuchUpload");
+    expect((await fetch(artifactUrl(writer.url, "team-a", "multi/raced"))).status).toBe(404);
   });
 
   it("two processes, 150 rounds of PUT d/x?archive=tar.gz on one against DELETE d/y (the last sibling) on the other: d/x is always there whole", { timeout: 240_000 }, async () => {

@@ -33,6 +33,11 @@ export interface PartRecord {
   readonly size: number;
   readonly md5: string;
   readonly modified: string;
+  /**
+   * The inode of the part file the record describes. Two servers storing the same part number at once
+   * may leave one's file with the other's record: such a part does not count as uploaded.
+   */
+  readonly ino?: number;
 }
 
 export interface CompletedPart {
@@ -103,12 +108,19 @@ export class MultipartUploads {
       if (checks.expectedMd5 !== undefined && checks.expectedMd5 !== staged.md5) {
         throw new S3Error(400, "BadDigest", "The Content-MD5 you specified did not match what we received.");
       }
-      const part: PartRecord = { partNumber, size: staged.size, md5: staged.md5 ?? "", modified: new Date().toISOString() };
+      const { ino } = await fs.stat(staged.tempFile);
+      const part: PartRecord = { partNumber, size: staged.size, md5: staged.md5 ?? "", modified: new Date().toISOString(), ino };
       const name = partName(partNumber);
       // The sidecar first: a part file without its sidecar is never used, a sidecar without a file neither.
-      await fs.writeFile(path.join(dir, `${name}.json.tmp`), JSON.stringify(part), { mode: 0o640 });
-      await fs.rename(staged.tempFile, path.join(dir, name));
-      await fs.rename(path.join(dir, `${name}.json.tmp`), path.join(dir, `${name}.json`));
+      // Its temporary name is this request's own: another server may store the same part at once.
+      const sidecarTemp = path.join(dir, `${name}.json.${randomBytes(8).toString("hex")}.tmp`);
+      try {
+        await fs.writeFile(sidecarTemp, JSON.stringify(part), { mode: 0o640 });
+        await fs.rename(staged.tempFile, path.join(dir, name));
+        await fs.rename(sidecarTemp, path.join(dir, `${name}.json`));
+      } finally {
+        await fs.rm(sidecarTemp, { force: true });
+      }
       return part;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "ENOENT") throw noSuchUpload(); // aborted meanwhile
@@ -128,7 +140,9 @@ export class MultipartUploads {
     for (const name of names) {
       if (!/^part-\d{5}\.json$/.test(name)) continue;
       const part = await readPart(path.join(dir, name));
-      if (part !== undefined && names.includes(name.slice(0, -".json".length))) parts.push(part);
+      if (part === undefined || !names.includes(name.slice(0, -".json".length))) continue;
+      const file = await fs.stat(path.join(dir, name.slice(0, -".json".length))).catch(() => undefined);
+      if (file !== undefined && (part.ino === undefined || part.ino === file.ino)) parts.push(part);
     }
     return parts.sort((a, b) => a.partNumber - b.partNumber);
   }
@@ -167,14 +181,20 @@ export class MultipartUploads {
     for (const part of chosen) combined.update(Buffer.from(part.md5, "hex"));
     const s3ETag = `${combined.digest("hex")}-${chosen.length}`;
     const declaredSize = chosen.reduce((total, part) => total + part.size, 0);
-    const result = await this.store.put({
-      namespace: target.namespace,
-      key: target.key,
-      body: concatenate(chosen.map((part) => path.join(dir, partName(part.partNumber)))),
-      declaredSize,
-      s3ETag,
-      precondition,
-    });
+    const result = await this.store
+      .put({
+        namespace: target.namespace,
+        key: target.key,
+        body: concatenate(chosen.map((part) => path.join(dir, partName(part.partNumber)))),
+        declaredSize,
+        s3ETag,
+        precondition,
+      })
+      .catch(async (error: unknown) => {
+        // Completed or aborted meanwhile through another server on the volume: its parts are gone.
+        if ((error as NodeJS.ErrnoException).code === "ENOENT" && (await fs.stat(dir).catch(() => undefined)) === undefined) throw noSuchUpload();
+        throw error;
+      });
     await fs.rm(dir, { recursive: true, force: true });
     return result;
   }

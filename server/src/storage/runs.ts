@@ -22,6 +22,9 @@ export interface RunRecord {
   readonly pipeline: string;
 }
 
+/** How many times a claim makes the run's directory again after a peer removed it, before it fails. */
+const LINK_ATTEMPTS = 8;
+
 export class RunIndex {
   constructor(
     private readonly runsDir: string,
@@ -78,7 +81,6 @@ export class RunIndex {
     const existing = await this.get(record.runId, record.namespace);
     if (existing !== undefined) return existing;
     const target = this.#pathFor(record.runId, record.namespace);
-    await fs.mkdir(path.dirname(target), { recursive: true });
     const temp = tempPath(this.tmpDir, "run");
     const handle = await fs.open(temp, "wx", 0o640);
     try {
@@ -88,7 +90,17 @@ export class RunIndex {
       } finally {
         await handle.close();
       }
-      await fs.link(temp, target);
+      // A peer's forget() of the run's last record in another namespace removes the run's directory,
+      // possibly between our mkdir and our link: then it is made again.
+      for (let attempt = 1; ; attempt += 1) {
+        await fs.mkdir(path.dirname(target), { recursive: true });
+        try {
+          await fs.link(temp, target);
+          break;
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== "ENOENT" || attempt >= LINK_ATTEMPTS) throw error;
+        }
+      }
       return record;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
