@@ -43,19 +43,21 @@ export async function tryAcquire(options: LeaderOptions, now = new Date()): Prom
   const duration = (lease.spec?.leaseDurationSeconds ?? leaseSeconds) * 1000;
   const ours = holder === identity;
   if (!ours && holder && now.getTime() - renewed < duration) return false;
+  return replaceLease(options, lease, {
+    ...spec,
+    acquireTime: ours && lease.spec?.acquireTime ? new V1MicroTime(new Date(lease.spec.acquireTime).getTime()) : stamp,
+    leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + (ours ? 0 : 1),
+  });
+}
+
+/**
+ * Writes `spec` over the lease as read (its resourceVersion): false when someone else wrote it meanwhile
+ * (409), so whatever we decided from the old version no longer holds.
+ */
+async function replaceLease(options: LeaderOptions, lease: V1Lease, spec: NonNullable<V1Lease["spec"]>): Promise<boolean> {
+  const { api, namespace, name } = options;
   try {
-    await api.replaceNamespacedLease({
-      name,
-      namespace,
-      body: {
-        metadata: { ...lease.metadata, name, namespace },
-        spec: {
-          ...spec,
-          acquireTime: ours && lease.spec?.acquireTime ? new V1MicroTime(new Date(lease.spec.acquireTime).getTime()) : stamp,
-          leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + (ours ? 0 : 1),
-        },
-      },
-    });
+    await api.replaceNamespacedLease({ name, namespace, body: { metadata: { ...lease.metadata, name, namespace }, spec } });
     return true;
   } catch (error) {
     if (isCode(error, 409)) return false;
@@ -79,21 +81,8 @@ export async function releaseLease(options: LeaderOptions, now = new Date()): Pr
   }
   if (lease.spec?.holderIdentity !== identity) return false;
   const stamp = new V1MicroTime(now.getTime());
-  try {
-    await api.replaceNamespacedLease({
-      name,
-      namespace,
-      body: {
-        metadata: { ...lease.metadata, name, namespace },
-        spec: { leaseDurationSeconds: 1, acquireTime: stamp, renewTime: stamp, leaseTransitions: lease.spec.leaseTransitions ?? 0 },
-      },
-    });
-    return true;
-  } catch (error) {
-    // Someone else wrote it meanwhile (took it over): it is not ours to release any more.
-    if (isCode(error, 409)) return false;
-    throw error;
-  }
+  // False when someone took it over meanwhile: it is not ours to release any more.
+  return replaceLease(options, lease, { leaseDurationSeconds: 1, acquireTime: stamp, renewTime: stamp, leaseTransitions: lease.spec.leaseTransitions ?? 0 });
 }
 
 export interface LeaderElection {
