@@ -238,6 +238,18 @@ export async function* walkFiles(directory: HeldDirectory, relative = ""): Async
   }
 }
 
+/** Total size of the regular files below `directory`, which it closes (0 when there is none). */
+export async function sizeOfFiles(directory: HeldDirectory | undefined): Promise<number> {
+  if (directory === undefined) return 0;
+  let total = 0;
+  try {
+    for await (const file of walkFiles(directory)) total += file.size;
+  } finally {
+    await directory.close();
+  }
+  return total;
+}
+
 /** How often one entry may change under a removal (a directory swapped for a file and back) before it gives up. */
 const REMOVE_ATTEMPTS = 8;
 
