@@ -265,6 +265,16 @@ describe("native API (app.request)", () => {
     expect((await quota.app.request("/v1/namespaces/team-b/artifacts/x", { method: "PUT", body: "1234567890" })).status).toBe(201);
   });
 
+  it("enforces NAMESPACE_QUOTA_BYTES on writes to different keys committed at once: exactly what fits is kept", async () => {
+    const quota = await makeApp({ NAMESPACE_QUOTA_BYTES: "12" });
+    const statuses = await Promise.all(Array.from({ length: 6 }, (_, i) => put(quota, `k${i}`, "12345").then((response) => response.status)));
+    expect(statuses.filter((status) => status === 201)).toHaveLength(2);
+    expect(statuses.filter((status) => status === 507)).toHaveLength(4);
+    expect(await quota.store.usage.get("team-a")).toBe(10);
+    const kept = (await listFiles(quota.root)).filter((file) => file.startsWith("team-a/"));
+    expect(kept).toHaveLength(2);
+  });
+
   it("enforces the MIN_FREE_BYTES reserve with 507 while reads keep working", async () => {
     const reserve = await makeApp({ MIN_FREE_BYTES: "1Ti" });
     const refused = await put(reserve, "k", "x");

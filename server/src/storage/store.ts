@@ -8,10 +8,10 @@ import { ConfigError } from "../config.js";
 import { badRequest, conflict, HttpError, insufficientStorage, notFound, payloadTooLarge, preconditionFailed } from "../errors.js";
 import type { Logger } from "../log.js";
 import { extractArchive, type ExtractResult } from "./archive.js";
-import { HeldDirectory, isNotThere, removeTree, sizeOfFiles, VolumeRoot, walkFiles, type VolumePath } from "./contained.js";
+import { HeldDirectory, isNotThere, removeTree, VolumeRoot, walkFiles, type VolumePath } from "./contained.js";
 import { VolumeLayout } from "./layout.js";
 import { describes, digestOpenFile, metaFor, readMeta, removeMeta, writeMeta } from "./meta.js";
-import { KeyedMutex } from "./mutex.js";
+import { NamespaceLock } from "./mutex.js";
 import { SmallFileCache, type FileVersion, type SmallArtifact } from "./small-files.js";
 import { parseKey, type ArtifactKey } from "./names.js";
 import { Replacements, type Aside } from "./replacement.js";
@@ -134,7 +134,7 @@ type Entry = { readonly name: string; readonly isDirectory: boolean };
 export class ArtifactStore {
   readonly layout: VolumeLayout;
   readonly usage: NamespaceUsage;
-  readonly #commitLock = new KeyedMutex();
+  readonly #commitLock = new NamespaceLock();
   readonly #smallFiles = new SmallFileCache(SMALL_FILE_BYTES, SMALL_FILES_TOTAL_BYTES);
   readonly #replacements: Replacements;
   #rootIdentity: RootIdentity = -1;
@@ -251,7 +251,9 @@ export class ArtifactStore {
       // The staged bytes already occupy the volume: the write is refused if they ate into the reserve.
       if ((await this.writableBytes()) < 0) throw volumeFull();
       const s3ETag = request.s3ETag ?? (request.md5 === true ? staged.md5 : undefined);
-      const created = await this.#commitLock.run(namespace, () =>
+      // Measured (with the namespace to itself) before commits of other keys may run beside this one.
+      await this.usage.get(namespace);
+      const created = await this.#commitLock.runForKey(namespace, key.key, () =>
         this.#commitFile(namespace, key, { ...staged, s3ETag }, request.createOnly === true, request.precondition),
       );
       return { created, size: staged.size, sha256: staged.sha256, s3ETag };
@@ -294,23 +296,26 @@ export class ArtifactStore {
     if (precondition !== undefined) precondition(previous === undefined ? undefined : await this.#currentVersion(namespace, key, parent));
     const previousSize = previous?.size ?? 0;
 
-    const quota = this.options.namespaceQuotaBytes;
-    const used = await this.usage.getLocked(namespace);
-    if (quota > 0 && used - previousSize + staged.size > quota) throw quotaExceeded(quota);
-
-    const stagedStat = await fs.stat(staged.tempFile, { bigint: true });
-    await writeMeta(this.layout.metaPath(namespace, key.key), this.layout.tmpDir, metaFor(staged.sha256, stagedStat, staged.s3ETag));
+    // Commits of other keys run beside this one: the quota is checked and the bytes counted in one
+    // step, and given back unless the file is put in place.
+    const delta = staged.size - previousSize;
+    if (!this.usage.tryReserve(namespace, delta, this.options.namespaceQuotaBytes)) throw quotaExceeded(this.options.namespaceQuotaBytes);
+    let placed = false;
     try {
+      const stagedStat = await fs.stat(staged.tempFile, { bigint: true });
+      await writeMeta(this.layout.metaPath(namespace, key.key), this.layout.tmpDir, metaFor(staged.sha256, stagedStat, staged.s3ETag));
       await this.#placeAtKey(namespace, key, parent, (target) =>
         // link(2) fails with EEXIST atomically, even against another replica on a shared volume.
         createOnly ? fs.link(staged.tempFile, target) : fs.rename(staged.tempFile, target),
       );
+      placed = true;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "EEXIST") throw preconditionFailed("an artifact already exists at this key");
       if ((error as NodeJS.ErrnoException).code === "EISDIR") throw conflict("a directory artifact exists at this key");
       throw placingFailed(error);
+    } finally {
+      if (!placed) this.usage.add(namespace, -delta);
     }
-    this.usage.add(namespace, staged.size - previousSize);
     return previous === undefined;
   }
 
@@ -386,7 +391,7 @@ export class ArtifactStore {
     if (createOnly && previous !== undefined) throw preconditionFailed("an artifact already exists at this key");
     if (precondition !== undefined) precondition(previous === undefined ? undefined : await this.#versionOf(namespace, key, parent, previous));
     let previousSize = previous?.isFile() ? previous.size : 0;
-    if (previous?.isDirectory()) previousSize += await sizeOfFiles(await parent.child(name));
+    if (previous?.isDirectory()) previousSize += await sizeOfTree(parent, name);
     const quota = this.options.namespaceQuotaBytes;
     const used = await this.usage.getLocked(namespace);
     if (quota > 0 && used - previousSize + extracted.expandedBytes > quota) throw quotaExceeded(quota);
@@ -769,7 +774,15 @@ export class ArtifactStore {
 
   /** Sum of file sizes below a namespace; the slow path, run once per namespace per process. */
   async #measureNamespace(namespace: string): Promise<number> {
-    return sizeOfFiles(await this.#root.openDirectory([namespace]));
+    const namespaceDir = await this.#root.openDirectory([namespace]);
+    if (namespaceDir === undefined) return 0;
+    let total = 0;
+    try {
+      for await (const file of walkFiles(namespaceDir)) total += file.size;
+    } finally {
+      await namespaceDir.close();
+    }
+    return total;
   }
 
   /** Names of the real directories (never symlinks) directly below `relative` in a namespace; [] if none. */
@@ -848,6 +861,19 @@ function changedMeanwhile(error: unknown): never {
   if (code === "ENOENT" || code === "ENOTDIR") throw notFound("artifact not found");
   if (code === "EISDIR" || code === "EPERM" || code === "ENOTEMPTY" || code === "EEXIST") throw conflict("the artifact changed while it was being removed; try again");
   throw error;
+}
+
+/** Total size of the regular files below the directory `name` in `parent` (0 if it is no longer one). */
+async function sizeOfTree(parent: HeldDirectory, name: string): Promise<number> {
+  const directory = await parent.child(name);
+  if (directory === undefined) return 0;
+  let total = 0;
+  try {
+    for await (const file of walkFiles(directory)) total += file.size;
+  } finally {
+    await directory.close();
+  }
+  return total;
 }
 
 async function readSortedEntries(directory: HeldDirectory): Promise<Entry[]> {
