@@ -8,7 +8,7 @@ import { ConfigError } from "../config.js";
 import { badRequest, conflict, HttpError, insufficientStorage, notFound, payloadTooLarge, preconditionFailed } from "../errors.js";
 import type { Logger } from "../log.js";
 import { extractArchive, type ExtractResult } from "./archive.js";
-import { HeldDirectory, isNotThere, removeTree, VolumeRoot, walkFiles, type VolumePath } from "./contained.js";
+import { HeldDirectory, isNotThere, removeTree, sizeOfFiles, VolumeRoot, walkFiles, type VolumePath } from "./contained.js";
 import { VolumeLayout } from "./layout.js";
 import { describes, digestOpenFile, metaFor, readMeta, removeMeta, writeMeta } from "./meta.js";
 import { NamespaceLock } from "./mutex.js";
@@ -391,7 +391,7 @@ export class ArtifactStore {
     if (createOnly && previous !== undefined) throw preconditionFailed("an artifact already exists at this key");
     if (precondition !== undefined) precondition(previous === undefined ? undefined : await this.#versionOf(namespace, key, parent, previous));
     let previousSize = previous?.isFile() ? previous.size : 0;
-    if (previous?.isDirectory()) previousSize += await sizeOfTree(parent, name);
+    if (previous?.isDirectory()) previousSize += await sizeOfFiles(await parent.child(name));
     const quota = this.options.namespaceQuotaBytes;
     const used = await this.usage.getLocked(namespace);
     if (quota > 0 && used - previousSize + extracted.expandedBytes > quota) throw quotaExceeded(quota);
@@ -774,15 +774,7 @@ export class ArtifactStore {
 
   /** Sum of file sizes below a namespace; the slow path, run once per namespace per process. */
   async #measureNamespace(namespace: string): Promise<number> {
-    const namespaceDir = await this.#root.openDirectory([namespace]);
-    if (namespaceDir === undefined) return 0;
-    let total = 0;
-    try {
-      for await (const file of walkFiles(namespaceDir)) total += file.size;
-    } finally {
-      await namespaceDir.close();
-    }
-    return total;
+    return sizeOfFiles(await this.#root.openDirectory([namespace]));
   }
 
   /** Names of the real directories (never symlinks) directly below `relative` in a namespace; [] if none. */
@@ -861,19 +853,6 @@ function changedMeanwhile(error: unknown): never {
   if (code === "ENOENT" || code === "ENOTDIR") throw notFound("artifact not found");
   if (code === "EISDIR" || code === "EPERM" || code === "ENOTEMPTY" || code === "EEXIST") throw conflict("the artifact changed while it was being removed; try again");
   throw error;
-}
-
-/** Total size of the regular files below the directory `name` in `parent` (0 if it is no longer one). */
-async function sizeOfTree(parent: HeldDirectory, name: string): Promise<number> {
-  const directory = await parent.child(name);
-  if (directory === undefined) return 0;
-  let total = 0;
-  try {
-    for await (const file of walkFiles(directory)) total += file.size;
-  } finally {
-    await directory.close();
-  }
-  return total;
 }
 
 async function readSortedEntries(directory: HeldDirectory): Promise<Entry[]> {
