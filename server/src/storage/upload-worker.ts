@@ -3,8 +3,9 @@
 // on the event loop that was a third of every upload's time, and it stalled every other request. An S3
 // upload's MD5 runs beside it on a second worker, given the same slots without a file, so the two
 // digests of one body are computed at once rather than one after the other.
-// Synchronous file calls are right here: this thread does nothing else, and a slow volume stalls only
-// the uploads, never health checks or downloads.
+// Synchronous writes are right here: this thread does nothing else, and a slow volume stalls only the
+// uploads, never health checks or downloads. The final fsync is not: it waits for the disk, during which
+// this thread takes the other uploads' slots, and the fsyncs of uploads finishing together overlap.
 import { createHash, type Hash } from "node:crypto";
 import fs from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
@@ -16,6 +17,9 @@ interface OpenUpload {
   readonly hashes: ReadonlyArray<readonly [Digest, Hash]>;
   /** After the first failure the upload is only waiting for its abort. */
   failed: boolean;
+  /** Its fsync is under way: the file is closed (and an abort answered) once that is done. */
+  syncing: boolean;
+  abortWhenSynced: boolean;
 }
 
 const port = parentPort;
@@ -46,7 +50,7 @@ function handle(request: WriterRequest): void {
     try {
       const fd = request.file === undefined ? undefined : fs.openSync(request.file.path, "wx", request.file.mode);
       const hashes = request.digests.map((digest) => [digest, createHash(digest)] as const);
-      uploads.set(request.id, { fd, hashes, failed: false });
+      uploads.set(request.id, { fd, hashes, failed: false, syncing: false, abortWhenSynced: false });
     } catch (error) {
       fail(request.id, error, undefined);
     }
@@ -54,6 +58,11 @@ function handle(request: WriterRequest): void {
   }
   const upload = uploads.get(request.id);
   if (request.op === "abort") {
+    // Closing a descriptor an fsync still uses could let the next open reuse its number: later.
+    if (upload !== undefined && upload !== "failed" && upload.syncing) {
+      upload.abortWhenSynced = true;
+      return;
+    }
     uploads.delete(request.id);
     // Always answered, even for an upload already finished or never opened: the event loop waits for it.
     if (upload !== undefined && upload !== "failed" && upload.fd !== undefined) fs.close(upload.fd, () => reply({ op: "aborted", id: request.id }));
@@ -76,17 +85,35 @@ function handle(request: WriterRequest): void {
     reply({ op: "written", id: request.id, slot: request.slot, bytes });
     return;
   }
-  if (upload === undefined || upload === "failed" || upload.failed) return;
-  try {
-    if (request.fsync && upload.fd !== undefined) fs.fsyncSync(upload.fd);
+  if (upload === undefined || upload === "failed" || upload.failed || upload.syncing) return;
+  const digests: Partial<Record<Digest, string>> = {};
+  for (const [digest, hash] of upload.hashes) digests[digest] = hash.digest("hex");
+  const { fd } = upload;
+  if (fd === undefined) {
     uploads.delete(request.id);
-    if (upload.fd !== undefined) fs.closeSync(upload.fd);
-    const digests: Partial<Record<Digest, string>> = {};
-    for (const [digest, hash] of upload.hashes) digests[digest] = hash.digest("hex");
     reply({ op: "finished", id: request.id, digests });
-  } catch (error) {
-    fail(request.id, error, upload);
+    return;
   }
+  if (!request.fsync) {
+    try {
+      uploads.delete(request.id);
+      fs.closeSync(fd);
+      reply({ op: "finished", id: request.id, digests });
+    } catch (error) {
+      fail(request.id, error, upload);
+    }
+    return;
+  }
+  upload.syncing = true;
+  fs.fsync(fd, (syncError) => {
+    fs.close(fd, (closeError) => {
+      uploads.delete(request.id);
+      const error = syncError ?? closeError;
+      if (upload.abortWhenSynced) reply({ op: "aborted", id: request.id });
+      else if (error !== null) fail(request.id, error, undefined);
+      else reply({ op: "finished", id: request.id, digests });
+    });
+  });
 }
 
 port.on("message", handle);

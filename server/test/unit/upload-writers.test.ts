@@ -1,7 +1,7 @@
 // The upload workers on their own: bytes and digest exact whatever the chunks look like, bounded
 // hand-over, errors with their errno codes, and a worker that ends mid-upload.
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -167,6 +167,34 @@ describe("UploadWriterPool", () => {
     await expect(writer.finish(false)).rejects.toMatchObject({ code: "ENOENT" });
     expect(() => writer.write(new Uint8Array(1))).toThrow(/ENOENT|no such file/);
     await writer.abort();
+  });
+
+  it("fsyncs without holding up other uploads, and an abort during the fsync is answered once the file is closed", async () => {
+    const openDescriptors = async () => (await readdir("/proc/self/fd")).length;
+    const own = new UploadWriterPool(1);
+    try {
+      // Durable uploads finishing together, and one that is not: all complete, each with its bytes.
+      const bodies = Array.from({ length: 8 }, () => randomBytes(50_000));
+      const writers = bodies.map((body, i) => {
+        const writer = own.begin(path.join(dir, `synced-${i}`), 0o600);
+        void writer.write(new Uint8Array(body));
+        return writer;
+      });
+      expect(await Promise.all(writers.map((writer, i) => writer.finish(i !== 3)))).toEqual(bodies.map(sha256));
+      for (const [i, body] of bodies.entries()) expect((await readFile(path.join(dir, `synced-${i}`))).equals(body)).toBe(true);
+
+      const before = await openDescriptors();
+      const writer = own.begin(path.join(dir, "aborted-while-syncing"), 0o600);
+      void writer.write(new Uint8Array(randomBytes(SLOT_BYTES)));
+      const finishing = writer.finish(true); // posted in this turn: the worker starts its fsync
+      const aborting = writer.abort(); // arrives while the fsync runs, or after it
+      await expect(finishing).rejects.toThrow(/upload aborted/);
+      await aborting;
+      expect(await openDescriptors()).toBe(before);
+      await rm(path.join(dir, "aborted-while-syncing"));
+    } finally {
+      await own.stop();
+    }
   });
 
   it("abort closes the file and leaves its removal to the caller; a later abort is a no-op", async () => {
