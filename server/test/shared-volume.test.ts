@@ -201,6 +201,44 @@ describe("two servers on one volume", () => {
   });
 });
 
+describe("NAMESPACE_QUOTA_BYTES across two servers on one volume", () => {
+  const quota = { NAMESPACE_QUOTA_BYTES: "100000" };
+  const put = (server: TestServer, key: string, bytes: number) => send(artifactUrl(server.url, "team-a", key), { method: "PUT", body: Buffer.alloc(bytes, 1) });
+
+  it("each server counts what the other wrote and deleted", async () => {
+    const [first, second] = await twoServers(quota);
+    expect(await put(second, "seed", 1000)).toBe(201); // the second server has measured the namespace
+    expect(await put(first, "one", 60_000)).toBe(201);
+    expect(await put(second, "two", 60_000)).toBe(507); // 121,000 bytes would be over
+    expect(await send(artifactUrl(second.url, "team-a", "one"), { method: "DELETE" })).toBe(204);
+    expect(await put(first, "three", 60_000)).toBe(201); // 61,000 bytes: room again
+    expect(await put(first, "four", 40_000)).toBe(507);
+  });
+
+  it("ten writes at once through two servers, room for five: exactly five are stored", async () => {
+    const [first, second] = await twoServers(quota);
+    const statuses = await Promise.all(Array.from({ length: 10 }, (_, index) => put(index % 2 === 0 ? first : second, `part-${index}`, 20_000)));
+    expect(statuses.filter((status) => status === 201)).toHaveLength(5);
+    expect(statuses.filter((status) => status === 507)).toHaveLength(5);
+    expect(await listFiles(path.join(first.root, "team-a"))).toHaveLength(5);
+  });
+
+  it("a lock left by a server that died goes once stale, and the namespace is measured again (the dead holder's change counts)", async () => {
+    const [first, second] = await twoServers({ ...quota, LOG_LEVEL: "info" });
+    expect(await put(first, "one", 60_000)).toBe(201);
+    // A holder that wrote 30,000 bytes, then died holding the lock, before recording them.
+    await fs.writeFile(path.join(first.root, "team-a/unrecorded"), Buffer.alloc(30_000));
+    const lock = path.join(first.root, ".kfp-artifacts/locks/team-a.lock");
+    await fs.writeFile(lock, "{}");
+    const longAgo = new Date(Date.now() - 60_000);
+    await fs.utimes(lock, longAgo, longAgo);
+    expect(await put(second, "two", 20_000)).toBe(507); // 110,000 bytes with what the dead holder wrote
+    expect(second.logs.join("\n")).toMatch(/broke a quota lock its holder left/);
+    expect(await put(first, "three", 10_000)).toBe(201); // exactly 100,000
+    await expect(fs.stat(lock)).rejects.toThrow();
+  });
+});
+
 describe("a crash in the middle of a directory replacement", () => {
   async function crashDuringReplacement(step: string): Promise<{ root: string; restarted: ChildServer }> {
     const root = await tempDir("crash-replace");

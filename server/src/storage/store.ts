@@ -15,6 +15,7 @@ import { NamespaceLock } from "./mutex.js";
 import { SmallFileCache, type FileVersion, type SmallArtifact } from "./small-files.js";
 import { parseKey, type ArtifactKey } from "./names.js";
 import { Replacements, type Aside } from "./replacement.js";
+import { SharedUsage } from "./shared-usage.js";
 import { isNoSpace, OWN_TEMP_PREFIX, stageUpload, syncDirectory, TEMP_PREFIX, tempPath, volumeFull } from "./upload.js";
 import { uploadWriters } from "./upload-writers.js";
 import { NamespaceUsage } from "./usage.js";
@@ -137,6 +138,8 @@ export class ArtifactStore {
   readonly #commitLock = new NamespaceLock();
   readonly #smallFiles = new SmallFileCache(SMALL_FILE_BYTES, SMALL_FILES_TOTAL_BYTES);
   readonly #replacements: Replacements;
+  /** With a quota: usage kept on the volume, under a lock every server on it honours (shared-usage.ts). */
+  readonly #sharedUsage: SharedUsage | undefined;
   #rootIdentity: RootIdentity = -1;
   /** The root held open: every artifact path is resolved from it (contained.ts). */
   #volume: VolumeRoot | undefined;
@@ -145,6 +148,10 @@ export class ArtifactStore {
     this.layout = new VolumeLayout(options.root);
     this.#replacements = new Replacements(this.layout.tmpDir, options.fsync);
     this.usage = new NamespaceUsage((namespace) => this.#measureNamespace(namespace), this.#commitLock);
+    this.#sharedUsage =
+      options.namespaceQuotaBytes > 0
+        ? new SharedUsage(this.layout.internalDir, this.layout.tmpDir, this.usage, (namespace) => this.#measureNamespace(namespace), options.logger)
+        : undefined;
   }
 
   /** Creates the internal directories and sweeps crash leftovers. Call once before serving. */
@@ -160,6 +167,7 @@ export class ArtifactStore {
     for (const directory of [this.layout.internalDir, this.layout.tmpDir, this.layout.metaDir, this.layout.runsDir]) {
       await writableDirectory(directory, this.options.root);
     }
+    await this.#sharedUsage?.init();
     await this.sweepTemporaryFiles(true);
   }
 
@@ -221,7 +229,7 @@ export class ArtifactStore {
     // Without a Content-Length this still refuses at once when the reserve is already reached.
     if ((await this.writableBytes()) - size < 0) throw volumeFull();
     const quota = this.options.namespaceQuotaBytes;
-    if (quota > 0 && (await this.usage.get(namespace)) + size > quota) throw quotaExceeded(quota);
+    if (quota > 0 && ((await this.#sharedUsage?.peek(namespace)) ?? (await this.usage.get(namespace))) + size > quota) throw quotaExceeded(quota);
   }
 
   async put(request: PutRequest): Promise<PutResult> {
@@ -254,7 +262,7 @@ export class ArtifactStore {
       // Measured (with the namespace to itself) before commits of other keys may run beside this one.
       await this.usage.get(namespace);
       const created = await this.#commitLock.runForKey(namespace, key.key, () =>
-        this.#commitFile(namespace, key, { ...staged, s3ETag }, request.createOnly === true, request.precondition),
+        this.#withSharedUsage(namespace, () => this.#commitFile(namespace, key, { ...staged, s3ETag }, request.createOnly === true, request.precondition)),
       );
       return { created, size: staged.size, sha256: staged.sha256, s3ETag };
     } finally {
@@ -345,7 +353,7 @@ export class ArtifactStore {
       if ((await this.writableBytes()) < 0) throw volumeFull();
       if (this.options.fsync) await syncTree(staging);
       const commit = await this.#commitLock.run(namespace, () =>
-        this.#commitDirectory(namespace, key, staging, extracted, request.createOnly === true, request.precondition),
+        this.#withSharedUsage(namespace, () => this.#commitDirectory(namespace, key, staging, extracted, request.createOnly === true, request.precondition)),
       );
       if (commit.trash !== undefined) await this.#discardReplaced(namespace, key.key, commit.trash, extracted);
       return {
@@ -621,15 +629,17 @@ export class ArtifactStore {
     condition?: { ino: number; mtimeMs: number } | VersionPrecondition,
     options: { deferDirectorySync?: boolean } = {},
   ): Promise<void> {
-    const trash = await this.#commitLock.run(namespace, async () => {
-      const parent = await this.#openParent(namespace, key);
-      if (parent === undefined) throw notFound("artifact not found");
-      try {
-        return await this.#deleteIn(parent, namespace, key, recursive, condition, options);
-      } finally {
-        await parent.close();
-      }
-    });
+    const trash = await this.#commitLock.run(namespace, () =>
+      this.#withSharedUsage(namespace, async () => {
+        const parent = await this.#openParent(namespace, key);
+        if (parent === undefined) throw notFound("artifact not found");
+        try {
+          return await this.#deleteIn(parent, namespace, key, recursive, condition, options);
+        } finally {
+          await parent.close();
+        }
+      }),
+    );
     if (trash !== undefined) {
       let freed = 0;
       const removed = await HeldDirectory.open(trash);
@@ -644,8 +654,16 @@ export class ArtifactStore {
         }
       }
       await removeTree(trash);
-      this.usage.add(namespace, -freed);
+      const free = () => this.usage.add(namespace, -freed);
+      // With a quota the volume's record of the namespace's usage gives the bytes back too.
+      if (this.#sharedUsage === undefined) free();
+      else await this.#commitLock.run(namespace, () => this.#withSharedUsage(namespace, () => Promise.resolve(free())));
     }
+  }
+
+  /** Runs a commit or delete of `namespace` under the lock its usage on the volume needs, when a quota is set. */
+  #withSharedUsage<T>(namespace: string, change: () => Promise<T>): Promise<T> {
+    return this.#sharedUsage === undefined ? change() : this.#sharedUsage.hold(namespace, change);
   }
 
   /** delete() under the commit lock, in the key's held parent directory; resolves what to remove afterwards. */
