@@ -261,11 +261,17 @@ describe("a directory swapped for a symlink to outside the volume, in a loop, du
     expect.soft(await race((i) => request(kfp("r0", `m${i}`, "read")))).toEqual(CLEAN);
   });
 
-  it("S3 PutObject, GetObject and ListObjectsV2", async () => {
+  it("S3 PutObject", async () => {
     expect.soft(await race((i) => s3Answer(async () => JSON.stringify(await s3.send(new PutObjectCommand({ Bucket: "team-a", Key: `race/s${i}`, Body: `s3 ${i}` })))))).toEqual(CLEAN);
+  });
+
+  it("S3 GetObject", async () => {
     expect.soft(
       await race((i) => s3Answer(async () => (await (await s3.send(new GetObjectCommand({ Bucket: "team-a", Key: `race/f${i}` }))).Body?.transformToString()) ?? "")),
     ).toEqual(CLEAN);
+  });
+
+  it("S3 ListObjectsV2", async () => {
     expect.soft(await race(() => s3Answer(async () => JSON.stringify(await s3.send(new ListObjectsV2Command({ Bucket: "team-a", Prefix: "race/outside" })))))).toEqual(CLEAN);
   });
 
