@@ -2,6 +2,7 @@
 // value stops the process with a message naming the variable.
 import path from "node:path";
 import { z } from "zod";
+import { NAMESPACE_KEY_PREFIX, parseNamespaceKeyId } from "./s3/credentials.js";
 
 const BYTE_UNITS: Record<string, number> = {
   "": 1,
@@ -243,6 +244,20 @@ const envSchema = z.object({
     chartValue: "s3.masterKey.existingSecret",
     chartNote: "from that Secret's key `s3.masterKey.key`",
   }),
+  S3_NAMESPACE_ACCESS_KEY: documented(
+    z.string().regex(/^[A-Za-z0-9._~+:@-]{3,128}$/, "must be 3 to 128 letters, digits or ._~+:@-").optional(),
+    {
+      description:
+        "A dedicated server's only key: the access key id of its namespace's pair (`kfp.<namespace>`), acting as `S3_NAMESPACE_SERVICE_ACCOUNT` in `SCOPE_NAMESPACE` and refused everywhere else. Requires `SCOPE_NAMESPACE` and `S3_NAMESPACE_SECRET_KEY`; excludes the static key and `S3_MASTER_KEY`, so the server holds nothing from which another namespace's key follows.",
+      unset: "no namespace key pair",
+      chartNote: "a dedicated server's, from the Secret `<fullname>-s3-namespace-key` in its namespace (key `accesskey`), which the manager writes",
+    },
+  ),
+  S3_NAMESPACE_SECRET_KEY: documented(z.string().min(8, "must be at least 8 characters").max(256).optional(), {
+    description: "Secret access key of the dedicated server's namespace key pair.",
+    unset: "no namespace key pair",
+    chartNote: "a dedicated server's, from the Secret `<fullname>-s3-namespace-key` in its namespace (key `secretkey`)",
+  }),
   S3_NAMESPACE_SERVICE_ACCOUNT: documented(
     z
       .string()
@@ -337,6 +352,8 @@ export type S3Config = Readonly<{
   staticKey: Readonly<{ accessKeyId: string; secretAccessKey: string; user: string | undefined }> | undefined;
   /** Per-namespace keys are derived from this; undefined: no per-namespace keys. */
   masterKey: string | undefined;
+  /** A dedicated server's one pair, valid in its namespace only; excludes the static key and the master key. */
+  namespaceKey: Readonly<{ accessKeyId: string; secretAccessKey: string; namespace: string; serviceAccount: string }> | undefined;
   namespaceServiceAccount: string;
   multipartExpiryMs: number;
 }>;
@@ -375,6 +392,36 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
+type ParsedEnv = z.output<typeof envSchema>;
+
+/**
+ * The dedicated server's namespace key pair, or undefined; its problems go into `problems`. It is valid
+ * alone: a server holding it next to the static key or a master key could mint every namespace's key.
+ */
+function namespaceKeyOf(e: ParsedEnv, problems: string[]): S3Config["namespaceKey"] {
+  const { S3_NAMESPACE_ACCESS_KEY: accessKeyId, S3_NAMESPACE_SECRET_KEY: secretAccessKey, SCOPE_NAMESPACE: namespace } = e;
+  if (accessKeyId === undefined && secretAccessKey === undefined) return undefined;
+  if (accessKeyId === undefined || secretAccessKey === undefined) {
+    problems.push("S3_NAMESPACE_ACCESS_KEY and S3_NAMESPACE_SECRET_KEY: set both or neither");
+    return undefined;
+  }
+  if (namespace === undefined) {
+    problems.push("S3_NAMESPACE_ACCESS_KEY: requires SCOPE_NAMESPACE (a namespace key pair serves one dedicated server's namespace)");
+    return undefined;
+  }
+  if (e.S3_ACCESS_KEY !== undefined || e.S3_MASTER_KEY !== undefined) {
+    problems.push("S3_NAMESPACE_ACCESS_KEY: cannot be combined with S3_ACCESS_KEY or S3_MASTER_KEY (a dedicated server holds its own namespace's pair only)");
+    return undefined;
+  }
+  // A key id in the namespace-key form must name this namespace: another namespace's pair here is a mistake.
+  const named = parseNamespaceKeyId(accessKeyId, e.S3_NAMESPACE_SERVICE_ACCOUNT);
+  if (accessKeyId.startsWith(NAMESPACE_KEY_PREFIX) && named?.namespace !== namespace) {
+    problems.push(`S3_NAMESPACE_ACCESS_KEY: "${accessKeyId}" is not a key of the namespace ${namespace} (expected ${NAMESPACE_KEY_PREFIX}${namespace})`);
+    return undefined;
+  }
+  return Object.freeze({ accessKeyId, secretAccessKey, namespace, serviceAccount: named?.serviceAccount ?? e.S3_NAMESPACE_SERVICE_ACCOUNT });
+}
+
 /** Validates the environment; throws ConfigError whose message names every bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   // An empty variable means "unset", as it does for most operators writing `FOO=` in a manifest.
@@ -397,6 +444,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     problems.push("S3_ACCESS_KEY_USER: required with S3_ACCESS_KEY under AUTH_MODE=kubernetes (the Kubernetes user the key acts as)");
   }
   if (e.S3_ENABLED && e.S3_PORT !== 0 && e.S3_PORT === e.PORT) problems.push("S3_PORT: must differ from PORT");
+  const namespaceKey = namespaceKeyOf(e, problems);
   const retentionRules: RetentionRule[] = [];
   for (const [name, text, withPrefix] of [
     ["RETENTION_NAMESPACE_DAYS", e.RETENTION_NAMESPACE_DAYS, false],
@@ -445,6 +493,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       region: e.S3_REGION,
       staticKey,
       masterKey: e.S3_MASTER_KEY ?? staticKey?.secretAccessKey,
+      namespaceKey,
       namespaceServiceAccount: e.S3_NAMESPACE_SERVICE_ACCOUNT,
       multipartExpiryMs: e.S3_MULTIPART_EXPIRY_HOURS * 3_600_000,
     }),

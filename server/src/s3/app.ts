@@ -57,6 +57,8 @@ export interface S3Caller {
   readonly claim: SignatureClaim | undefined;
   readonly signer: RequestSigner | undefined;
   readonly isSystemKey: boolean;
+  /** The one namespace the caller's key is valid in; undefined: any. */
+  readonly onlyNamespace?: string;
   /** The body, when it had to be read whole to verify the signature. */
   readonly body: Buffer | undefined;
 }
@@ -101,7 +103,7 @@ export function createS3App(config: S3Config, deps: S3AppDeps): Hono<AppEnv> {
       const record = c.get("record");
       record.user = resolvedV2.identity.user;
       record.groups = resolvedV2.identity.groups;
-      return { identity: resolvedV2.identity, claim, signer: undefined, isSystemKey: resolvedV2.isSystemKey, body };
+      return { identity: resolvedV2.identity, claim, signer: undefined, isSystemKey: resolvedV2.isSystemKey, onlyNamespace: resolvedV2.onlyNamespace, body };
     }
     const resolved = keys.resolve(claim.accessKeyId);
     if (resolved === undefined) {
@@ -119,13 +121,19 @@ export function createS3App(config: S3Config, deps: S3AppDeps): Hono<AppEnv> {
     const record = c.get("record");
     record.user = resolved.identity.user;
     record.groups = resolved.identity.groups;
-    return { identity: resolved.identity, claim, signer, isSystemKey: resolved.isSystemKey, body };
+    return { identity: resolved.identity, claim, signer, isSystemKey: resolved.isSystemKey, onlyNamespace: resolved.onlyNamespace, body };
   };
 
   const admit = async (request: S3Request, namespace: string, verb: ArtifactVerb): Promise<void> => {
     const record = request.c.get("record");
     record.namespace = namespace;
     record.verb = verb;
+    // Before the scope and before RBAC: a namespace pair is refused elsewhere even where its ServiceAccount
+    // is bound, and even with AUTH_MODE=none.
+    if (request.caller.onlyNamespace !== undefined && namespace !== request.caller.onlyNamespace) {
+      record.decision = "deny";
+      throw accessDenied();
+    }
     if (deps.scopeNamespace !== undefined && namespace !== deps.scopeNamespace) {
       throw new S3Error(404, "NoSuchBucket", `This artifact server serves only the namespace ${deps.scopeNamespace}.`);
     }

@@ -6,6 +6,10 @@
 //   ServiceAccount — by default the namespace's `default-editor`, which runs Kubeflow's pipelines. Its
 //   secret is an HMAC of the key id under a master key, so every replica (and the dedicated servers)
 //   verify it with no lookup and no API call, and nothing needs to read Secrets cluster-wide.
+// - A dedicated server may instead hold one namespace's pair alone (S3_NAMESPACE_ACCESS_KEY/_SECRET_KEY),
+//   as the manager writes it into that namespace: it verifies that key and refuses every other, and the
+//   key is valid in that namespace only, whatever RBAC would allow. Nothing in the namespace then lets
+//   anyone derive another namespace's key.
 // Either way every request is then authorized by SubjectAccessReview like a Bearer request.
 import { createHmac } from "node:crypto";
 import { NAMESPACE_PATTERN, type S3Config } from "../config.js";
@@ -21,6 +25,8 @@ export interface ResolvedKey {
   readonly identity: Identity;
   /** The static system key: it may also call the IAM subset. */
   readonly isSystemKey: boolean;
+  /** The one namespace the key is valid in (a dedicated server's namespace pair); undefined: any. */
+  readonly onlyNamespace?: string;
 }
 
 /** The secret of a namespace key: 40 URL-safe characters, the length AWS secrets have. */
@@ -60,11 +66,21 @@ export class S3KeyRing {
 
   /** Whether any key can be verified; without one (and AUTH_MODE=none) the endpoint is open. */
   get verifiesSignatures(): boolean {
-    return this.config.staticKey !== undefined || this.config.masterKey !== undefined;
+    return this.config.staticKey !== undefined || this.config.masterKey !== undefined || this.config.namespaceKey !== undefined;
   }
 
   resolve(accessKeyId: string): ResolvedKey | undefined {
-    const { staticKey, masterKey } = this.config;
+    const { staticKey, masterKey, namespaceKey } = this.config;
+    if (namespaceKey !== undefined) {
+      // The configuration admits it only alone: no static key, no master key, so no other key resolves.
+      if (accessKeyId !== namespaceKey.accessKeyId) return undefined;
+      return {
+        secretAccessKey: namespaceKey.secretAccessKey,
+        identity: serviceAccountIdentity(namespaceKey.namespace, namespaceKey.serviceAccount),
+        isSystemKey: false,
+        onlyNamespace: namespaceKey.namespace,
+      };
+    }
     if (staticKey !== undefined && accessKeyId === staticKey.accessKeyId) {
       const user = this.authMode === "none" ? "local" : (staticKey.user ?? "");
       return {
