@@ -252,12 +252,18 @@ interface WrkOutcome {
   readonly requestsPerSecond: number;
 }
 
-async function wrk(url: string, headers: readonly string[], seconds: number, script?: { file: string; args: readonly string[] }): Promise<WrkOutcome & { stdout: string }> {
+async function wrk(
+  url: string,
+  headers: readonly string[],
+  seconds: number,
+  script?: { file: string; args: readonly string[] },
+  connections = settings.connections,
+): Promise<WrkOutcome & { stdout: string }> {
   const args = [
     "-t",
-    String(settings.wrkThreads),
+    String(Math.min(settings.wrkThreads, connections)),
     "-c",
-    String(settings.connections),
+    String(connections),
     "-d",
     `${seconds}s`,
     ...headers.flatMap((h) => ["-H", h]),
@@ -440,13 +446,21 @@ async function fileSha256(file: string): Promise<string> {
 }
 
 /**
- * req/s of 4 KiB PUTs (wrk, `settings.connections` connections), each to a new key under `keyPrefix`:
- * unsigned on the native API (`native`), else pre-signed one by one (scripts/bench/wrk-put.lua).
+ * req/s of 4 KiB PUTs (wrk, `connections` connections), each to a new key under `keyPrefix`: on the
+ * native API (`native`: its headers, e.g. a bearer token), else pre-signed one by one
+ * (scripts/bench/wrk-put.lua).
  */
-async function wrkPut(baseUrl: string, bodyFile: string, bodySha256: string, keyPrefix: string, native: boolean): Promise<number> {
+async function wrkPut(
+  baseUrl: string,
+  bodyFile: string,
+  bodySha256: string,
+  keyPrefix: string,
+  native: { readonly headers: readonly string[] } | undefined,
+  connections: number,
+): Promise<number> {
   let target = `/v1/namespaces/${NAMESPACE}/artifacts/${keyPrefix}`;
-  const headers: string[] = [];
-  if (!native) {
+  const headers: string[] = [...(native?.headers ?? [])];
+  if (native === undefined) {
     const signer = new S3Signer(S3_CREDENTIALS, new URL(baseUrl).host);
     const count = PUT_KEYS_PER_SECOND * settings.rpsSeconds;
     const lines: string[] = [];
@@ -459,8 +473,9 @@ async function wrkPut(baseUrl: string, bodyFile: string, bodySha256: string, key
     target = `@${file}`;
     headers.push(`x-amz-date: ${signer.date}`, `x-amz-content-sha256: ${bodySha256}`);
   }
-  const script = { file: path.join(repoRoot, "scripts/bench/wrk-put.lua"), args: [bodyFile, String(settings.wrkThreads), target, ...headers] };
-  const outcome = await wrk(`${baseUrl}/`, [], settings.rpsSeconds, script);
+  const threads = Math.min(settings.wrkThreads, connections);
+  const script = { file: path.join(repoRoot, "scripts/bench/wrk-put.lua"), args: [bodyFile, String(threads), target, ...headers] };
+  const outcome = await wrk(`${baseUrl}/`, [], settings.rpsSeconds, script, connections);
   const keys = /bench-keys used=(\d+) reused=(\d+)/.exec(outcome.stdout);
   if (!keys) throw new CannotMeasure(`wrk-put.lua printed no key count:\n${outcome.stdout}`);
   if (Number(keys[2]) > 0) throw new CannotMeasure(`4 KiB PUTs to ${baseUrl}: ${keys[2]} requests beyond the ${PUT_KEYS_PER_SECOND}/s pre-signed keys`);
@@ -470,6 +485,8 @@ async function wrkPut(baseUrl: string, bodyFile: string, bodySha256: string, key
 interface S3Context {
   readonly durable: ArtifactServer;
   readonly noFsync: ArtifactServer;
+  /** AUTH_MODE=kubernetes, FSYNC=true: S3 keys of a user whose SubjectAccessReviews the stand-in answers. */
+  readonly authenticated: ArtifactServer;
   readonly services: Service[];
   readonly big: string;
   readonly small: string;
@@ -479,7 +496,7 @@ interface S3Context {
 }
 
 async function measureS3(context: S3Context): Promise<S3Row[]> {
-  const { durable, noFsync, services, big, small, bytes, bigKey } = context;
+  const { durable, noFsync, authenticated, services, big, small, bytes, bigKey } = context;
   const rows: S3Row[] = [];
   const binaries = { minio: path.join(settings.peersDir, "minio"), weed: path.join(settings.peersDir, "weed") };
   for (const binary of Object.values(binaries)) {
@@ -493,6 +510,7 @@ async function measureS3(context: S3Context): Promise<S3Row[]> {
   services.push(seaweedfs.service);
   // CreateBucket (a no-op that succeeds on kfp-artifacts, whose buckets are namespaces). SeaweedFS's S3
   // gateway answers before its filer is ready: retry for a while.
+  // (Not on the server with Kubernetes auth: its bucket is its namespace, and its S3 user may only use it.)
   for (const baseUrl of [durable.s3Url, noFsync.s3Url, minio.url, seaweedfs.url]) {
     const deadline = Date.now() + 60_000;
     for (;;) {
@@ -561,57 +579,63 @@ async function measureS3(context: S3Context): Promise<S3Row[]> {
 
   if (wantedS3("s3-get-rps")) {
     // Two artifacts with the same bytes, one per API: the native GET keeps what it reads in the small-file
-    // cache, and S3 reading the same file would be served from that cache instead of its own path.
-    for (const key of ["s3-small.bin", "native-small.bin"]) await timedUpload("PUT", `${durable.url}/v1/namespaces/${NAMESPACE}/artifacts/${key}`, small, 4096, [200, 201]);
+    // cache, and S3 reading the same file would be served from that cache instead of its own path. Both
+    // on the server with Kubernetes authorization, whose cache the warm-up fills.
+    for (const key of ["s3-small.bin", "native-small.bin"]) {
+      await timedUpload("PUT", `${authenticated.url}/v1/namespaces/${NAMESPACE}/artifacts/${key}`, small, 4096, [200, 201], [AUTH_HEADER]);
+    }
     for (const peer of [minio, seaweedfs]) await s3Put(peer.url, "small.bin", small, 4096, smallSha256);
     const get = (baseUrl: string, key: string) => {
       const encodedPath = S3Signer.path(S3_BUCKET, key);
       return wrk(`${baseUrl}${encodedPath}`, signedHeaderLines(baseUrl, "GET", encodedPath, EMPTY_SHA256), settings.rpsSeconds);
     };
-    const nativeUrl = `${durable.url}/v1/namespaces/${NAMESPACE}/artifacts/native-small.bin`;
-    const targets: Array<[string, string]> = [[durable.s3Url, "s3-small.bin"], [minio.url, "small.bin"], [seaweedfs.url, "small.bin"]];
+    const nativeUrl = `${authenticated.url}/v1/namespaces/${NAMESPACE}/artifacts/native-small.bin`;
+    const targets: Array<[string, string]> = [[authenticated.s3Url, "s3-small.bin"], [minio.url, "small.bin"], [seaweedfs.url, "small.bin"]];
     // Untimed warm-up of each side (JIT, connection set-up paths, caches).
     for (const [baseUrl, key] of targets) {
       const encodedPath = S3Signer.path(S3_BUCKET, key);
       await wrk(`${baseUrl}${encodedPath}`, signedHeaderLines(baseUrl, "GET", encodedPath, EMPTY_SHA256), 1);
     }
-    await wrk(nativeUrl, [], 1);
+    await wrk(nativeUrl, [AUTH_HEADER], 1);
     const row = newS3Row({
       id: "s3-get-rps",
-      title: `4 KiB GET, ${settings.connections} connections`,
+      title: `4 KiB GET, ${settings.connections} connections, Kubernetes auth (warm cache)`,
       unit: "req/s",
-      s3: side("kfp-artifacts S3", durable.service, async () => (await get(durable.s3Url, "s3-small.bin")).requestsPerSecond),
-      native: side("native", durable.service, async () => (await wrk(nativeUrl, [], settings.rpsSeconds)).requestsPerSecond),
+      s3: side("kfp-artifacts S3", authenticated.service, async () => (await get(authenticated.s3Url, "s3-small.bin")).requestsPerSecond),
+      native: side("native", authenticated.service, async () => (await wrk(nativeUrl, [AUTH_HEADER], settings.rpsSeconds)).requestsPerSecond),
       peers: [
         side("MinIO", minio.service, async () => (await get(minio.url, "small.bin")).requestsPerSecond),
         side("SeaweedFS", seaweedfs.service, async () => (await get(seaweedfs.url, "small.bin")).requestsPerSecond),
       ],
     });
-    row.notes.push(`wrk -t${settings.wrkThreads} -c${settings.connections} -d${settings.rpsSeconds}s, keep-alive; one signed request replayed (valid for 15 minutes); native: AUTH_MODE=none, another artifact with the same 4 KiB (no cache shared between the two paths)`);
+    row.notes.push(
+      `wrk -t${settings.wrkThreads} -c${settings.connections} -d${settings.rpsSeconds}s, keep-alive; one signed request replayed (valid for 15 minutes); kfp-artifacts with AUTH_MODE=kubernetes, S3 keys of a user and the native API's bearer token both authorized by SubjectAccessReview (cached after the warm-up); native: another artifact with the same 4 KiB (no cache shared between the two paths)`,
+    );
     await interleaveSides(row);
   }
 
   if (wantedS3("s3-put-rps")) {
-    const groups = [
-      { server: durable, peer: minio, title: `4 KiB PUT, ${settings.connections} connections, unique keys, durable (FSYNC=true; MinIO)` },
-      { server: noFsync, peer: seaweedfs, title: `4 KiB PUT, ${settings.connections} connections, unique keys, fsync off (FSYNC=false; SeaweedFS)` },
-    ];
-    for (const { server, peer, title } of groups) {
+    const durableGroup = { server: authenticated, native: { headers: [AUTH_HEADER] }, peer: minio, durability: "durable (FSYNC=true, Kubernetes auth; MinIO)" };
+    const noFsyncGroup = { server: noFsync, native: { headers: [] }, peer: seaweedfs, durability: "fsync off (FSYNC=false; SeaweedFS)" };
+    const groups = [settings.connections, 1].flatMap((connections) => [durableGroup, noFsyncGroup].map((group) => ({ ...group, connections })));
+    for (const { server, native, peer, durability, connections } of groups) {
+      const prefix = `rps/c${connections}`;
       // Untimed warm-up of each side.
-      await wrkPut(server.s3Url, small, smallSha256, "rps/warm-s3/", false);
-      await wrkPut(server.url, small, smallSha256, "rps/warm-native/", true);
-      await wrkPut(peer.url, small, smallSha256, "rps/warm/", false);
+      await wrkPut(server.s3Url, small, smallSha256, `${prefix}/warm-s3/`, undefined, connections);
+      await wrkPut(server.url, small, smallSha256, `${prefix}/warm-native/`, native, connections);
+      await wrkPut(peer.url, small, smallSha256, `${prefix}/warm/`, undefined, connections);
       const row = newS3Row({
         id: "s3-put-rps",
-        title,
+        title: `4 KiB PUT, ${connections === 1 ? "sequential (1 connection)" : `${connections} connections`}, unique keys, ${durability}`,
         unit: "req/s",
-        s3: side("kfp-artifacts S3", server.service, (round) => wrkPut(server.s3Url, small, smallSha256, `rps/s3/${round}/`, false)),
-        native: side("native", server.service, (round) => wrkPut(server.url, small, smallSha256, `rps/native/${round}/`, true)),
-        peers: [side(peer.label, peer.service, (round) => wrkPut(peer.url, small, smallSha256, `rps/${round}/`, false))],
+        s3: side("kfp-artifacts S3", server.service, (round) => wrkPut(server.s3Url, small, smallSha256, `${prefix}/s3/${round}/`, undefined, connections)),
+        native: side("native", server.service, (round) => wrkPut(server.url, small, smallSha256, `${prefix}/native/${round}/`, native, connections)),
+        peers: [side(peer.label, peer.service, (round) => wrkPut(peer.url, small, smallSha256, `${prefix}/${round}/`, undefined, connections))],
       });
-      row.notes.push(`wrk -t${settings.wrkThreads} -c${settings.connections} -d${settings.rpsSeconds}s with scripts/bench/wrk-put.lua: every request a new key; S3 requests pre-signed one by one`);
+      row.notes.push(`wrk -t1 -c${settings.connections} (and -c1) -d${settings.rpsSeconds}s with scripts/bench/wrk-put.lua: every request a new key; S3 requests pre-signed one by one`);
       await interleaveSides(row, settleDisk);
-      const { status } = await httpRequest(`${server.url}/v1/namespaces/${NAMESPACE}/artifacts/rps?recursive=true`, { method: "DELETE" });
+      const headers: Record<string, string> = server === authenticated ? { Authorization: `Bearer ${TOKEN}` } : {};
+      const { status } = await httpRequest(`${server.url}/v1/namespaces/${NAMESPACE}/artifacts/rps?recursive=true`, { method: "DELETE", headers });
       if (status !== 204) throw new CannotMeasure(`DELETE rps on ${server.label}: status ${status}`);
     }
   }
@@ -640,8 +664,10 @@ function renderS3Table(rows: readonly S3Row[]): string {
     `S3 ÷ native (≥ ${S3_NATIVE_TARGET}×)`,
     "MinIO S3",
     "S3 ÷ MinIO",
+    "native ÷ MinIO",
     "SeaweedFS S3",
     "S3 ÷ SeaweedFS",
+    "native ÷ SeaweedFS",
     "peak RSS: kfp-artifacts S3 / MinIO / SeaweedFS",
     "load avg",
   ];
@@ -656,8 +682,10 @@ function renderS3Table(rows: readonly S3Row[]): string {
       ratio(row.s3, row.native),
       figure(minio, row.unit),
       ratio(row.s3, minio),
+      ratio(row.native, minio),
       figure(seaweedfs, row.unit),
       ratio(row.s3, seaweedfs),
+      ratio(row.native, seaweedfs),
       rss,
       formatNumber(row.loadAverage, 1),
     ];
@@ -749,7 +777,11 @@ async function main(): Promise<number> {
 
   const kubeApi = await FakeKubeApi.start({
     tokens: { [TOKEN]: { user: "bench-user", groups: ["bench-team"] } },
-    rules: [{ group: "bench-team", namespace: NAMESPACE, verbs: EDITOR_VERBS }],
+    rules: [
+      { group: "bench-team", namespace: NAMESPACE, verbs: EDITOR_VERBS },
+      // The S3 keys' user (S3_ACCESS_KEY_USER): reviewed as that user alone, without the token's groups.
+      { user: "bench-user", namespace: NAMESPACE, verbs: EDITOR_VERBS },
+    ],
   });
   const services: Service[] = [];
   const rows: Row[] = [];
@@ -944,7 +976,7 @@ async function main(): Promise<number> {
     }
 
     if (["s3-get", "s3-put", "s3-get-rps", "s3-put-rps"].some(wantedS3)) {
-      s3Rows.push(...(await measureS3({ durable, noFsync, services, big, small, bytes, bigKey: kfpKey })));
+      s3Rows.push(...(await measureS3({ durable, noFsync, authenticated, services, big, small, bytes, bigKey: kfpKey })));
     }
 
     if (wanted("ceilings")) {
