@@ -635,7 +635,8 @@ async function measureS3(context: S3Context): Promise<S3Row[]> {
       row.notes.push(`wrk -t1 -c${settings.connections} (and -c1) -d${settings.rpsSeconds}s with scripts/bench/wrk-put.lua: every request a new key; S3 requests pre-signed one by one`);
       await interleaveSides(row, settleDisk);
       const headers: Record<string, string> = server === authenticated ? { Authorization: `Bearer ${TOKEN}` } : {};
-      const { status } = await httpRequest(`${server.url}/v1/namespaces/${NAMESPACE}/artifacts/rps?recursive=true`, { method: "DELETE", headers });
+      // Tens of thousands of small files, each removal durable on the FSYNC=true server: minutes, not seconds.
+      const { status } = await httpRequest(`${server.url}/v1/namespaces/${NAMESPACE}/artifacts/rps?recursive=true`, { method: "DELETE", headers, timeoutMs: 600_000 });
       if (status !== 204) throw new CannotMeasure(`DELETE rps on ${server.label}: status ${status}`);
     }
   }

@@ -117,19 +117,20 @@ async function statusKiB(pid: number, field: string): Promise<number> {
   return Number(match[1]);
 }
 
-/** One HTTP request over loopback; resolves with the status and the body as text. */
+/** One HTTP request over loopback; resolves with the status and the body as text. `timeoutMs`: 30 s. */
 export function httpRequest(
   url: string,
-  options: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
+  options: { method?: string; headers?: Record<string, string>; body?: string | Buffer; timeoutMs?: number } = {},
 ): Promise<{ status: number; body: string }> {
+  const timeoutMs = options.timeoutMs ?? 30_000;
   return new Promise((resolve, reject) => {
-    const request = http.request(url, { method: options.method ?? "GET", headers: options.headers, timeout: 30_000 }, (response) => {
+    const request = http.request(url, { method: options.method ?? "GET", headers: options.headers, timeout: timeoutMs }, (response) => {
       let body = "";
       response.setEncoding("utf8").on("data", (text: string) => (body += text));
       response.once("end", () => resolve({ status: response.statusCode ?? 0, body }));
       response.once("error", reject);
     });
-    request.once("timeout", () => request.destroy(new Error(`${url}: no answer within 30 s`)));
+    request.once("timeout", () => request.destroy(new Error(`${url}: no answer within ${timeoutMs / 1000} s`)));
     request.once("error", reject);
     request.end(options.body);
   });
