@@ -29,10 +29,16 @@ describe("the chart and the server's configuration", () => {
   });
 
   it("sets every variable the server reads, except those it leaves to the server's default", async () => {
-    const objects = await renderChart({ skipTests: true, set: ["manager.enabled=true", "s3.masterKey.existingSecret=master"] });
+    const objects = await renderChart({ skipTests: true, set: ["manager.enabled=true", "s3.masterKey.existingSecret=master", "dedicated.namespaces={team-a}"] });
     const settings = describeSettings();
     const expected = settings.map((setting) => setting.name).filter((name) => !NOT_SET_BY_CHART.includes(name));
-    expect(envNames(findObject(objects, "Deployment", "kfp-artifacts")).sort()).toEqual(expected.sort());
+    const shared = envNames(findObject(objects, "Deployment", "kfp-artifacts"));
+    const dedicated = envNames(findObject(objects, "Deployment", "kfp-artifacts-team-a", "team-a"));
+    expect([...new Set([...shared, ...dedicated])].sort()).toEqual(expected.sort());
+    // In S3, the key material is the one difference: the shared server's keys, a dedicated server's own pair.
+    const onlyIn = (these: string[], those: string[]) => these.filter((name) => name.startsWith("S3_") && !those.includes(name)).sort();
+    expect(onlyIn(shared, dedicated)).toEqual(["S3_ACCESS_KEY", "S3_ACCESS_KEY_USER", "S3_MASTER_KEY", "S3_SECRET_KEY"]);
+    expect(onlyIn(dedicated, shared)).toEqual(["S3_NAMESPACE_ACCESS_KEY", "S3_NAMESPACE_SECRET_KEY"]);
     for (const name of NOT_SET_BY_CHART) expect(settings.find((setting) => setting.name === name)?.chartNote).toMatch(/^not set/);
   });
 

@@ -50,7 +50,9 @@ describe("S3 on every server", () => {
       const env = s3Env(container);
       expect(env.find((v) => v.name === "S3_ENABLED")?.value).toBe("true");
       expect(env.find((v) => v.name === "S3_PORT")?.value).toBe("9000");
-      expect(env.find((v) => v.name === "S3_ACCESS_KEY")?.valueFrom).toBeDefined();
+      // The shared server's static pair, a dedicated server's own namespace pair.
+      const dedicated = workload.metadata.labels?.["app.kubernetes.io/component"] === "dedicated-server";
+      expect(env.find((v) => v.name === (dedicated ? "S3_NAMESPACE_ACCESS_KEY" : "S3_ACCESS_KEY"))?.valueFrom, workload.metadata.name).toBeDefined();
     }
     const services = objectsOfKind(objects, "Service").filter((o) => !ALIAS_NAMES.includes(o.metadata.name));
     expect(services.length).toBe(servers.length);
@@ -84,7 +86,7 @@ describe("S3 on every server", () => {
     expect(objectsOfKind(objects, "Secret")).toEqual([]);
   });
 
-  it("has the DaemonSet and the dedicated servers read the same keys, a dedicated one from its own namespace", async () => {
+  it("has the DaemonSet read the shared server's keys, a dedicated server its own namespace's pair from its namespace", async () => {
     const [daemonset, dedicated] = await Promise.all([
       renderChart({ valuesFiles: ["daemonset-values.yaml"], skipTests: true }),
       renderChart({ valuesFiles: ["dedicated-values.yaml"], skipTests: true }),
@@ -93,8 +95,8 @@ describe("S3 on every server", () => {
     expect(perNode.find((v) => v.name === "S3_SECRET_KEY")?.valueFrom).toEqual(secretRef("mlpipeline-minio-artifact", "secretkey", true));
     for (const namespace of ["team-a", "team-b"]) {
       const env = s3Env(serverContainer(findObject(dedicated, "Deployment", `kfp-artifacts-${namespace}`, namespace)));
-      expect(env.find((v) => v.name === "S3_ACCESS_KEY")?.valueFrom).toEqual(secretRef("kfp-artifacts-s3", "accesskey", true));
-      expect(env.find((v) => v.name === "S3_SECRET_KEY")?.valueFrom).toEqual(secretRef("kfp-artifacts-s3", "secretkey", true));
+      expect(env.find((v) => v.name === "S3_NAMESPACE_ACCESS_KEY")?.valueFrom).toEqual(secretRef("kfp-artifacts-s3-namespace-key", "accesskey", true));
+      expect(env.find((v) => v.name === "S3_NAMESPACE_SECRET_KEY")?.valueFrom).toEqual(secretRef("kfp-artifacts-s3-namespace-key", "secretkey", true));
       expect(env.find((v) => v.name === "S3_SYSTEM_NAMESPACE")?.value).toBe("kubeflow");
     }
   });
@@ -224,23 +226,17 @@ describe("aliases under KFP's default names", () => {
 describe("a generated key pair", () => {
   const generate = ["s3.credentials.generate=true", "dedicated.namespaces={team-a}"];
 
-  it("writes the Secret the servers read, random, kept on uninstall, and copies it for dedicated servers", async () => {
+  it("writes the Secret the shared server reads, random, kept on uninstall, in the release's namespace only", async () => {
     const objects = await renderChart({ skipTests: true, set: generate });
     const secrets = objectsOfKind(objects, "Secret");
-    expect(secrets.map((o) => `${o.metadata.namespace}/${o.metadata.name}`)).toEqual([
-      "kubeflow/mlpipeline-minio-artifact",
-      "team-a/kfp-artifacts-s3",
-    ]);
-    const [primary, copy] = secrets as [KubeObject, KubeObject];
+    expect(secrets.map((o) => `${o.metadata.namespace}/${o.metadata.name}`)).toEqual(["kubeflow/mlpipeline-minio-artifact"]);
+    const [primary] = secrets as [KubeObject];
     expect(primary.metadata.annotations).toEqual({ "helm.sh/resource-policy": "keep" });
     const data = primary.data as Record<string, string>;
     const accessKey = Buffer.from(data.accesskey ?? "", "base64").toString();
     const secretKey = Buffer.from(data.secretkey ?? "", "base64").toString();
     expect(accessKey).toMatch(/^[A-Z0-9]{20}$/);
     expect(secretKey).toMatch(/^[A-Za-z0-9]{40}$/);
-    expect(copy.data).toEqual(primary.data);
-    const dedicated = s3Env(serverContainer(findObject(objects, "Deployment", "kfp-artifacts-team-a", "team-a")));
-    expect(dedicated.find((v) => v.name === "S3_SECRET_KEY")?.valueFrom).toEqual(secretRef("kfp-artifacts-s3", "secretkey", true));
   });
 
   it("is named after the release when existingSecret is empty", async () => {
@@ -256,6 +252,70 @@ describe("a generated key pair", () => {
       renderChart({ skipTests: true, set: generate }),
     ]);
     expect(objectsOfKind(first, "Secret")[0]?.data).not.toEqual(objectsOfKind(second, "Secret")[0]?.data);
+  });
+});
+
+describe("dedicated namespaces and the S3 key material", () => {
+  // Whoever reads Secrets in a tenant namespace must find nothing there from which another namespace's key
+  // follows: not the master key, not the system pair, not a reference to either.
+  const topologies: [string, RenderOptions][] = [
+    ["a generated pair", { set: ["s3.credentials.generate=true", "dedicated.namespaces={team-a,team-b}"] }],
+    ["a generated pair named after the release", { set: ["s3.credentials.generate=true", "s3.credentials.existingSecret=", "dedicated.namespaces={team-a}"] }],
+    ["a master key of its own", { set: ["s3.masterKey.existingSecret=kfp-master-key", "dedicated.namespaces={team-a,team-b}"] }],
+    ["a generated pair and a master key", { set: ["s3.credentials.generate=true", "s3.masterKey.existingSecret=kfp-master-key", "dedicated.namespaces={team-a}"] }],
+    ["dedicated servers only", { valuesFiles: ["dedicated-values.yaml"] }],
+  ];
+
+  it.each(topologies)("%s: no Secret in a tenant namespace, and its server reads only its own namespace's pair", async (_label, options) => {
+    const objects = await renderChart({ ...options, skipTests: true });
+    const generated = objectsOfKind(objects, "Secret").filter((secret) => secret.metadata.namespace === NAMESPACE);
+    const tenantSecrets = objectsOfKind(objects, "Secret").filter((secret) => secret.metadata.namespace !== NAMESPACE);
+    expect(tenantSecrets.map((secret) => `${secret.metadata.namespace}/${secret.metadata.name}`)).toEqual([]);
+    const dedicated = workloads(objects).filter((workload) => workload.metadata.namespace !== NAMESPACE);
+    expect(dedicated.length).toBeGreaterThan(0);
+    for (const workload of dedicated) {
+      const env = s3Env(serverContainer(workload));
+      const referenced = env.flatMap((variable) => {
+        const name = at(variable.valueFrom, "secretKeyRef", "name");
+        return typeof name === "string" ? [name] : [];
+      });
+      expect(referenced, workload.metadata.name).toEqual(["kfp-artifacts-s3-namespace-key", "kfp-artifacts-s3-namespace-key"]);
+      expect(env.filter((variable) => ["S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_MASTER_KEY", "S3_ACCESS_KEY_USER"].includes(variable.name)), workload.metadata.name).toEqual([]);
+      expect(env.filter((variable) => variable.name.startsWith("S3_NAMESPACE_") && variable.valueFrom), workload.metadata.name).toEqual([
+        { name: "S3_NAMESPACE_ACCESS_KEY", valueFrom: secretRef("kfp-artifacts-s3-namespace-key", "accesskey", true) },
+        { name: "S3_NAMESPACE_SECRET_KEY", valueFrom: secretRef("kfp-artifacts-s3-namespace-key", "secretkey", true) },
+      ]);
+    }
+    // The generated pair, whatever its name, stays in the release's namespace alone.
+    for (const secret of generated) {
+      const rendered = JSON.stringify(objects.filter((object) => object.metadata.namespace !== NAMESPACE));
+      for (const value of Object.values(secret.data as Record<string, string>)) expect(rendered).not.toContain(value);
+    }
+  });
+
+  it("gives the manager the master key by reference, and Secrets by one name only: never list, watch or read another", async () => {
+    for (const [set, source] of [
+      [[], secretRef("mlpipeline-minio-artifact", "secretkey", true)],
+      [["s3.masterKey.existingSecret=kfp-master-key", "s3.masterKey.key=master"], secretRef("kfp-master-key", "master")],
+    ] as const) {
+      const objects = await renderChart({ skipTests: true, set: ["manager.enabled=true", ...set] });
+      const manager = findObject(objects, "Deployment", "kfp-artifacts-manager", NAMESPACE);
+      const env = (at(manager, "spec", "template", "spec", "containers", 0, "env") as EnvVar[]).filter((variable) => variable.name.startsWith("S3_") || variable.name.startsWith("NAMESPACE_KEY"));
+      expect(env).toEqual([
+        { name: "S3_MASTER_KEY", valueFrom: source },
+        { name: "NAMESPACE_KEY_SECRET", value: "kfp-artifacts-s3-namespace-key" },
+      ]);
+      const rules = at(findObject(objects, "ClusterRole", "kfp-artifacts-manager"), "rules") as { resources: string[]; verbs: string[]; resourceNames?: string[] }[];
+      expect(rules.filter((rule) => rule.resources.includes("secrets"))).toEqual([
+        { apiGroups: [""], resources: ["secrets"], verbs: ["create"] },
+        { apiGroups: [""], resources: ["secrets"], verbs: ["get", "patch", "delete"], resourceNames: ["kfp-artifacts-s3-namespace-key"] },
+      ]);
+    }
+    const off = await renderChart({ skipTests: true, set: ["manager.enabled=true", "s3.enabled=false"] });
+    const offEnv = at(findObject(off, "Deployment", "kfp-artifacts-manager", NAMESPACE), "spec", "template", "spec", "containers", 0, "env") as EnvVar[];
+    expect(offEnv.filter((variable) => variable.name === "S3_MASTER_KEY" || variable.name === "NAMESPACE_KEY_SECRET")).toEqual([]);
+    const offRules = at(findObject(off, "ClusterRole", "kfp-artifacts-manager"), "rules") as { resources: string[] }[];
+    expect(offRules.flatMap((rule) => rule.resources)).not.toContain("secrets");
   });
 });
 
@@ -309,10 +369,12 @@ describe("NOTES.txt", () => {
     expect(notes).not.toContain("WARNING");
   });
 
-  it("says when the pair is generated, and where dedicated servers read it", async () => {
+  it("says when the pair is generated, and which key a dedicated server verifies, from where", async () => {
     const notes = await renderNotes({ set: ["s3.credentials.generate=true", "dedicated.namespaces={team-a}"] });
     expect(notes).toContain("generated by this release and kept across upgrades");
-    expect(notes).toContain("The dedicated server in team-a reads the same keys from the Secret kfp-artifacts-s3 there.");
+    expect(notes).toContain("The dedicated server in team-a verifies only that namespace's key, kfp.team-a, from the Secret kfp-artifacts-s3-namespace-key there (create it: docs/s3.md).");
+    const managed = await renderNotes({ set: ["manager.enabled=true", "dedicated.namespaces={team-a}"] });
+    expect(managed).toContain("from the Secret kfp-artifacts-s3-namespace-key there (the manager writes it).");
   });
 
   it("says nothing of S3 when it is off", async () => {
@@ -348,11 +410,6 @@ const guards: GuardCase[] = [
     name: "aliases outside the system namespace",
     options: { set: ["namespaceOverride=storage", "s3.aliases.seaweedfs=true"] },
     message: /s3.aliases must live in s3.systemNamespace \(kubeflow\).* runs in storage: install the release in kubeflow/,
-  },
-  {
-    name: "a generated pair for dedicated servers that also need a master key",
-    options: { set: ["s3.credentials.generate=true", "s3.masterKey.existingSecret=mk", "dedicated.namespaces={team-a}"] },
-    message: /s3.masterKey.existingSecret with dedicated servers: each reads the master key from the Secret kfp-artifacts-s3/,
   },
 ];
 

@@ -67,12 +67,16 @@ describe("server environment contract", () => {
     for (const workload of objects.filter((o) => o.kind === "Deployment")) {
       const container = (at(workload, "spec", "template", "spec") as PodSpec).containers[0] as Container;
       const env = resolvedEnv(container, workload);
-      const config = loadConfig(env) as unknown as { s3?: { port: number; kubeflowBucket: string; systemNamespace: string } };
+      const config = loadConfig(env) as unknown as { s3?: { port: number; kubeflowBucket: string; systemNamespace: string; namespaceKey?: unknown } };
       // The S3 settings as the server reads them (present once server/src/config.ts has them).
       if (config.s3) expect(config.s3).toMatchObject({ port: 9100, kubeflowBucket: "artifacts.example", systemNamespace: "kfp" });
-      // A dedicated server reads every S3 secret from <fullname>-s3 in its own namespace.
-      const secret = workload.metadata.namespace === "team-a" ? "kfp-artifacts-s3" : "kfp-master-key";
-      expect(env.S3_MASTER_KEY).toBe(secretValue(secret, "masterkey"));
+      // The shared server holds the master key; a dedicated server its own namespace's pair alone, from its namespace.
+      if (workload.metadata.namespace === "team-a") {
+        expect(env.S3_MASTER_KEY).toBeUndefined();
+        expect(config.s3?.namespaceKey).toMatchObject({ accessKeyId: secretValue("kfp-artifacts-s3-namespace-key", "accesskey"), namespace: "team-a", serviceAccount: "pipeline-runner" });
+      } else {
+        expect(env.S3_MASTER_KEY).toBe(secretValue("kfp-master-key", "masterkey"));
+      }
     }
   });
 

@@ -2,7 +2,6 @@
 // value stops the process with a message naming the variable.
 import path from "node:path";
 import { z } from "zod";
-import { NAMESPACE_KEY_PREFIX, parseNamespaceKeyId } from "./s3/credentials.js";
 
 const BYTE_UNITS: Record<string, number> = {
   "": 1,
@@ -413,13 +412,13 @@ function namespaceKeyOf(e: ParsedEnv, problems: string[]): S3Config["namespaceKe
     problems.push("S3_NAMESPACE_ACCESS_KEY: cannot be combined with S3_ACCESS_KEY or S3_MASTER_KEY (a dedicated server holds its own namespace's pair only)");
     return undefined;
   }
-  // A key id in the namespace-key form must name this namespace: another namespace's pair here is a mistake.
-  const named = parseNamespaceKeyId(accessKeyId, e.S3_NAMESPACE_SERVICE_ACCOUNT);
-  if (accessKeyId.startsWith(NAMESPACE_KEY_PREFIX) && named?.namespace !== namespace) {
-    problems.push(`S3_NAMESPACE_ACCESS_KEY: "${accessKeyId}" is not a key of the namespace ${namespace} (expected ${NAMESPACE_KEY_PREFIX}${namespace})`);
+  // A key id in the namespace-key form (`kfp.`, see s3/credentials.ts) must be this namespace's: another
+  // namespace's pair here is a mistake, and ServiceAccount keys (`kfp.<ns>.<sa>`) stay with the shared server.
+  if (accessKeyId.startsWith("kfp.") && accessKeyId !== `kfp.${namespace}`) {
+    problems.push(`S3_NAMESPACE_ACCESS_KEY: "${accessKeyId}" is not the key of the namespace ${namespace} (expected kfp.${namespace})`);
     return undefined;
   }
-  return Object.freeze({ accessKeyId, secretAccessKey, namespace, serviceAccount: named?.serviceAccount ?? e.S3_NAMESPACE_SERVICE_ACCOUNT });
+  return Object.freeze({ accessKeyId, secretAccessKey, namespace, serviceAccount: e.S3_NAMESPACE_SERVICE_ACCOUNT });
 }
 
 /** Validates the environment; throws ConfigError whose message names every bad variable. */

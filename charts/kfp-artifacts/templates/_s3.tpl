@@ -14,9 +14,37 @@ name outside `system:`). */}}
 {{- printf "%s-s3-system-key" (include "kfp-artifacts.fullname" .) -}}
 {{- end -}}
 
-{{/* The Secret a dedicated server reads in its own namespace, and the shared one when existingSecret is empty. */}}
+{{/* The Secret with the static key pair the chart generates when existingSecret is empty. */}}
 {{- define "kfp-artifacts.s3GeneratedSecretName" -}}
 {{- printf "%s-s3" (include "kfp-artifacts.fullname" .) -}}
+{{- end -}}
+
+{{/*
+The Secret a dedicated server reads in its own namespace: that namespace's key pair alone (keys `accesskey`,
+`secretkey`, the layout of `mlpipeline-minio-artifact`), which the manager writes from the master key.
+Nothing in it lets anyone derive another namespace's key.
+*/}}
+{{- define "kfp-artifacts.s3NamespaceKeySecretName" -}}
+{{- printf "%s-s3-namespace-key" (include "kfp-artifacts.fullname" .) -}}
+{{- end -}}
+
+{{/*
+The manager's copy of the master key the shared server derives namespace keys from: `s3.masterKey`, else the
+static secret key (as the server does). Both live in the release's namespace, where the manager runs.
+*/}}
+{{- define "kfp-artifacts.s3MasterKeyEnv" -}}
+{{- $s3 := .Values.s3 -}}
+- name: S3_MASTER_KEY
+  valueFrom:
+    secretKeyRef:
+{{- if $s3.masterKey.existingSecret }}
+      name: {{ $s3.masterKey.existingSecret }}
+      key: {{ $s3.masterKey.key }}
+{{- else }}
+      name: {{ include "kfp-artifacts.s3SecretName" . }}
+      key: {{ $s3.credentials.secretKeyKey }}
+      optional: true
+{{- end }}
 {{- end -}}
 
 {{/* The Secret with the static key pair in the shared server's (install) namespace. */}}
@@ -44,16 +72,16 @@ Alias Services in front of the shared server, under the names KFP's defaults use
 {{- end -}}
 
 {{/*
-The S3 environment of one server's container. Call with (dict "root" $ "server" <server>). A dedicated
-server can only read Secrets of its own namespace: it reads `<fullname>-s3` there (the chart writes it when
-it generates the pair), so that it verifies the same keys as the shared server.
+The S3 environment of one server's container. Call with (dict "root" $ "server" <server>). The shared server
+holds the static pair and the master key. A dedicated server holds its own namespace's pair only
+(`kfp-artifacts.s3NamespaceKeySecretName` in its namespace): a tenant who may read Secrets there must not
+find anything from which another namespace's key follows.
 */}}
 {{- define "kfp-artifacts.s3Env" -}}
 {{- $s3 := .root.Values.s3 -}}
 - name: S3_ENABLED
   value: {{ $s3.enabled | toString | quote }}
 {{- if $s3.enabled }}
-{{- $secret := ternary (include "kfp-artifacts.s3GeneratedSecretName" .root) (include "kfp-artifacts.s3SecretName" .root) .server.scoped }}
 - name: S3_PORT
   value: {{ $s3.port | int | toString | quote }}
 - name: S3_KUBEFLOW_BUCKET
@@ -62,6 +90,23 @@ it generates the pair), so that it verifies the same keys as the shared server.
   value: {{ $s3.systemNamespace | quote }}
 - name: S3_REGION
   value: {{ $s3.region | quote }}
+{{- if .server.scoped }}
+{{- $secret := include "kfp-artifacts.s3NamespaceKeySecretName" .root }}
+# Optional: until the manager (or the operator) writes the Secret, the server verifies no key.
+- name: S3_NAMESPACE_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: accesskey
+      optional: true
+- name: S3_NAMESPACE_SECRET_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: secretkey
+      optional: true
+{{- else }}
+{{- $secret := include "kfp-artifacts.s3SecretName" .root }}
 # Optional: without the Secret the server starts with no static key (and no namespace keys).
 - name: S3_ACCESS_KEY
   valueFrom:
@@ -81,8 +126,9 @@ it generates the pair), so that it verifies the same keys as the shared server.
 - name: S3_MASTER_KEY
   valueFrom:
     secretKeyRef:
-      name: {{ ternary $secret $s3.masterKey.existingSecret .server.scoped }}
+      name: {{ $s3.masterKey.existingSecret }}
       key: {{ $s3.masterKey.key }}
+{{- end }}
 {{- end }}
 - name: S3_NAMESPACE_SERVICE_ACCOUNT
   value: {{ $s3.namespaceServiceAccount | quote }}

@@ -71,9 +71,6 @@ a message that names the fix. Included once, from "kfp-artifacts.servers".
 {{- if and (not $s3.credentials.existingSecret) (not $s3.credentials.generate) -}}
 {{- fail "s3.credentials.existingSecret is empty: name the Secret with the S3 key pair (Kubeflow's is mlpipeline-minio-artifact) or set s3.credentials.generate=true" -}}
 {{- end -}}
-{{- if and $s3.credentials.generate $s3.masterKey.existingSecret (not (empty .Values.dedicated.namespaces)) -}}
-{{- fail (printf "s3.masterKey.existingSecret with dedicated servers: each reads the master key from the Secret %s in its own namespace, which s3.credentials.generate writes without it; set generate=false and create those Secrets (key pair and master key) yourself" (include "kfp-artifacts.s3GeneratedSecretName" .)) -}}
-{{- end -}}
 {{- if $aliases -}}
 {{- if not .Values.shared.enabled -}}
 {{- fail "s3.aliases front the shared server, but shared.enabled is false" -}}

@@ -5,6 +5,7 @@ import { hostname } from "node:os";
 import { KubeConfig } from "@kubernetes/client-node";
 import { z } from "zod";
 import { NAMESPACE_PATTERN } from "../config.js";
+import { deriveSecretKey, namespaceAccessKeyId } from "../s3/credentials.js";
 import { createLogger } from "../log.js";
 import { VERSION } from "../version.js";
 import { Controller } from "./controller.js";
@@ -37,6 +38,10 @@ const envSchema = z.object({
   LAUNCHER_CONFIGMAP: z.string().min(1).default("kfp-launcher"),
   LAUNCHER_KEY: z.string().min(1).default("artifactServer"),
   STATIC_DEDICATED_NAMESPACES: z.string().default(""),
+  // The shared server's master key (or its static secret key, which stands in for it) and the Secret each
+  // dedicated namespace gets its own derived pair in. Empty: the manager writes no key (S3 off, or no key yet).
+  S3_MASTER_KEY: z.string().default(""),
+  NAMESPACE_KEY_SECRET: z.union([z.literal(""), z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, "must be a Secret name")]).default(""),
   LEASE_SECONDS: z.coerce.number().int().min(5).max(300).default(15),
   RESYNC_SECONDS: z.coerce.number().int().min(10).default(300),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
@@ -65,10 +70,25 @@ async function main(): Promise<void> {
     logger.warn("no owner for the managed objects: uninstalling will not remove them", { error: String(error) });
     return undefined;
   });
+  const masterKey = env.S3_MASTER_KEY;
+  // The same pair the shared server verifies and answers IAM CreateAccessKey with.
+  const namespaceKeys =
+    masterKey !== "" && env.NAMESPACE_KEY_SECRET !== ""
+      ? {
+          secretName: env.NAMESPACE_KEY_SECRET,
+          keyFor: (namespace: string) => {
+            const accessKeyId = namespaceAccessKeyId(namespace);
+            return { accessKeyId, secretAccessKey: deriveSecretKey(masterKey, accessKeyId) };
+          },
+        }
+      : undefined;
+  if (env.NAMESPACE_KEY_SECRET !== "" && namespaceKeys === undefined) {
+    logger.warn("no S3 master key: dedicated servers get no S3 key pair until the manager restarts with one", { secret: env.NAMESPACE_KEY_SECRET });
+  }
   const controller = new Controller({
     kubeConfig,
     kube,
-    context: { api: kube.cluster, templates, managerName: env.MANAGER_NAME, identity: `${env.POD_NAMESPACE}/${env.MANAGER_NAME}`, owner, staticNamespaces },
+    context: { api: kube.cluster, templates, managerName: env.MANAGER_NAME, identity: `${env.POD_NAMESPACE}/${env.MANAGER_NAME}`, owner, staticNamespaces, namespaceKeys },
     logger,
     metrics,
     namespaceSelector: env.NAMESPACE_SELECTOR,
@@ -108,7 +128,7 @@ async function main(): Promise<void> {
     // Once stopping, a lease won meanwhile starts no work: it is released as it is.
     onChange: (leading) => stopping || controller.setLeading(leading),
   });
-  logger.info("manager started", { version: VERSION, port: env.PORT, selector: env.NAMESPACE_SELECTOR, staticNamespaces: [...staticNamespaces], owner: owner?.uid });
+  logger.info("manager started", { version: VERSION, port: env.PORT, selector: env.NAMESPACE_SELECTOR, staticNamespaces: [...staticNamespaces], owner: owner?.uid, writesNamespaceKeys: namespaceKeys !== undefined });
 
   // On SIGTERM (a rollout, a drain): finish the namespace being reconciled, then release the Lease, so a
   // standby (or the new pod) leads at its next try instead of waiting for the lease to expire.

@@ -2,7 +2,19 @@
 // the cluster agree. Every step is idempotent (server-side apply, delete-if-ours), so a reconcile cut off
 // anywhere — a crash, a lost lease — is finished by the next one.
 import { parseBlock } from "./block.js";
-import { CLAIM_NAME, claimObject, endpointOf, MANAGED_BY, OWNER_ANNOTATION, renderObjects, type KubeObject, type OwnerReference, type TemplateSet } from "./templates.js";
+import {
+  CLAIM_NAME,
+  claimObject,
+  endpointOf,
+  MANAGED_BY,
+  namespaceKeySecret,
+  OWNER_ANNOTATION,
+  renderObjects,
+  type KubeObject,
+  type NamespaceKeySource,
+  type OwnerReference,
+  type TemplateSet,
+} from "./templates.js";
 
 export interface ObjectRef {
   readonly apiVersion: string;
@@ -45,6 +57,8 @@ export interface ReconcileContext {
   readonly identity: string;
   readonly owner: OwnerReference | undefined;
   readonly staticNamespaces: ReadonlySet<string>;
+  /** Each dedicated namespace's S3 key pair; undefined when the manager holds no master key (S3 off). */
+  readonly namespaceKeys?: NamespaceKeySource;
 }
 
 export interface LauncherConfig {
@@ -95,6 +109,17 @@ async function claimNamespace(context: ReconcileContext, namespace: string): Pro
   return holder === context.identity ? undefined : (holder ?? "an unknown holder");
 }
 
+/** Why the first of `objects` that exists and is someone else's may not be touched; undefined when none is. */
+async function foreignObject(context: ReconcileContext, objects: readonly KubeObject[]): Promise<string | undefined> {
+  for (const object of objects) {
+    const current = await context.api.get(refOf(object));
+    if (current !== undefined && !isOurs(context, current)) {
+      return `${describe(refOf(object))} exists and is not managed by ${context.identity} (${whoOwns(current)}): nothing changed`;
+    }
+  }
+  return undefined;
+}
+
 /**
  * Reconciles one namespace. `exists` is false when the namespace is gone or no longer labelled: then it
  * is treated as shared (our objects go, the claim stays). Throws only for API failures (retried with backoff).
@@ -105,14 +130,25 @@ export async function reconcileNamespace(
   exists: boolean,
   launcher: LauncherConfig,
 ): Promise<NamespaceStatus> {
+  const options = { managerName: context.managerName, identity: context.identity, owner: context.owner };
   if (context.staticNamespaces.has(namespace)) {
-    return { namespace, condition: "Static", dedicated: true, message: "listed in the chart's dedicated.namespaces: the chart manages its server" };
+    // The chart runs the server, but Helm cannot derive the namespace's key: the manager writes that Secret alone.
+    const message = "listed in the chart's dedicated.namespaces: the chart manages its server";
+    if (context.namespaceKeys === undefined) return { namespace, condition: "Static", dedicated: true, message };
+    const [first] = renderObjects(context.templates, namespace, { dedicated: true }, options);
+    const secret = namespaceKeySecret(namespace, context.namespaceKeys, first, options);
+    const foreign = await foreignObject(context, [secret]);
+    if (foreign !== undefined) return { namespace, condition: "Conflict", dedicated: true, message: foreign };
+    await context.api.apply(secret);
+    return { namespace, condition: "Static", dedicated: true, message: `${message}; the manager writes its S3 key Secret ${secret.metadata.name}` };
   }
   const parsed = exists ? parseBlock(launcher.block) : ({ ok: true, block: { dedicated: false } } as const);
   if (!parsed.ok) {
     return { namespace, condition: "InvalidBlock", dedicated: false, message: `artifactServer block ignored, nothing changed: ${parsed.message}` };
   }
-  const objects = renderObjects(context.templates, namespace, parsed.block, { managerName: context.managerName, identity: context.identity, owner: context.owner });
+  const rendered = renderObjects(context.templates, namespace, parsed.block, options);
+  // The key Secret first, so the server's pods find it when they start (they read it once, into their environment).
+  const objects = context.namespaceKeys === undefined ? rendered : [namespaceKeySecret(namespace, context.namespaceKeys, rendered[0], options), ...rendered];
 
   if (parsed.block.dedicated) {
     // One manager per namespace: another release's holds it, so this one serves nothing there.
@@ -126,17 +162,8 @@ export async function reconcileNamespace(
       };
     }
     // Refuse to touch an object of someone else's (a Helm release's, a person's, another manager's): report it and change nothing.
-    for (const object of objects) {
-      const current = await context.api.get(refOf(object));
-      if (current !== undefined && !isOurs(context, current)) {
-        return {
-          namespace,
-          condition: "Conflict",
-          dedicated: false,
-          message: `${describe(refOf(object))} exists and is not managed by ${context.identity} (${whoOwns(current)}): nothing changed`,
-        };
-      }
-    }
+    const foreign = await foreignObject(context, objects);
+    if (foreign !== undefined) return { namespace, condition: "Conflict", dedicated: false, message: foreign };
     for (const object of objects) await context.api.apply(object);
     return { namespace, condition: "Dedicated", dedicated: true, endpoint: endpointOf(objects), message: `${objects.length} objects applied` };
   }

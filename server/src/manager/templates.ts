@@ -116,6 +116,42 @@ export function renderObjects(templates: TemplateSet, namespace: string, block: 
   });
 }
 
+/**
+ * Where a dedicated server's S3 key pair comes from: the manager holds the master key the shared server
+ * derives namespace keys from, and writes each dedicated namespace its own pair alone — never the master
+ * key, from which every other namespace's key would follow.
+ */
+export interface NamespaceKeySource {
+  /** The Secret the dedicated server's template reads (`S3_NAMESPACE_ACCESS_KEY`/`_SECRET_KEY`). */
+  readonly secretName: string;
+  keyFor(namespace: string): { readonly accessKeyId: string; readonly secretAccessKey: string };
+}
+
+/** The Secret's keys: the layout of `mlpipeline-minio-artifact`, which KFP's launcher reads by secretRef. */
+export const NAMESPACE_KEY_FIELDS = { accessKey: "accesskey", secretKey: "secretkey" } as const;
+
+/** A namespace's key pair as a Secret, labelled like the server's objects (`labelsOf`, one of them). */
+export function namespaceKeySecret(namespace: string, source: NamespaceKeySource, labelsOf: KubeObject | undefined, options: RenderOptions): KubeObject {
+  const key = source.keyFor(namespace);
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: {
+      name: source.secretName,
+      namespace,
+      labels: { ...labelsOf?.metadata.labels, "app.kubernetes.io/component": "s3-credentials", [MANAGED_BY]: options.managerName },
+      ...(options.identity === undefined ? {} : { annotations: { [OWNER_ANNOTATION]: options.identity } }),
+      ...(options.owner === undefined ? {} : { ownerReferences: [options.owner] }),
+    },
+    type: "Opaque",
+    // `data`, not `stringData`: server-side apply owns and compares the stored field.
+    data: {
+      [NAMESPACE_KEY_FIELDS.accessKey]: Buffer.from(key.accessKeyId).toString("base64"),
+      [NAMESPACE_KEY_FIELDS.secretKey]: Buffer.from(key.secretAccessKey).toString("base64"),
+    },
+  };
+}
+
 /** The namespace's claim, held by `options.identity`. */
 export function claimObject(namespace: string, options: RenderOptions & { readonly identity: string }): KubeObject {
   return {

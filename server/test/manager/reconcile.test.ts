@@ -3,7 +3,8 @@
 import { describe, expect, it } from "vitest";
 import { parseBlock } from "../../src/manager/block.js";
 import { reconcileNamespace, type ClusterApi, type ObjectRef, type ReconcileContext } from "../../src/manager/reconcile.js";
-import { CLAIM_NAME, KEEP_ANNOTATION, MANAGED_BY, OWNER_ANNOTATION, type KubeObject, type TemplateSet } from "../../src/manager/templates.js";
+import { CLAIM_NAME, KEEP_ANNOTATION, MANAGED_BY, OWNER_ANNOTATION, type KubeObject, type NamespaceKeySource, type TemplateSet } from "../../src/manager/templates.js";
+import { deriveSecretKey } from "../../src/s3/credentials.js";
 
 const P = "namespace-placeholder";
 const object = (apiVersion: string, kind: string, namespaced: boolean, spec: Record<string, unknown> = {}): KubeObject => ({
@@ -292,5 +293,75 @@ describe("reconcileNamespace", () => {
     legacy.objects.set("ServiceAccount/team-a/kfp-artifacts-team-a", unannotated);
     expect(await reconcileNamespace(contextWith(legacy), "team-a", true, { block: "dedicated: true" })).toMatchObject({ condition: "Dedicated" });
     expect(legacy.objects.get("ServiceAccount/team-a/kfp-artifacts-team-a")?.metadata.annotations?.[OWNER_ANNOTATION]).toBe(IDENTITY);
+  });
+});
+
+describe("each dedicated namespace's S3 key pair", () => {
+  const MASTER_KEY = "the-shared-servers-master-key-0123456789";
+  const SECRET = "kfp-artifacts-s3-namespace-key";
+  const keys: NamespaceKeySource = {
+    secretName: SECRET,
+    keyFor: (namespace) => ({ accessKeyId: `kfp.${namespace}`, secretAccessKey: deriveSecretKey(MASTER_KEY, `kfp.${namespace}`) }),
+  };
+  const withKeys = (api: FakeApi, staticNamespaces: string[] = []): ReconcileContext => ({ ...contextWith(api, staticNamespaces), namespaceKeys: keys });
+  const decoded = (secret: KubeObject | undefined) =>
+    Object.fromEntries(Object.entries((secret?.data ?? {}) as Record<string, string>).map(([name, value]) => [name, Buffer.from(value, "base64").toString()]));
+
+  it("is written before the server, holds the namespace's derived pair alone, and is marked as the manager's", async () => {
+    const api = new FakeApi();
+    expect(await reconcileNamespace(withKeys(api), "team-a", true, { block: "dedicated: true" })).toMatchObject({ condition: "Dedicated" });
+    expect(api.mutatingCalls().slice(0, 3)).toEqual([`create ${CLAIM}`, `apply Secret/team-a/${SECRET}`, "apply ServiceAccount/team-a/kfp-artifacts-team-a"]);
+    const secret = api.objects.get(`Secret/team-a/${SECRET}`);
+    // The pair the shared server verifies and hands the profile controller through IAM CreateAccessKey.
+    expect(decoded(secret)).toEqual({ accesskey: "kfp.team-a", secretkey: deriveSecretKey(MASTER_KEY, "kfp.team-a") });
+    expect(secret?.metadata).toMatchObject({
+      labels: { [MANAGED_BY]: "kfp-artifacts-manager", "app.kubernetes.io/component": "s3-credentials" },
+      annotations: { [OWNER_ANNOTATION]: IDENTITY },
+      ownerReferences: [owner],
+    });
+    await reconcileNamespace(withKeys(api), "team-b", true, { block: "dedicated: true" });
+    expect(decoded(api.objects.get(`Secret/team-b/${SECRET}`)).accesskey).toBe("kfp.team-b");
+    // Nothing the manager wrote carries the master key, nor another namespace's secret in team-a.
+    const written = JSON.stringify([...api.objects.values()]);
+    expect(written).not.toContain(MASTER_KEY);
+    expect(written).not.toContain(Buffer.from(MASTER_KEY).toString("base64"));
+    expect(JSON.stringify(api.objects.get(`Secret/team-a/${SECRET}`))).not.toContain(Buffer.from(deriveSecretKey(MASTER_KEY, "kfp.team-b")).toString("base64"));
+  });
+
+  it("goes on opt-out, after the server", async () => {
+    const api = new FakeApi();
+    await reconcileNamespace(withKeys(api), "team-a", true, { block: "dedicated: true" });
+    api.calls.length = 0;
+    await reconcileNamespace(withKeys(api), "team-a", true, { block: "dedicated: false" });
+    expect(api.mutatingCalls()).toEqual([
+      "delete ClusterRoleBinding//kfp-artifacts-team-a",
+      "delete Service/team-a/kfp-artifacts-team-a",
+      "delete Deployment/team-a/kfp-artifacts-team-a",
+      "delete ServiceAccount/team-a/kfp-artifacts-team-a",
+      `delete Secret/team-a/${SECRET}`,
+      `delete ${CLAIM}`,
+    ]);
+  });
+
+  it("is written for the chart's dedicated.namespaces too, and nothing else there", async () => {
+    const api = new FakeApi();
+    const status = await reconcileNamespace(withKeys(api, ["team-a"]), "team-a", true, { block: undefined });
+    expect(status).toMatchObject({ condition: "Static", dedicated: true });
+    expect(status.message).toContain(`the manager writes its S3 key Secret ${SECRET}`);
+    expect(api.mutatingCalls()).toEqual([`apply Secret/team-a/${SECRET}`]);
+    expect(decoded(api.objects.get(`Secret/team-a/${SECRET}`)).accesskey).toBe("kfp.team-a");
+  });
+
+  it("is not taken over when someone else's Secret has its name (the old chart's copy, kept by Helm)", async () => {
+    const api = new FakeApi();
+    const kept: KubeObject = { apiVersion: "v1", kind: "Secret", metadata: { name: SECRET, namespace: "team-a", labels: { [MANAGED_BY]: "Helm" } }, data: { masterkey: "eA==" } };
+    api.objects.set(`Secret/team-a/${SECRET}`, kept);
+    for (const [staticNamespaces, block] of [[["team-a"], undefined], [[], "dedicated: true"]] as const) {
+      const status = await reconcileNamespace(withKeys(api, [...staticNamespaces]), "team-a", true, { block });
+      expect(status.condition).toBe("Conflict");
+      expect(status.message).toContain(`Secret team-a/${SECRET} exists and is not managed by ${IDENTITY}`);
+    }
+    expect(api.mutatingCalls()).toEqual([`create ${CLAIM}`]);
+    expect(api.objects.get(`Secret/team-a/${SECRET}`)).toEqual(kept);
   });
 });

@@ -3,9 +3,10 @@
 // namespace (the assertions of kubeflow/manifests' isolation test, with boto3's sibling the AWS SDK);
 // the system key acts as its configured user; Kubeflow's profile controller obtains each profile's key
 // through IAM CreateAccessKey; the API server down fails closed.
-import { CreateAccessKeyCommand, IAMClient, IAMServiceException, PutUserPolicyCommand } from "@aws-sdk/client-iam";
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException } from "@aws-sdk/client-s3";
+import { CreateAccessKeyCommand, IAMClient, PutUserPolicyCommand } from "@aws-sdk/client-iam";
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { codeOf, type KeyPair, s3Client } from "./clients.js";
 import { deriveSecretKey } from "../../src/s3/credentials.js";
 import { EDITOR_VERBS, FakeKubeApi } from "../support/fake-kube-api.js";
 import { listFiles, startTestServer, tempDir, type TestServer } from "../support/harness.js";
@@ -18,19 +19,7 @@ let s: TestServer;
 
 const namespaceKey = (namespace: string) => ({ accessKeyId: `kfp.${namespace}`, secretAccessKey: deriveSecretKey(MASTER_KEY, `kfp.${namespace}`) });
 
-function s3(credentials: { accessKeyId: string; secretAccessKey: string }): S3Client {
-  return new S3Client({ endpoint: s.s3Url, region: "minio", forcePathStyle: true, credentials, maxAttempts: 1 });
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof S3ServiceException || error instanceof IAMServiceException) return error.name;
-    throw error;
-  }
-  throw new Error("the call succeeded");
-}
+const s3 = (credentials: KeyPair) => s3Client(s.s3Url, credentials);
 
 beforeAll(async () => {
   api = await FakeKubeApi.start({

@@ -3,9 +3,10 @@
 // where RBAC would allow its ServiceAccount, and no other key verifies — not the other namespaces' keys
 // derived from the master key the shared server holds, nor the system key. The configuration refuses
 // the pair next to anything another key could be derived from.
-import { CreateAccessKeyCommand, IAMClient, IAMServiceException } from "@aws-sdk/client-iam";
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException } from "@aws-sdk/client-s3";
+import { CreateAccessKeyCommand, IAMClient } from "@aws-sdk/client-iam";
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { codeOf, type KeyPair, s3Client } from "./clients.js";
 import { loadConfig } from "../../src/config.js";
 import { deriveSecretKey } from "../../src/s3/credentials.js";
 import { EDITOR_VERBS, FakeKubeApi } from "../support/fake-kube-api.js";
@@ -19,19 +20,7 @@ const TEAM_A = derived("kfp.team-a");
 let api: FakeKubeApi;
 let s: TestServer;
 
-function s3(credentials: { accessKeyId: string; secretAccessKey: string }): S3Client {
-  return new S3Client({ endpoint: s.s3Url, region: "minio", forcePathStyle: true, credentials, maxAttempts: 1 });
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof S3ServiceException || error instanceof IAMServiceException) return error.name;
-    throw error;
-  }
-  throw new Error("the call succeeded");
-}
+const s3 = (credentials: KeyPair) => s3Client(s.s3Url, credentials);
 
 beforeAll(async () => {
   // RBAC as loose as it gets: team-a's default-editor may edit artifacts in every namespace. Only the
@@ -114,7 +103,8 @@ describe("the namespace key pair's configuration", () => {
     [{ ...pair, S3_MASTER_KEY: MASTER_KEY }, /cannot be combined with S3_ACCESS_KEY or S3_MASTER_KEY/],
     [{ ...pair, S3_ACCESS_KEY: SYSTEM_KEY.accessKeyId, S3_SECRET_KEY: SYSTEM_KEY.secretAccessKey }, /cannot be combined with S3_ACCESS_KEY or S3_MASTER_KEY/],
     [{ ...pair, SCOPE_NAMESPACE: undefined }, /S3_NAMESPACE_ACCESS_KEY: requires SCOPE_NAMESPACE/],
-    [{ ...pair, SCOPE_NAMESPACE: "team-b" }, /"kfp.team-a" is not a key of the namespace team-b \(expected kfp.team-b\)/],
+    [{ ...pair, SCOPE_NAMESPACE: "team-b" }, /"kfp.team-a" is not the key of the namespace team-b \(expected kfp.team-b\)/],
+    [{ ...pair, S3_NAMESPACE_ACCESS_KEY: "kfp.team-a.pipeline-runner" }, /"kfp.team-a.pipeline-runner" is not the key of the namespace team-a/],
     [{ ...pair, S3_NAMESPACE_SECRET_KEY: undefined }, /S3_NAMESPACE_ACCESS_KEY and S3_NAMESPACE_SECRET_KEY: set both or neither/],
   ])("refuses %o", (env, message) => {
     expect(() => loadConfig(env)).toThrow(message);
