@@ -352,7 +352,7 @@ describe("each dedicated namespace's S3 key pair", () => {
     expect(decoded(api.objects.get(`Secret/team-a/${SECRET}`)).accesskey).toBe("kfp.team-a");
   });
 
-  it("is not taken over when someone else's Secret has its name (the old chart's copy, kept by Helm)", async () => {
+  it("is not taken over when a Secret of its name is someone else's (a person's, a Helm release's)", async () => {
     const api = new FakeApi();
     const kept: KubeObject = { apiVersion: "v1", kind: "Secret", metadata: { name: SECRET, namespace: "team-a", labels: { [MANAGED_BY]: "Helm" } }, data: { masterkey: "eA==" } };
     api.objects.set(`Secret/team-a/${SECRET}`, kept);
