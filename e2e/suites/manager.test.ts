@@ -1,6 +1,6 @@
 // The server manager in a real cluster, from one Helm release (shared server + manager, the chart's
 // defaults): namespaces labelled for Kubeflow cost no pod until their kfp-launcher ConfigMap opts in; then
-// the manager brings up a scoped server the shared server's filesystem-storage config names; opting out
+// the manager brings up a scoped server (the chart's quota honoured) the shared server's filesystem-storage config names; opting out
 // removes the workload and keeps the claim, opting back in finds the data again; a manager killed in the
 // middle of a reconcile converges after its restart. Also measures opt-in-to-available and the manager's RSS.
 import { mkdir, writeFile } from "node:fs/promises";
@@ -18,7 +18,11 @@ import { startTenantClients, type Tenant } from "../support/tenants.js";
 
 const suite = e2eSuite("manager");
 const KUBEFLOW_LABEL = "pipelines.kubeflow.org/enabled";
-const SHARED_NAMESPACES = 10;
+const SHARED_NAMESPACES = 20;
+// The chart's namespace quota reaches the manager's servers too; small enough that a refused upload fits in
+// socket buffers, so the client finishes sending before the 507.
+const QUOTA_BYTES = 64 * 1024;
+const CHUNK_BYTES = 40_000;
 const LAUNCHER = "kfp-launcher";
 
 interface NamespaceStatus {
@@ -149,6 +153,7 @@ suite.setup(async () => {
   const installing = performance.now();
   await helmInstall(release, {
     persistence: { size: "1Gi" },
+    limits: { namespaceQuotaBytes: String(QUOTA_BYTES) },
     tests: { enabled: false },
   });
   figures.installSeconds = (performance.now() - installing) / 1000;
@@ -175,7 +180,7 @@ describe("the server manager", () => {
     expect(metric(text, "kfp_artifacts_manager_dedicated_servers") ?? 0).toBe(0);
   });
 
-  it("brings up a scoped, Ready server when a namespace opts in", async () => {
+  it("brings up a scoped, Ready server that honours the quota when a namespace opts in", async () => {
     const started = performance.now();
     await setBlock(optIn, "dedicated: true\n");
     await waitAvailable(optIn, server());
@@ -203,6 +208,17 @@ describe("the server manager", () => {
     expect(get.text).toBe("kept across opt-out");
     expect(foreign.status).toBe(404);
     expect(ClientPod.json<{ error: { message: string } }>(foreign).error.message).toContain(optIn);
+
+    // The quota holds on the manager's server: the second write would pass it and stores nothing.
+    const fill = (char: string) => ({ fill: { size: CHUNK_BYTES, char } });
+    const [first, second, missing] = await tenant.client.requestAll([
+      { url: artifactUrl(dedicatedUrl(), optIn, "quota/first.bin"), method: "PUT", body: fill("a") },
+      { url: artifactUrl(dedicatedUrl(), optIn, "quota/second.bin"), method: "PUT", body: fill("b") },
+      { url: artifactUrl(dedicatedUrl(), optIn, "quota/second.bin") },
+    ] as const);
+    expect(first.status).toBe(201);
+    expect(second.status).toBe(507);
+    expect(missing.status).toBe(404);
   });
 
   it("is listed with its endpoint by the shared server's filesystem-storage config", async () => {
