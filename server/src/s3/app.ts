@@ -235,8 +235,17 @@ export function createS3App(config: S3Config, deps: S3AppDeps): Hono<AppEnv> {
           return c.body(null, 200);
         }
         default:
-          throw notImplemented(`This operation (${method} with ${sub ?? "no"} subresource) is not implemented.`);
+          throw notImplemented(`This server does not support ${method} with ${sub ?? "no"} subresource.`);
       }
+    }
+
+    // An object's tags, ACL, retention and attributes are kept nowhere here. Answered before the object
+    // calls below, which ignore the query: a GET ?acl would otherwise send the object's bytes, and a
+    // DELETE ?tagging would delete the object.
+    const objectSubresource = OBJECT_SUBRESOURCES.find((name) => query.has(name));
+    if (objectSubresource !== undefined) {
+      record.operation = "s3:ObjectSubresource";
+      throw notImplemented(`Object ${objectSubresource} is not supported: tags, ACLs, retention and attributes are not kept.`);
     }
 
     switch (method) {
@@ -251,16 +260,12 @@ export function createS3App(config: S3Config, deps: S3AppDeps): Hono<AppEnv> {
       case "PUT":
         if (c.req.header("x-amz-copy-source") !== undefined) {
           record.operation = query.has("uploadId") ? "s3:UploadPartCopy" : "s3:CopyObject";
-          if (query.has("uploadId")) throw notImplemented("UploadPartCopy is not implemented.");
+          if (query.has("uploadId")) throw notImplemented("UploadPartCopy is not supported; upload the part's bytes.");
           return copyObject(request);
         }
         if (query.has("uploadId") || query.has("partNumber")) {
           record.operation = "s3:UploadPart";
           return uploadPart(request);
-        }
-        if (query.has("tagging") || query.has("acl") || query.has("retention") || query.has("legal-hold")) {
-          record.operation = "s3:PutObjectSubresource";
-          throw notImplemented("Object tagging, ACLs and retention are not supported.");
         }
         record.operation = "s3:PutObject";
         return putObject(request);
@@ -273,7 +278,7 @@ export function createS3App(config: S3Config, deps: S3AppDeps): Hono<AppEnv> {
           record.operation = "s3:CompleteMultipartUpload";
           return completeMultipartUpload(request);
         }
-        throw notImplemented("This POST operation is not implemented.");
+        throw notImplemented("This server does not support this POST operation.");
       case "DELETE":
         if (query.has("uploadId")) {
           record.operation = "s3:AbortMultipartUpload";
@@ -729,6 +734,8 @@ function decodeSegment(text: string): string {
   }
 }
 
+/** Object subresources S3 has and this server keeps nothing for (each answers NotImplemented). */
+const OBJECT_SUBRESOURCES = ["acl", "tagging", "retention", "legal-hold", "attributes", "torrent", "restore", "select"] as const;
 const BUCKET_SUBRESOURCES = ["location", "uploads", "delete", "versioning", "policy", "lifecycle", "list-type"] as const;
 
 function bucketSubresource(query: URLSearchParams): string | undefined {

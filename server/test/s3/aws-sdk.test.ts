@@ -14,19 +14,24 @@ import {
   CreateBucketCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
+  DeleteObjectTaggingCommand,
   DeleteObjectsCommand,
   GetBucketLocationCommand,
   GetObjectCommand,
+  GetObjectTaggingCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  GetObjectAclCommand,
   ListBucketsCommand,
   ListObjectsCommand,
   ListObjectsV2Command,
   ListPartsCommand,
   PutObjectCommand,
+  PutObjectTaggingCommand,
   S3Client,
   S3ServiceException,
   UploadPartCommand,
+  UploadPartCopyCommand,
   type S3ClientConfig,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
@@ -306,6 +311,25 @@ describe("S3 API with the AWS SDK v3", () => {
     expect(await refused.text()).toMatch(/<Code>AccessDenied<\/Code>[\s\S]*expired/);
     const tampered = url.replace("report.html", "other.html");
     expect((await fetch(tampered)).status).toBe(403);
+  });
+
+  it("operations it does not support answer NotImplemented (501) and change nothing: UploadPartCopy, tagging, ACLs", async () => {
+    // Before, GET ?acl and ?tagging sent the object's bytes and DELETE ?tagging deleted the object.
+    const s3 = client();
+    await s3.send(new PutObjectCommand({ Bucket: "team-a", Key: "unsupported/source", Body: "source" }));
+    const upload = await s3.send(new CreateMultipartUploadCommand({ Bucket: "team-a", Key: "unsupported/copy" }));
+    const before = await listFiles(s.root);
+    const copyPart = new UploadPartCopyCommand({ Bucket: "team-a", Key: "unsupported/copy", UploadId: upload.UploadId, PartNumber: 1, CopySource: "team-a/unsupported/source" });
+    expect(await codeOf(s3.send(copyPart))).toBe("NotImplemented");
+    const tagging = new PutObjectTaggingCommand({ Bucket: "team-a", Key: "unsupported/source", Tagging: { TagSet: [{ Key: "k", Value: "v" }] } });
+    expect(await codeOf(s3.send(tagging))).toBe("NotImplemented");
+    const source = { Bucket: "team-a", Key: "unsupported/source" };
+    expect(await codeOf(s3.send(new GetObjectAclCommand(source)))).toBe("NotImplemented");
+    expect(await codeOf(s3.send(new GetObjectTaggingCommand(source)))).toBe("NotImplemented");
+    expect(await codeOf(s3.send(new DeleteObjectTaggingCommand(source)))).toBe("NotImplemented");
+    expect(await listFiles(s.root)).toEqual(before);
+    expect((await nativeGet("team-a", "unsupported/source")).status).toBe(200);
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: "team-a", Key: "unsupported/copy", UploadId: upload.UploadId }));
   });
 
   it("hostile object keys are refused as on the native API, and nothing is written anywhere", async () => {
