@@ -199,6 +199,7 @@ describe("PrometheusRule", () => {
       "KfpArtifactsServerErrors",
       "KfpArtifactsAuthorizationFailingClosed",
       "KfpArtifactsRetentionSweepFailing",
+      "KfpArtifactsMaintenanceJobFailing",
       "KfpArtifactsRetentionRemovalErrors",
       "KfpArtifactsRetentionSweepNotCompleting",
     ]);
@@ -209,6 +210,10 @@ describe("PrometheusRule", () => {
     // Two intervals and a quarter of an hour: a failing sweep's counter appears at its first failure, so
     // increase() needs the second one inside the window.
     expect(byName.get("RetentionSweepFailing")?.expr).toContain('kfp_artifacts_job_runs_total{job_name="retention",outcome="error",service=~"kfp-artifacts|kfp-artifacts-.+"}[2700s]');
+    // The other jobs (orphans every 6 hours the longest) alert per job, with two runs inside the window.
+    expect(byName.get("MaintenanceJobFailing")?.expr).toBe(
+      'sum by (namespace, service, job_name) (increase(kfp_artifacts_job_runs_total{job_name!="retention",outcome="error",service=~"kfp-artifacts|kfp-artifacts-.+"}[44100s])) > 0',
+    );
     expect(byName.get("RetentionRemovalErrors")?.expr).toContain("kfp_artifacts_retention_sweep_errors_total{");
     const stale = byName.get("RetentionSweepNotCompleting")?.expr ?? "";
     expect(stale).toContain('kfp_artifacts_job_last_success_timestamp_seconds{job_name="retention",');
