@@ -1,5 +1,5 @@
-// Builds the application from its configuration: the store (initialized), metrics, authorizer and the
-// Hono app. server.ts serves the result; tests use it with app.request().
+// Builds the application from its configuration and the runtime (runtime.ts): the store (initialized),
+// metrics, authorizer and the Hono app. server.ts serves the result; tests use it with app.request().
 import type { Hono } from "hono";
 import { createApp } from "./app.js";
 import { createAuthorizer } from "./auth/index.js";
@@ -9,6 +9,7 @@ import type { AppEnv } from "./http/env.js";
 import type { Logger } from "./log.js";
 import { createMetrics, type HttpMetrics } from "./metrics.js";
 import type { Lifecycle } from "./routes/operations.js";
+import { createRuntime, type Runtime } from "./runtime.js";
 import type { JobRunner } from "./jobs/runner.js";
 import { createServerJobs } from "./jobs/server-jobs.js";
 import { MultipartUploads } from "./s3/multipart.js";
@@ -28,9 +29,19 @@ export interface Assembled {
   readonly metrics: HttpMetrics;
   readonly authorizer: Authorizer;
   readonly lifecycle: Lifecycle;
+  readonly runtime: Runtime;
 }
 
-export async function assemble(config: Config, logger: Logger, overrides: { authorizer?: Authorizer; now?: () => number } = {}): Promise<Assembled> {
+/**
+ * `overrides.runtime`: the process's runtime, made once by the entry point; without one (tests) a new
+ * runtime is made with `logger` and `overrides.now`.
+ */
+export async function assemble(
+  config: Config,
+  logger: Logger,
+  overrides: { authorizer?: Authorizer; now?: () => number; runtime?: Runtime } = {},
+): Promise<Assembled> {
+  const runtime = overrides.runtime ?? createRuntime({ logger, ...(overrides.now ? { now: overrides.now } : {}) });
   const store = new ArtifactStore({
     root: config.artifactsRoot,
     maxUploadBytes: config.maxUploadBytes,
@@ -40,10 +51,10 @@ export async function assemble(config: Config, logger: Logger, overrides: { auth
     fsync: config.fsync,
     // Live uploads touch their temporary files at least once per idle timeout.
     staleTempMs: Math.max(2 * config.idleTimeoutMs, 10 * 60_000),
-    logger,
+    runtime,
   });
   await store.init();
-  const runs = new RunIndex(store.layout.runsDir, store.layout.tmpDir, config.fsync);
+  const runs = new RunIndex(store.layout.runsDir, store.layout.scratch, config.fsync);
   const metrics = createMetrics({
     freeBytes: () => store.freeBytes(),
     usedBytesByNamespace: () => store.usage.entries(),
@@ -53,7 +64,7 @@ export async function assemble(config: Config, logger: Logger, overrides: { auth
   const app = createApp(config, { store, runs, authorizer, metrics, logger, lifecycle });
   const multipart = new MultipartUploads(store, store.layout.internalDir);
   await multipart.init();
-  const jobs = await createServerJobs(config, { store, multipart, logger, registry: metrics.registry, ...(overrides.now ? { now: overrides.now } : {}) });
+  const jobs = await createServerJobs(config, { store, multipart, logger, registry: metrics.registry, now: runtime.now });
   const s3App = config.s3.enabled
     ? createS3App(config.s3, {
         store,
@@ -66,5 +77,5 @@ export async function assemble(config: Config, logger: Logger, overrides: { auth
         scopeNamespace: config.scopeNamespace,
       })
     : undefined;
-  return { app, s3App, multipart, jobs: jobs.runner, store, runs, metrics, authorizer, lifecycle };
+  return { app, s3App, multipart, jobs: jobs.runner, store, runs, metrics, authorizer, lifecycle, runtime };
 }

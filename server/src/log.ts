@@ -40,15 +40,18 @@ export function linesPerTurn(write: (text: string) => void): { write: (line: str
   };
 }
 
-function stdoutPerTurn(): (line: string) => void {
+/** Standard output, lines per turn (linesPerTurn); what is pending is written when the process exits. */
+export function stdoutPerTurn(): (line: string) => void {
   const lines = linesPerTurn((text) => process.stdout.write(text));
   process.on("exit", lines.flush);
   return lines.write;
 }
 
-let sharedStdout: ((line: string) => void) | undefined;
-
-export function createLogger(level: LogLevel, write: (line: string) => void = (sharedStdout ??= stdoutPerTurn())): Logger {
+/**
+ * A logger writing to `write`; by default to its own stdoutPerTurn(). A process makes one logger at its
+ * entry point (server.ts, manager/main.ts) and passes it down, so its lines keep their order.
+ */
+export function createLogger(level: LogLevel, write: (line: string) => void = stdoutPerTurn()): Logger {
   const threshold = LEVEL_RANK[level];
   const emit = (lvl: LogLevel, msg: string, fields?: LogFields) => {
     if (LEVEL_RANK[lvl] < threshold) return;

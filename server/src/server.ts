@@ -1,10 +1,12 @@
 // Process entry point — the only file that touches the process: configuration from the environment,
-// the listening socket, signals and graceful shutdown.
+// the runtime (runtime.ts: every process-wide resource, made here once), the listening socket, signals
+// and graceful shutdown.
 import type { Server } from "node:http";
 import { assemble } from "./assemble.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import { listen as listenOn } from "./http/listener.js";
 import { createLogger, type Logger } from "./log.js";
+import { createRuntime, type Runtime } from "./runtime.js";
 import { VERSION } from "./version.js";
 import { runCredentialsCommand } from "./s3/credentials-command.js";
 
@@ -18,8 +20,9 @@ export interface RunningServer {
   shutdown(): Promise<void>;
 }
 
-export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
-  const { app, s3App, jobs, store, lifecycle } = await assemble(config, logger);
+/** `runtime`: made by main(); tests starting several servers in one process get a new one per server. */
+export async function startServer(config: Config, logger: Logger, runtime: Runtime = createRuntime({ logger })): Promise<RunningServer> {
+  const { app, s3App, jobs, store, lifecycle } = await assemble(config, logger, { runtime });
 
   if (config.authMode === "none") {
     logger.warn(
@@ -73,6 +76,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       lifecycle.shuttingDown = true;
       // Background jobs stop at their next step while the listeners drain.
       await Promise.all([jobs.stop(), drain(servers, config, logger)]);
+      await runtime.stop();
       logger.info("stopped");
     })());
   return { server, port, s3Server: s3?.server, s3Port: s3?.port, shutdown };
@@ -132,9 +136,10 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel);
   process.on("unhandledRejection", (reason) => logger.error("unhandled rejection", { error: String(reason) }));
+  const runtime = createRuntime({ logger });
   let running: RunningServer;
   try {
-    running = await startServer(config, logger);
+    running = await startServer(config, logger, runtime);
   } catch (error) {
     // The volume or the Kubernetes credentials, found unusable while starting (store, authorizer).
     if (error instanceof ConfigError) fatal(error.message);

@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { assemble } from "../src/assemble.js";
 import { loadConfig } from "../src/config.js";
 import { silentLogger } from "../src/log.js";
+import { createRuntime } from "../src/runtime.js";
 import { ArtifactStore } from "../src/storage/store.js";
 import { tempDir } from "./support/harness.js";
 
@@ -94,7 +95,7 @@ async function storeOf(tree: Tree): Promise<ArtifactStore> {
     namespaceQuotaBytes: 0,
     fsync: false,
     staleTempMs: 60_000,
-    logger: silentLogger,
+    runtime: createRuntime({ logger: silentLogger }),
   });
   await store.init();
   const namespaceDir = path.join(root, "team-a");

@@ -13,7 +13,7 @@ import { JobPreempted, type JobContext } from "../src/jobs/runner.js";
 import { VolumeLease } from "../src/jobs/volume-lease.js";
 import { createLogger, silentLogger } from "../src/log.js";
 import { createOrphanMetrics, removeIfUnchanged, RUN_RECORD_MIN_AGE_MS, SIDECAR_MIN_AGE_MS, sweepOrphans, type OrphanSweepDeps } from "../src/retention/orphans.js";
-import { describes, readMeta, writeMeta } from "../src/storage/meta.js";
+import { describes } from "../src/storage/meta.js";
 import { parseKey } from "../src/storage/names.js";
 import { listFiles, tempDir } from "./support/harness.js";
 
@@ -85,7 +85,7 @@ describe("orphaned digest sidecars", () => {
     const kept = await a.store.open("team-a", parseKey("keep"));
     if ("directory" in kept) throw new Error("a file was written");
     await kept.handle.close();
-    expect(describes(await readMeta(sidecar(a, "team-a", "keep")), await fs.stat(path.join(a.root, "team-a/keep"), { bigint: true }))).toBe(true);
+    expect(describes(await a.store.sidecars.read(sidecar(a, "team-a", "keep")), await fs.stat(path.join(a.root, "team-a/keep"), { bigint: true }))).toBe(true);
     const metrics = await a.metrics.registry.metrics();
     expect(metrics).toMatch(/kfp_artifacts_orphans_removed_total\{kind="sidecar",artifact_namespace="team-a"\} 2/);
     expect(metrics).toMatch(/kfp_artifacts_orphans_removed_total\{kind="sidecar",artifact_namespace="team-b"\} 1/);
@@ -111,7 +111,7 @@ describe("orphaned digest sidecars", () => {
     };
     const report = await sweepOrphans(deps(a), writeDuringTheWalk);
     expect(report.sidecarsRemoved).toBe(0);
-    const meta = await readMeta(sidecar(a, "team-a", "racing"));
+    const meta = await a.store.sidecars.read(sidecar(a, "team-a", "racing"));
     expect(describes(meta, await fs.stat(path.join(a.root, "team-a/racing"), { bigint: true }))).toBe(true);
     expect(meta?.sha256).toBe(createHash("sha256").update("new").digest("hex"));
   });
@@ -122,13 +122,13 @@ describe("orphaned digest sidecars", () => {
     const file = sidecar(a, "team-a", "k");
     const judged = await fs.lstat(file);
     // A commit replaces the sidecar (a new inode by rename) between the judgment and the removal.
-    await writeMeta(file, a.store.layout.tmpDir, { sha256: "b".repeat(64), size: 6, ino: "1", mtimeNs: "1" });
-    expect(await removeIfUnchanged(file, judged, a.store.layout.tmpDir)).toBe(false);
+    await a.store.sidecars.write(file, { sha256: "b".repeat(64), size: 6, ino: "1", mtimeNs: "1" });
+    expect(await removeIfUnchanged(file, judged, a.store.layout.scratch)).toBe(false);
     expect(JSON.parse(await fs.readFile(file, "utf8"))).toMatchObject({ sha256: "b".repeat(64) });
     // Unchanged: removed; gone already: nothing to do.
-    expect(await removeIfUnchanged(file, await fs.lstat(file), a.store.layout.tmpDir)).toBe(true);
+    expect(await removeIfUnchanged(file, await fs.lstat(file), a.store.layout.scratch)).toBe(true);
     expect(await exists(file)).toBe(false);
-    expect(await removeIfUnchanged(file, judged, a.store.layout.tmpDir)).toBe(false);
+    expect(await removeIfUnchanged(file, judged, a.store.layout.scratch)).toBe(false);
     // Nothing left aside in the temporary directory.
     expect(await fs.readdir(a.store.layout.tmpDir)).toEqual([]);
   });

@@ -5,21 +5,21 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { silentLogger } from "../src/log.js";
 import { ArtifactStore } from "../src/storage/store.js";
-import { OWN_TEMP_PREFIX, TEMP_PREFIX } from "../src/storage/upload.js";
+import { createRuntime } from "../src/runtime.js";
 import { listFiles, tempDir } from "./support/harness.js";
 
 const STALE_MS = 60_000;
 
-async function makeStore() {
+async function makeStore(root?: string) {
   const store = new ArtifactStore({
-    root: await tempDir("sweep"),
+    root: root ?? (await tempDir("sweep")),
     maxUploadBytes: 1 << 30,
     maxArchiveExpandedBytes: 1 << 30,
     minFreeBytes: 0,
     namespaceQuotaBytes: 0,
     fsync: false,
     staleTempMs: STALE_MS,
-    logger: silentLogger,
+    runtime: createRuntime({ logger: silentLogger }),
   });
   await store.init();
   return store;
@@ -34,10 +34,11 @@ describe("sweepTemporaryFiles", () => {
   it("at start-up removes this host's leftovers; periodically only stale entries of others; never its own", async () => {
     const store = await makeStore();
     const tmp = store.layout.tmpDir;
-    const own = path.join(tmp, `${OWN_TEMP_PREFIX}live.upload`);
-    const ownOld = path.join(tmp, `${OWN_TEMP_PREFIX}old.upload`);
+    const { ownPrefix, hostPrefix } = store.layout.tempNames;
+    const own = path.join(tmp, `${ownPrefix}live.upload`);
+    const ownOld = path.join(tmp, `${ownPrefix}old.upload`);
     // An earlier start on this host, with the same PID as this one (a container's PID 1 restarted).
-    const deadProcess = path.join(tmp, `${TEMP_PREFIX}${process.pid}.crashed.upload`);
+    const deadProcess = path.join(tmp, `${hostPrefix}${process.pid}.crashed.upload`);
     const peerFresh = path.join(tmp, "other-pod.7.fresh.upload");
     const peerStale = path.join(tmp, "other-pod.7.stale.upload");
     const peerExtraction = path.join(tmp, "other-pod.7.busy.extract");
@@ -58,5 +59,22 @@ describe("sweepTemporaryFiles", () => {
     expect(await store.sweepTemporaryFiles(true)).toBe(1);
     expect((await fs.readdir(tmp)).sort()).toEqual([own, ownOld, peerFresh, peerExtraction].map((entry) => path.basename(entry)).sort());
     expect(await listFiles(peerExtraction)).toEqual(["sub/huge.bin"]);
+  });
+
+  it("two stores in one process are two starts: each sweeps the other's stale temporary files as a peer's, and keeps its own", async () => {
+    const first = await makeStore();
+    const second = await makeStore(first.options.root);
+    expect(first.layout.tempNames.ownPrefix).not.toBe(second.layout.tempNames.ownPrefix);
+    const tmp = first.layout.tmpDir;
+    const firstStale = path.join(tmp, `${first.layout.tempNames.ownPrefix}old.upload`);
+    const secondStale = path.join(tmp, `${second.layout.tempNames.ownPrefix}old.upload`);
+    for (const file of [firstStale, secondStale]) {
+      await fs.writeFile(file, "x");
+      await age(file, 10 * STALE_MS);
+    }
+    expect(await second.sweepTemporaryFiles(false)).toBe(1);
+    expect(await fs.readdir(tmp)).toEqual([path.basename(secondStale)]);
+    expect(await first.sweepTemporaryFiles(false)).toBe(1);
+    expect(await fs.readdir(tmp)).toEqual([]);
   });
 });

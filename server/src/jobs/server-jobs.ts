@@ -12,7 +12,6 @@ import { RetentionPolicy } from "../retention/policy.js";
 import { createRetentionMetrics, sweepRetention } from "../retention/sweep.js";
 import type { MultipartUploads } from "../s3/multipart.js";
 import type { ArtifactStore } from "../storage/store.js";
-import { OWN_TEMP_PREFIX } from "../storage/upload.js";
 import { JobRunner } from "./runner.js";
 import { VolumeLease } from "./volume-lease.js";
 
@@ -46,7 +45,7 @@ export async function createServerJobs(
   ]);
   const retentionMetrics = createRetentionMetrics(deps.registry);
   const orphanMetrics = createOrphanMetrics(deps.registry);
-  const lease = (name: string) => new VolumeLease(jobsDir, name, OWN_TEMP_PREFIX, LEASE_MS, now);
+  const lease = (name: string) => new VolumeLease(jobsDir, name, store.layout.tempNames.ownPrefix, LEASE_MS, now);
 
   const runner = new JobRunner(logger, deps.registry, now);
   runner.add({

@@ -27,7 +27,7 @@ import type { Logger } from "../log.js";
 import { METRIC_PREFIX, NAMESPACE_LABEL } from "../metrics.js";
 import { parseKey, parseSegment } from "../storage/names.js";
 import type { ArtifactStore } from "../storage/store.js";
-import { tempPath } from "../storage/upload.js";
+import type { Scratch } from "../storage/temp-names.js";
 import { DAY_MS } from "./policy.js";
 import { byteLess, everyFileKey, sortedFiles } from "./walk.js";
 
@@ -97,7 +97,7 @@ export async function sweepOrphans(deps: OrphanSweepDeps, context: JobContext): 
   const started = context.now();
   const resumedFrom = await readCursor(deps.cursorFile, asCursor);
   // Ages are judged on the volume's clock (the one that stamps the files), not this process's.
-  const volumeNow = await volumeClock(layout.tmpDir);
+  const volumeNow = await volumeClock(layout.scratch);
   let sidecarsScanned = 0;
   let sidecarsRemoved = 0;
   let runRecordsScanned = 0;
@@ -114,7 +114,7 @@ export async function sweepOrphans(deps: OrphanSweepDeps, context: JobContext): 
       return false;
     }
     try {
-      if (!(await removeIfUnchanged(file, stat, layout.tmpDir))) return false;
+      if (!(await removeIfUnchanged(file, stat, layout.scratch))) return false;
       metrics.removed.inc({ kind, [NAMESPACE_LABEL]: namespace });
       return true;
     } catch (error) {
@@ -185,8 +185,8 @@ export async function sweepOrphans(deps: OrphanSweepDeps, context: JobContext): 
  * see the same file: a version a writer renamed into place meanwhile is linked back, unless an even
  * newer one is there already.
  */
-export async function removeIfUnchanged(file: string, judged: Pick<Stats, "ino" | "mtimeMs">, tmpDir: string): Promise<boolean> {
-  const aside = tempPath(tmpDir, "orphan");
+export async function removeIfUnchanged(file: string, judged: Pick<Stats, "ino" | "mtimeMs">, scratch: Scratch): Promise<boolean> {
+  const aside = scratch.path("orphan");
   try {
     await fs.rename(file, aside);
   } catch (error) {
@@ -206,8 +206,8 @@ export async function removeIfUnchanged(file: string, judged: Pick<Stats, "ino" 
 }
 
 /** The volume's "now": the modification time a file written there gets. */
-async function volumeClock(tmpDir: string): Promise<number> {
-  const probe = tempPath(tmpDir, "clock");
+async function volumeClock(scratch: Scratch): Promise<number> {
+  const probe = scratch.path("clock");
   try {
     await fs.writeFile(probe, "", { mode: 0o640 });
     return (await fs.lstat(probe)).mtimeMs;

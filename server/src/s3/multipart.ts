@@ -94,8 +94,8 @@ export class MultipartUploads {
   ): Promise<PartRecord> {
     const dir = this.#uploadDir(uploadId);
     await this.get(uploadId);
-    const { options, layout } = this.store;
-    const staged = await stageUpload(body, layout.tmpDir, {
+    const { options } = this.store;
+    const staged = await stageUpload(body, this.store.uploadContext, {
       maxBytes: Math.min(options.maxUploadBytes, 5 * 2 ** 30),
       writableBytes: () => this.store.writableBytes(),
       fsync: options.fsync,

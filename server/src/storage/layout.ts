@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto";
 import path from "node:path";
 import type { ArtifactKey } from "./names.js";
+import type { Scratch, TempNames } from "./temp-names.js";
 
 export const INTERNAL_DIR_NAME = ".kfp-artifacts";
 
@@ -13,12 +14,19 @@ export class VolumeLayout {
   readonly tmpDir: string;
   readonly metaDir: string;
   readonly runsDir: string;
+  /** New temporary names in tmpDir, of this start. */
+  readonly scratch: Scratch;
 
-  constructor(readonly root: string) {
+  constructor(
+    readonly root: string,
+    /** The start identity that names this process's temporary files (runtime.ts). */
+    readonly tempNames: TempNames,
+  ) {
     this.internalDir = path.join(root, INTERNAL_DIR_NAME);
     this.tmpDir = path.join(this.internalDir, "tmp");
     this.metaDir = path.join(this.internalDir, "meta");
     this.runsDir = path.join(this.internalDir, "runs");
+    this.scratch = tempNames.in(this.tmpDir);
   }
 
   namespaceDir(namespace: string): string {

@@ -6,7 +6,8 @@ import { createHash } from "node:crypto";
 import type { BigIntStats } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { tempPath } from "./upload.js";
+import { LRUCache } from "lru-cache";
+import type { Scratch } from "./temp-names.js";
 
 export interface ContentMeta {
   readonly sha256: string;
@@ -44,75 +45,79 @@ interface CachedSidecar {
 }
 
 /**
- * Sidecars read recently. A hit still costs one stat(2) of the sidecar, so what is returned is always what
- * the file on disk holds: sidecars are only ever replaced by rename (a new inode) or removed, also by other
- * replicas on a shared volume. One stat instead of readFile's open, fstat, read, read, close: each is a
- * thread-pool round trip, and on small GETs they dominated (see docs/performance.md).
+ * Sidecars read recently, by path; the least recently used go first. One per runtime (runtime.ts). A hit
+ * still costs one stat(2) of the sidecar, so what is returned is always what the file on disk holds:
+ * sidecars are only ever replaced by rename (a new inode) or removed, also by other replicas on a shared
+ * volume. One stat instead of readFile's open, fstat, read, read, close: each is a thread-pool round
+ * trip, and on small GETs they dominated (see docs/performance.md).
  */
-const sidecarCache = new Map<string, CachedSidecar>();
+export type SidecarCache = LRUCache<string, CachedSidecar>;
+
 const SIDECAR_CACHE_MAX_ENTRIES = 10_000;
 
-export async function readMeta(metaPath: string): Promise<ContentMeta | undefined> {
-  let stat: BigIntStats;
-  try {
-    stat = await fs.stat(metaPath, { bigint: true });
-  } catch {
-    sidecarCache.delete(metaPath);
-    return undefined;
-  }
-  const cached = sidecarCache.get(metaPath);
-  if (
-    cached !== undefined &&
-    cached.ino === stat.ino &&
-    cached.size === stat.size &&
-    cached.mtimeNs === stat.mtimeNs &&
-    cached.ctimeNs === stat.ctimeNs
-  ) {
-    return cached.meta;
-  }
-  sidecarCache.delete(metaPath);
-  try {
-    const parsed = JSON.parse(await fs.readFile(metaPath, "utf8")) as Partial<ContentMeta>;
-    if (typeof parsed.sha256 !== "string" || typeof parsed.ino !== "string" || typeof parsed.mtimeNs !== "string") {
+export function createSidecarCache(): SidecarCache {
+  return new LRUCache<string, CachedSidecar>({ max: SIDECAR_CACHE_MAX_ENTRIES });
+}
+
+function sameFile(cached: CachedSidecar, stat: BigIntStats): boolean {
+  return cached.ino === stat.ino && cached.size === stat.size && cached.mtimeNs === stat.mtimeNs && cached.ctimeNs === stat.ctimeNs;
+}
+
+/** Reads, replaces and removes sidecars, through a cache of the ones read recently. */
+export class Sidecars {
+  constructor(
+    /** Where a new sidecar is written before it is renamed into place. */
+    private readonly scratch: Scratch,
+    private readonly cache: SidecarCache,
+  ) {}
+
+  async read(metaPath: string): Promise<ContentMeta | undefined> {
+    let stat: BigIntStats;
+    try {
+      stat = await fs.stat(metaPath, { bigint: true });
+    } catch {
+      this.cache.delete(metaPath);
       return undefined;
     }
-    const meta = parsed as ContentMeta;
-    // Cached only when the file read is still the one stat()ed (not replaced in between).
-    const after = await fs.stat(metaPath, { bigint: true });
-    if (after.ino === stat.ino && after.size === stat.size && after.mtimeNs === stat.mtimeNs && after.ctimeNs === stat.ctimeNs) {
-      if (sidecarCache.size >= SIDECAR_CACHE_MAX_ENTRIES) {
-        // Map iteration is insertion order: drop the oldest.
-        const oldest = sidecarCache.keys().next().value;
-        if (oldest !== undefined) sidecarCache.delete(oldest);
+    const cached = this.cache.get(metaPath);
+    if (cached !== undefined && sameFile(cached, stat)) return cached.meta;
+    this.cache.delete(metaPath);
+    try {
+      const parsed = JSON.parse(await fs.readFile(metaPath, "utf8")) as Partial<ContentMeta>;
+      if (typeof parsed.sha256 !== "string" || typeof parsed.ino !== "string" || typeof parsed.mtimeNs !== "string") {
+        return undefined;
       }
-      sidecarCache.set(metaPath, { ino: stat.ino, size: stat.size, mtimeNs: stat.mtimeNs, ctimeNs: stat.ctimeNs, meta });
+      const meta = parsed as ContentMeta;
+      const entry: CachedSidecar = { ino: stat.ino, size: stat.size, mtimeNs: stat.mtimeNs, ctimeNs: stat.ctimeNs, meta };
+      // Cached only when the file read is still the one stat()ed (not replaced in between).
+      if (sameFile(entry, await fs.stat(metaPath, { bigint: true }))) this.cache.set(metaPath, entry);
+      return meta;
+    } catch {
+      // Missing or torn (a crash before the data reached the disk): the digest is recomputed.
+      return undefined;
     }
-    return meta;
-  } catch {
-    // Missing or torn (a crash before the data reached the disk): the digest is recomputed.
-    return undefined;
   }
-}
 
-/** Replaces the sidecar atomically (temporary file + rename); no fsync, a lost sidecar is recomputed. */
-export async function writeMeta(metaPath: string, tmpDir: string, meta: ContentMeta): Promise<void> {
-  sidecarCache.delete(metaPath);
-  await fs.mkdir(path.dirname(metaPath), { recursive: true });
-  // Named like every temporary file, so a crash's leftover is swept at the next start.
-  const tmp = tempPath(tmpDir, "meta");
-  try {
-    // A write that fails (a full volume) has created the file already: it is removed below too.
-    await fs.writeFile(tmp, JSON.stringify(meta), { mode: 0o640 });
-    await fs.rename(tmp, metaPath);
-  } catch (error) {
-    await fs.rm(tmp, { force: true });
-    throw error;
+  /** Replaces the sidecar atomically (temporary file + rename); no fsync, a lost sidecar is recomputed. */
+  async write(metaPath: string, meta: ContentMeta): Promise<void> {
+    this.cache.delete(metaPath);
+    await fs.mkdir(path.dirname(metaPath), { recursive: true });
+    // Named like every temporary file, so a crash's leftover is swept at the next start.
+    const tmp = this.scratch.path("meta");
+    try {
+      // A write that fails (a full volume) has created the file already: it is removed below too.
+      await fs.writeFile(tmp, JSON.stringify(meta), { mode: 0o640 });
+      await fs.rename(tmp, metaPath);
+    } catch (error) {
+      await fs.rm(tmp, { force: true });
+      throw error;
+    }
   }
-}
 
-export async function removeMeta(metaPath: string): Promise<void> {
-  sidecarCache.delete(metaPath);
-  await fs.rm(metaPath, { force: true });
+  async remove(metaPath: string): Promise<void> {
+    this.cache.delete(metaPath);
+    await fs.rm(metaPath, { force: true });
+  }
 }
 
 /** SHA-256 of an open file, read in large chunks with bounded memory. */

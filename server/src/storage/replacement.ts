@@ -12,7 +12,8 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { crashPoint } from "./crash-points.js";
-import { syncDirectory, tempPath } from "./upload.js";
+import type { Scratch } from "./temp-names.js";
+import { syncDirectory } from "./upload.js";
 
 /** A directory held open (contained.ts): `entry(name)` looks `name` up in it, wherever it is now. */
 export interface ParentDirectory {
@@ -41,7 +42,7 @@ const RECORD_SUFFIX = ".record";
 
 export class Replacements {
   constructor(
-    private readonly tmpDir: string,
+    private readonly scratch: Scratch,
     private readonly fsync: boolean,
   ) {}
 
@@ -50,11 +51,11 @@ export class Replacements {
    * there any more (a peer deleted it meanwhile): then there is nothing to replace.
    */
   async moveAside(parent: ParentDirectory, name: string, place: ArtifactPlace, staged: string): Promise<Aside | undefined> {
-    const aside = tempPath(this.tmpDir, "replaced");
+    const aside = this.scratch.path("replaced");
     const record = `${aside}${RECORD_SUFFIX}`;
     const content: ReplacementRecord = { namespace: place.namespace, segments: place.segments, staged: path.basename(staged), aside: path.basename(aside) };
     await writeNewFile(record, JSON.stringify(content), this.fsync);
-    if (this.fsync) await syncDirectory(this.tmpDir);
+    if (this.fsync) await syncDirectory(this.scratch.dir);
     try {
       await fs.rename(parent.entry(name), aside);
     } catch (error) {
@@ -94,13 +95,13 @@ export class Replacements {
     parentOf: (place: ArtifactPlace) => Promise<Held | undefined>,
   ): Promise<number> {
     let restored = 0;
-    for (const name of await fs.readdir(this.tmpDir)) {
+    for (const name of await fs.readdir(this.scratch.dir)) {
       if (!name.endsWith(RECORD_SUFFIX) || !(await isLeftover(name))) continue;
-      const recordPath = path.join(this.tmpDir, name);
+      const recordPath = path.join(this.scratch.dir, name);
       const record = await readRecord(recordPath);
-      if (record !== undefined && (await present(path.join(this.tmpDir, record.staged)))) {
+      if (record !== undefined && (await present(path.join(this.scratch.dir, record.staged)))) {
         // The new version is still staged: it never landed, and the old one is the artifact.
-        const aside = path.join(this.tmpDir, record.aside);
+        const aside = path.join(this.scratch.dir, record.aside);
         const parent = (await present(aside)) ? await parentOf(record) : undefined;
         if (parent !== undefined) {
           try {

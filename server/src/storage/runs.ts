@@ -14,7 +14,7 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { tempPath } from "./upload.js";
+import type { Scratch } from "./temp-names.js";
 
 export interface RunRecord {
   readonly runId: string;
@@ -28,7 +28,7 @@ const LINK_ATTEMPTS = 8;
 export class RunIndex {
   constructor(
     private readonly runsDir: string,
-    private readonly tmpDir: string,
+    private readonly scratch: Scratch,
     private readonly fsync: boolean,
   ) {}
 
@@ -81,7 +81,7 @@ export class RunIndex {
     const existing = await this.get(record.runId, record.namespace);
     if (existing !== undefined) return existing;
     const target = this.#pathFor(record.runId, record.namespace);
-    const temp = tempPath(this.tmpDir, "run");
+    const temp = this.scratch.path("run");
     const handle = await fs.open(temp, "wx", 0o640);
     try {
       try {

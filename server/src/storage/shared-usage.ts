@@ -16,7 +16,7 @@ import path from "node:path";
 import { HttpError, serviceUnavailable } from "../errors.js";
 import type { Logger } from "../log.js";
 import { KeyedMutex } from "./mutex.js";
-import { OWN_TEMP_PREFIX, tempPath } from "./upload.js";
+import type { Scratch } from "./temp-names.js";
 
 /** A lock untouched this long belongs to a holder that died (a live one touches it every LOCK_TOUCH_MS). */
 export const LOCK_STALE_MS = 15_000;
@@ -39,7 +39,9 @@ export class SharedUsage {
 
   constructor(
     internalDir: string,
-    private readonly tmpDir: string,
+    private readonly scratch: Scratch,
+    /** Who holds a lock, as its file says: this start's temporary-name prefix. */
+    private readonly owner: string,
     private readonly usage: ProcessUsage,
     /** Walks the namespace: its usage when the volume has no trustworthy record of it. */
     private readonly measure: (namespace: string) => Promise<number>,
@@ -125,7 +127,7 @@ export class SharedUsage {
   }
 
   async #writeLedger(namespace: string, bytes: number): Promise<void> {
-    const temp = tempPath(this.tmpDir, "usage");
+    const temp = this.scratch.path("usage");
     try {
       await fs.writeFile(temp, JSON.stringify({ bytes }), { mode: 0o640 });
       await fs.rename(temp, this.#ledgerPath(namespace));
@@ -137,7 +139,7 @@ export class SharedUsage {
 
   async #acquire(namespace: string): Promise<{ file: string; ino: number; brokeStale: boolean }> {
     const file = this.#lockPath(namespace);
-    const owner = JSON.stringify({ owner: OWN_TEMP_PREFIX, pid: process.pid, since: new Date().toISOString() });
+    const owner = JSON.stringify({ owner: this.owner, pid: process.pid, since: new Date().toISOString() });
     const deadline = Date.now() + LOCK_WAIT_MS;
     let brokeStale = false;
     for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {

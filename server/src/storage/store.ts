@@ -6,18 +6,17 @@ import { constants as fsConstants, openSync } from "node:fs";
 import path from "node:path";
 import { ConfigError } from "../config.js";
 import { badRequest, conflict, HttpError, insufficientStorage, notFound, payloadTooLarge, preconditionFailed } from "../errors.js";
-import type { Logger } from "../log.js";
+import type { Runtime } from "../runtime.js";
 import { extractArchive, type ExtractResult } from "./archive.js";
 import { HeldDirectory, isNotThere, removeTree, sizeOfFiles, VolumeRoot, walkFiles, type VolumePath } from "./contained.js";
 import { VolumeLayout } from "./layout.js";
-import { describes, digestOpenFile, metaFor, readMeta, removeMeta, writeMeta } from "./meta.js";
+import { describes, digestOpenFile, metaFor, Sidecars } from "./meta.js";
 import { NamespaceLock } from "./mutex.js";
 import { SmallFileCache, type FileVersion, type SmallArtifact } from "./small-files.js";
 import { parseKey, type ArtifactKey } from "./names.js";
 import { Replacements, type Aside } from "./replacement.js";
 import { SharedUsage } from "./shared-usage.js";
-import { isNoSpace, OWN_TEMP_PREFIX, stageUpload, syncDirectory, TEMP_PREFIX, tempPath, volumeFull } from "./upload.js";
-import { uploadWriters } from "./upload-writers.js";
+import { isNoSpace, stageUpload, syncDirectory, volumeFull, type UploadContext } from "./upload.js";
 import { NamespaceUsage } from "./usage.js";
 import { checkVolume, type RootIdentity, type VolumeHealth } from "./volume-health.js";
 
@@ -31,7 +30,8 @@ export interface StoreOptions {
   readonly fsync: boolean;
   /** Temporary files of other hosts older than this are crash leftovers (live uploads touch theirs). */
   readonly staleTempMs: number;
-  readonly logger: Logger;
+  /** The process-wide resources the store uses: start identity, upload workers, caches, clock. */
+  readonly runtime: Runtime;
 }
 
 export interface PutRequest {
@@ -138,6 +138,8 @@ export class ArtifactStore {
   readonly #commitLock = new NamespaceLock();
   readonly #smallFiles = new SmallFileCache(SMALL_FILE_BYTES, SMALL_FILES_TOTAL_BYTES);
   readonly #replacements: Replacements;
+  /** Digest sidecars of the artifacts (meta.ts). */
+  readonly sidecars: Sidecars;
   /** With a quota: usage kept on the volume, under a lock every server on it honours (shared-usage.ts). */
   readonly #sharedUsage: SharedUsage | undefined;
   #rootIdentity: RootIdentity = -1;
@@ -145,24 +147,25 @@ export class ArtifactStore {
   #volume: VolumeRoot | undefined;
 
   constructor(readonly options: StoreOptions) {
-    this.layout = new VolumeLayout(options.root);
-    this.#replacements = new Replacements(this.layout.tmpDir, options.fsync);
+    this.layout = new VolumeLayout(options.root, options.runtime.tempNames);
+    this.sidecars = new Sidecars(this.layout.scratch, options.runtime.sidecarCache);
+    this.#replacements = new Replacements(this.layout.scratch, options.fsync);
     this.usage = new NamespaceUsage((namespace) => this.#measureNamespace(namespace), this.#commitLock);
     this.#sharedUsage =
       options.namespaceQuotaBytes > 0
-        ? new SharedUsage(this.layout.internalDir, this.layout.tmpDir, this.usage, (namespace) => this.#measureNamespace(namespace), options.logger)
+        ? new SharedUsage(this.layout.internalDir, this.layout.scratch, options.runtime.tempNames.ownPrefix, this.usage, (namespace) => this.#measureNamespace(namespace), options.runtime.logger)
         : undefined;
   }
 
   /** Creates the internal directories and sweeps crash leftovers. Call once before serving. */
   async init(): Promise<void> {
-    uploadWriters.checkWorkerScript();
+    this.options.runtime.uploadWriters.checkWorkerScript();
     await writableDirectory(this.options.root, this.options.root);
     // A plain descriptor, never closed: a FileHandle would be closed (with a warning) when collected.
     this.#rootIdentity = openSync(this.options.root, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
     this.#volume = await VolumeRoot.hold(this.#rootIdentity, (segments) =>
       // Someone changed the volume directly (a symlink, or a directory moved while it was opened).
-      this.options.logger.warn("refused a path that passes through a symlink or was moved while it was opened", { namespace: segments[0] }),
+      this.options.runtime.logger.warn("refused a path that passes through a symlink or was moved while it was opened", { namespace: segments[0] }),
     );
     for (const directory of [this.layout.internalDir, this.layout.tmpDir, this.layout.metaDir, this.layout.runsDir]) {
       await writableDirectory(directory, this.options.root);
@@ -178,18 +181,19 @@ export class ArtifactStore {
    * version set aside goes back to its key if the new one never landed, instead of being swept.
    */
   async sweepTemporaryFiles(includeOwn: boolean): Promise<number> {
-    const now = Date.now();
+    const { tempNames } = this.options.runtime;
+    const now = this.options.runtime.now();
     const isLeftover = async (name: string): Promise<boolean> => {
       // This process's own entries are live work (uploads, extractions, deletions in progress).
-      if (name.startsWith(OWN_TEMP_PREFIX)) return false;
-      if (includeOwn && name.startsWith(TEMP_PREFIX)) return true;
+      if (tempNames.isOwn(name)) return false;
+      if (includeOwn && tempNames.isThisHost(name)) return true;
       // A directory (an extraction) is only as old as its newest file: one large entry can take long.
       return now - (await newestModification(path.join(this.layout.tmpDir, name))) > this.options.staleTempMs;
     };
     const restored = await this.#replacements.recover(isLeftover, (place) =>
       this.#makeParents(place.namespace, parseKey(place.segments.join("/"))).catch(() => undefined),
     );
-    if (restored > 0) this.options.logger.warn("put back artifacts whose replacement a crash interrupted", { restored });
+    if (restored > 0) this.options.runtime.logger.warn("put back artifacts whose replacement a crash interrupted", { restored });
     let removed = 0;
     for (const name of await fs.readdir(this.layout.tmpDir)) {
       const full = path.join(this.layout.tmpDir, name);
@@ -200,8 +204,14 @@ export class ArtifactStore {
         removed += 1;
       }
     }
-    if (removed > 0) this.options.logger.info("swept temporary files left by an earlier crash", { removed });
+    if (removed > 0) this.options.runtime.logger.info("swept temporary files left by an earlier crash", { removed });
     return removed;
+  }
+
+  /** What staging an upload into this store's temporary directory uses (upload.ts). */
+  get uploadContext(): UploadContext {
+    const { uploadWriters, youngGc } = this.options.runtime;
+    return { scratch: this.layout.scratch, uploadWriters, youngGc };
   }
 
   /** Whether the volume can take writes, and what is wrong with it if anything (readiness, error answers). */
@@ -243,7 +253,7 @@ export class ArtifactStore {
       if (current === undefined || !("directory" in current)) request.precondition(current);
     }
 
-    const staged = await stageUpload(request.body, this.layout.tmpDir, {
+    const staged = await stageUpload(request.body, this.uploadContext, {
       maxBytes: this.options.maxUploadBytes,
       writableBytes: () => this.writableBytes(),
       fsync: this.options.fsync,
@@ -311,7 +321,7 @@ export class ArtifactStore {
     let placed = false;
     try {
       const stagedStat = await fs.stat(staged.tempFile, { bigint: true });
-      await writeMeta(this.layout.metaPath(namespace, key.key), this.layout.tmpDir, metaFor(staged.sha256, stagedStat, staged.s3ETag));
+      await this.sidecars.write(this.layout.metaPath(namespace, key.key), metaFor(staged.sha256, stagedStat, staged.s3ETag));
       await this.#placeAtKey(namespace, key, parent, (target) =>
         // link(2) fails with EEXIST atomically, even against another replica on a shared volume.
         createOnly ? fs.link(staged.tempFile, target) : fs.rename(staged.tempFile, target),
@@ -337,7 +347,7 @@ export class ArtifactStore {
     await this.#precheck(namespace, request.declaredSize);
     if (request.createOnly && (await this.#entryAt(namespace, key)) !== undefined) throw preconditionFailed("an artifact already exists at this key");
     request.precondition?.(await this.#versionAt(namespace, key));
-    const staging = tempPath(this.layout.tmpDir, "extract");
+    const staging = this.layout.scratch.path("extract");
     await fs.mkdir(staging);
     try {
       const extracted = await extractArchive(request.body, staging, {
@@ -405,7 +415,7 @@ export class ArtifactStore {
     if (quota > 0 && used - previousSize + extracted.expandedBytes > quota) throw quotaExceeded(quota);
     for (const file of extracted.files) {
       const stat = await fs.stat(path.join(staging, file.relative), { bigint: true });
-      await writeMeta(this.layout.metaPath(namespace, `${key.key}/${file.relative}`), this.layout.tmpDir, metaFor(file.sha256, stat));
+      await this.sidecars.write(this.layout.metaPath(namespace, `${key.key}/${file.relative}`), metaFor(file.sha256, stat));
     }
     // rename(2) cannot replace a non-empty directory (or a file by a directory): the old version is
     // moved aside first, recoverably, so a crash before the new one is in place puts it back.
@@ -466,11 +476,11 @@ export class ArtifactStore {
     const kept = new Set(extracted.files.map((file) => file.relative));
     const replaced = await HeldDirectory.open(trash);
     if (replaced === undefined) {
-      await removeMeta(this.layout.metaPath(namespace, key));
+      await this.sidecars.remove(this.layout.metaPath(namespace, key));
     } else {
       try {
         for await (const file of walkFiles(replaced)) {
-          if (!kept.has(file.relative)) await removeMeta(this.layout.metaPath(namespace, `${key}/${file.relative}`));
+          if (!kept.has(file.relative)) await this.sidecars.remove(this.layout.metaPath(namespace, `${key}/${file.relative}`));
         }
       } finally {
         await replaced.close();
@@ -561,13 +571,13 @@ export class ArtifactStore {
     stat: BigIntStats,
   ): Promise<{ sha256: string; s3ETag: string | undefined }> {
     const metaPath = this.layout.metaPath(namespace, key);
-    const meta = await readMeta(metaPath);
+    const meta = await this.sidecars.read(metaPath);
     if (describes(meta, stat)) return { sha256: meta.sha256, s3ETag: meta.s3ETag };
     // Rare: a crash or a race left the sidecar describing other bytes. Recompute from what is on disk.
     const sha256 = await digestOpenFile(handle);
     const after = await handle.stat({ bigint: true });
     if (after.mtimeNs === stat.mtimeNs && after.size === stat.size) {
-      await writeMeta(metaPath, this.layout.tmpDir, metaFor(sha256, stat)).catch(() => {});
+      await this.sidecars.write(metaPath, metaFor(sha256, stat)).catch(() => {});
     }
     return { sha256, s3ETag: undefined };
   }
@@ -647,7 +657,7 @@ export class ArtifactStore {
         try {
           for await (const file of walkFiles(removed)) {
             freed += file.size;
-            await removeMeta(this.layout.metaPath(namespace, `${key.key}/${file.relative}`));
+            await this.sidecars.remove(this.layout.metaPath(namespace, `${key.key}/${file.relative}`));
           }
         } finally {
           await removed.close();
@@ -687,7 +697,7 @@ export class ArtifactStore {
     if (stat.isDirectory()) {
       if (!recursive) throw conflict("this key is a directory; add ?recursive=true to delete it and everything below it");
       // Rename first so the whole directory disappears at once; the slow removal happens outside the lock.
-      const moved = tempPath(this.layout.tmpDir, "trash");
+      const moved = this.layout.scratch.path("trash");
       await fs.rename(parent.entry(name), moved).catch(changedMeanwhile);
       if (this.options.fsync) await parent.sync();
       await this.#pruneEmptyParents(namespace, key);
@@ -696,7 +706,7 @@ export class ArtifactStore {
     // unlink(2) of the entry in the held parent: if a symlink was swapped in since the lstat, it is the
     // symlink that goes, never what it points to.
     await fs.unlink(parent.entry(name)).catch(changedMeanwhile);
-    await removeMeta(this.layout.metaPath(namespace, key.key));
+    await this.sidecars.remove(this.layout.metaPath(namespace, key.key));
     if (this.options.fsync && options.deferDirectorySync !== true) await parent.sync();
     this.usage.add(namespace, -stat.size);
     await this.#pruneEmptyParents(namespace, key);
@@ -776,7 +786,7 @@ export class ArtifactStore {
         lastReturned = entry.prefix;
         continue;
       }
-      const meta = await readMeta(this.layout.metaPath(request.namespace, entry.key));
+      const meta = await this.sidecars.read(this.layout.metaPath(request.namespace, entry.key));
       items.push({
         key: entry.key,
         size: Number(entry.stat.size),

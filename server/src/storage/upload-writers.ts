@@ -1,8 +1,8 @@
-// The event loop's side of the upload workers (upload-worker.ts): one small pool per process, like
-// libuv's thread pool, started on the first upload. The event loop receives a body's chunks, copies
-// each 512 KiB of them into a slot of memory shared with the workers and posts a few numbers; a worker
-// hashes and writes the slot, then gives it back. An S3 upload's MD5 is computed by a second worker
-// reading the same slot at the same time.
+// The event loop's side of the upload workers (upload-worker.ts): one small pool per runtime
+// (runtime.ts), like libuv's thread pool, started on the first upload. The event loop receives a
+// body's chunks, copies each 512 KiB of them into a slot of memory shared with the workers and posts
+// a few numbers; a worker hashes and writes the slot, then gives it back. An S3 upload's MD5 is
+// computed by a second worker reading the same slot at the same time.
 //
 // Why slots and not transferred buffers: memory. Transferred chunks are freed only when the worker's
 // garbage collector gets round to them, which on a busy upload it does late (a 1 GiB upload peaked at
@@ -425,4 +425,4 @@ export class UploadWriterPool {
  * core; SHA-256 at ≈ 1.7 GB/s per worker keeps up with 10 Gbit/s of uploads. S3's MD5 (≈ 600 MB/s) is
  * the slower digest: on its own worker it no longer adds its time to the SHA-256's.
  */
-export const uploadWriters = new UploadWriterPool(Math.min(4, os.availableParallelism() - 1));
+export const DEFAULT_UPLOAD_WORKERS = Math.min(4, os.availableParallelism() - 1);

@@ -1,29 +1,20 @@
 // Streams a request body into a temporary file on the volume: size and free space enforced while
 // streaming; SHA-256, batched writes and the final fsync done by an upload worker (upload-writers.ts),
 // off the event loop. Memory stays bounded whatever the body's size.
-import { randomBytes, randomUUID } from "node:crypto";
 import fs from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
 import { insufficientStorage, payloadTooLarge } from "../errors.js";
-import { uploadWriters } from "./upload-writers.js";
-import { noteReceivedBytes } from "./young-gc.js";
+import type { Scratch } from "./temp-names.js";
+import type { UploadWriterPool } from "./upload-writers.js";
+import type { YoungGc } from "./young-gc.js";
 
 /** How often (in bytes written) the free-space reserve is re-checked during a long upload. */
 const FREE_SPACE_CHECK_INTERVAL = 64 << 20;
 
-/** Temporary files carry the host name, so a restarted server can tell its own leftovers from a peer's. */
-export const TEMP_PREFIX = `${os.hostname().replace(/[^A-Za-z0-9_-]/g, "_")}.`;
-
-/**
- * Then an identity drawn once per start, which tells this process's live work from what an earlier
- * start on this host left. Not the PID: in a container every start is PID 1, and the leftovers of the
- * previous PID 1 would look live for ever.
- */
-export const OWN_TEMP_PREFIX = `${TEMP_PREFIX}${randomBytes(8).toString("hex")}.`;
-
-export function tempPath(tmpDir: string, kind: string): string {
-  return path.join(tmpDir, `${OWN_TEMP_PREFIX}${randomUUID()}.${kind}`);
+/** What staging an upload uses of the runtime (runtime.ts): where it writes, and who writes. */
+export interface UploadContext {
+  readonly scratch: Scratch;
+  readonly uploadWriters: UploadWriterPool;
+  readonly youngGc: YoungGc;
 }
 
 export interface UploadLimits {
@@ -56,11 +47,11 @@ export const volumeFull = () => insufficientStorage("not enough free space on th
  */
 export async function stageUpload(
   source: AsyncIterable<Uint8Array>,
-  tmpDir: string,
+  context: UploadContext,
   limits: UploadLimits,
 ): Promise<StagedUpload> {
-  const tempFile = tempPath(tmpDir, "upload");
-  const writer = uploadWriters.begin(tempFile, 0o640, { md5: limits.md5 === true });
+  const tempFile = context.scratch.path("upload");
+  const writer = context.uploadWriters.begin(tempFile, 0o640, { md5: limits.md5 === true });
   let size = 0;
   let nextSpaceCheck = FREE_SPACE_CHECK_INTERVAL;
   try {
@@ -69,7 +60,7 @@ export async function stageUpload(
       if (size > limits.maxBytes) throw payloadTooLarge(`the artifact is larger than the limit of ${limits.maxBytes} bytes`);
       // A promise only when the worker is behind: no extra turn of the event loop per chunk otherwise.
       const room = writer.write(chunk);
-      noteReceivedBytes(chunk.byteLength);
+      context.youngGc.noteReceivedBytes(chunk.byteLength);
       if (room !== undefined) await room;
       if (size >= nextSpaceCheck) {
         nextSpaceCheck += FREE_SPACE_CHECK_INTERVAL;

@@ -6,7 +6,7 @@ import fs from "node:fs/promises";
 import { promisify } from "node:util";
 import { serviceUnavailable, type HttpError } from "../errors.js";
 import type { VolumeLayout } from "./layout.js";
-import { isNoSpace, tempPath, volumeFull } from "./upload.js";
+import { isNoSpace, volumeFull } from "./upload.js";
 
 export interface VolumeHealth {
   /** Writes can succeed (a full volume is writable: deletes free space, and reads still work). */
@@ -38,7 +38,7 @@ export async function checkVolume(layout: VolumeLayout, identity: RootIdentity, 
   if (root instanceof Error) return { writable: false, problem: root.code === "ENOENT" || root.code === "ENOTDIR" ? GONE : describe(root) };
   const held = await fstatAsync(identity);
   if (!root.isDirectory() || root.dev !== held.dev || root.ino !== held.ino) return { writable: false, problem: GONE };
-  const probe = tempPath(layout.tmpDir, "ready");
+  const probe = layout.scratch.path("ready");
   try {
     for (const directory of [layout.tmpDir, layout.metaDir, layout.runsDir]) await fs.mkdir(directory, { recursive: true });
     await (await fs.open(probe, "wx", 0o640)).close();

@@ -18,19 +18,22 @@ export const RECEIVED_BYTES_PER_COLLECTION = 8 << 20;
 
 type GcFunction = (options: { type: "minor" | "major"; execution: "async" | "sync" }) => void;
 
-let collect: GcFunction | undefined;
-let received = 0;
-
 function gcFunction(): GcFunction {
   v8.setFlagsFromString("--expose-gc");
   return vm.runInNewContext("gc") as GcFunction;
 }
 
-/** Counts upload bytes received; asks for a young collection each time another 8 MiB have arrived. */
-export function noteReceivedBytes(bytes: number): void {
-  received += bytes;
-  if (received < RECEIVED_BYTES_PER_COLLECTION) return;
-  received = 0;
-  collect ??= gcFunction();
-  collect({ type: "minor", execution: "async" });
+/** The bytes received since the last collection; one per runtime (runtime.ts), shared by its uploads. */
+export class YoungGc {
+  #collect: GcFunction | undefined;
+  #received = 0;
+
+  /** Counts upload bytes received; asks for a young collection each time another 8 MiB have arrived. */
+  noteReceivedBytes(bytes: number): void {
+    this.#received += bytes;
+    if (this.#received < RECEIVED_BYTES_PER_COLLECTION) return;
+    this.#received = 0;
+    this.#collect ??= gcFunction();
+    this.#collect({ type: "minor", execution: "async" });
+  }
 }

@@ -3,6 +3,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { RunIndex } from "../../src/storage/runs.js";
+import { TempNames } from "../../src/storage/temp-names.js";
 import { tempDir } from "../support/harness.js";
 
 afterEach(() => {
@@ -14,8 +15,9 @@ describe("RunIndex on a shared volume", () => {
     const root = await tempDir("runs");
     const [runsDir, tmpDir] = [path.join(root, "runs"), path.join(root, "tmp")];
     await Promise.all([fs.mkdir(runsDir), fs.mkdir(tmpDir)]);
-    const mine = new RunIndex(runsDir, tmpDir, false);
-    const peer = new RunIndex(runsDir, tmpDir, false);
+    // Two servers: two starts, each with its own temporary names.
+    const mine = new RunIndex(runsDir, new TempNames().in(tmpDir), false);
+    const peer = new RunIndex(runsDir, new TempNames().in(tmpDir), false);
     const link = fs.link.bind(fs);
     let raced = false;
     vi.spyOn(fs, "link").mockImplementation(async (existing, created) => {

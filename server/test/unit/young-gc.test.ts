@@ -2,7 +2,7 @@
 // not before: observed through Node's own GC performance entries.
 import { constants, PerformanceObserver, type PerformanceEntry } from "node:perf_hooks";
 import { describe, expect, it } from "vitest";
-import { noteReceivedBytes, RECEIVED_BYTES_PER_COLLECTION } from "../../src/storage/young-gc.js";
+import { RECEIVED_BYTES_PER_COLLECTION, YoungGc } from "../../src/storage/young-gc.js";
 
 async function minorCollectionsDuring(action: () => void): Promise<number> {
   const entries: PerformanceEntry[] = [];
@@ -16,16 +16,14 @@ async function minorCollectionsDuring(action: () => void): Promise<number> {
   return entries.filter((entry) => kindOf(entry) === constants.NODE_PERFORMANCE_GC_MINOR).length;
 }
 
-describe("noteReceivedBytes", () => {
+describe("YoungGc.noteReceivedBytes", () => {
   it("asks for a young collection once enough upload bytes have arrived, and not before", async () => {
-    // Whatever an earlier test counted: this brings the count to one byte short of a collection.
-    noteReceivedBytes(RECEIVED_BYTES_PER_COLLECTION);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    const youngGc = new YoungGc();
     const chunk = 64 << 10;
     const before = await minorCollectionsDuring(() => {
-      for (let i = 0; i < RECEIVED_BYTES_PER_COLLECTION / chunk - 1; i += 1) noteReceivedBytes(chunk);
+      for (let i = 0; i < RECEIVED_BYTES_PER_COLLECTION / chunk - 1; i += 1) youngGc.noteReceivedBytes(chunk);
     });
-    const after = await minorCollectionsDuring(() => noteReceivedBytes(chunk));
+    const after = await minorCollectionsDuring(() => youngGc.noteReceivedBytes(chunk));
     expect(after).toBeGreaterThanOrEqual(1);
     expect(before).toBe(0);
   });

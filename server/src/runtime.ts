@@ -1,0 +1,50 @@
+// The process-wide resources of one server: built once by the entry point (server.ts), handed to
+// assemble.ts and from there to whatever needs them. Nothing below keeps mutable state in a module, so
+// two servers in one process (tests) share nothing but the process itself.
+import type { Logger } from "./log.js";
+import { BufferPool } from "./storage/buffer-pool.js";
+import { createSidecarCache, type SidecarCache } from "./storage/meta.js";
+import { TempNames } from "./storage/temp-names.js";
+import { DEFAULT_UPLOAD_WORKERS, UploadWriterPool } from "./storage/upload-writers.js";
+import { YoungGc } from "./storage/young-gc.js";
+
+export interface Runtime {
+  readonly logger: Logger;
+  /** The clock of background jobs and of the sweeps' age judgements (ms since the epoch). */
+  readonly now: () => number;
+  /** This start's identity, in every temporary file's name (storage/temp-names.ts). */
+  readonly tempNames: TempNames;
+  /** The worker threads that hash and write uploads (storage/upload-writers.ts). */
+  readonly uploadWriters: UploadWriterPool;
+  /** Young collections paced by upload bytes received (storage/young-gc.ts). */
+  readonly youngGc: YoungGc;
+  /** Digest sidecars read recently (storage/meta.ts). */
+  readonly sidecarCache: SidecarCache;
+  /** Buffers file bodies are read into on their way to the socket (storage/buffer-pool.ts). */
+  readonly bodyBuffers: BufferPool;
+  /** Stops what runs on its own (the upload workers); the next upload starts them again. */
+  stop(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  readonly logger: Logger;
+  readonly now?: () => number;
+  /** The start identity; default: the host name and a random identity. */
+  readonly tempNames?: TempNames;
+  /** Upload worker threads; default: one per spare core, at most 4. */
+  readonly uploadWorkers?: number;
+}
+
+export function createRuntime(options: RuntimeOptions): Runtime {
+  const uploadWriters = new UploadWriterPool(options.uploadWorkers ?? DEFAULT_UPLOAD_WORKERS);
+  return {
+    logger: options.logger,
+    now: options.now ?? Date.now,
+    tempNames: options.tempNames ?? new TempNames(),
+    uploadWriters,
+    youngGc: new YoungGc(),
+    sidecarCache: createSidecarCache(),
+    bodyBuffers: new BufferPool(),
+    stop: () => uploadWriters.stop(),
+  };
+}
