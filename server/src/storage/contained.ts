@@ -11,16 +11,23 @@
 // | O_NOFOLLOW) and held, and every open, mkdir, rename, link, unlink, rmdir, lstat and readdir names at
 // most one component past a held descriptor. A whole path may be opened in one call instead when the
 // opened descriptor is then verified: /proc/self/fd/<fd> reads back the real path of what was opened,
-// which equals the expected path only if no component on the way was a symlink.
+// which equals the expected path only if no component on the way was a symlink. Directories opened
+// that way are kept open for the next request (held-directories.ts) and read back again at each use.
 import { constants as fsConstants, type BigIntStats, type Dirent, type Stats } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { ConfigError } from "../config.js";
+import { HeldDirectoryCache } from "./held-directories.js";
 
 const DIRECTORY_FLAGS = fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW;
 // O_NONBLOCK: a FIFO planted where a file was expected would otherwise block the opening thread for
 // ever; on a regular file it changes nothing.
 const FILE_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
+/**
+ * Directories kept open per volume: one descriptor each. The parents of the keys being written at once,
+ * with room for many runs' output directories.
+ */
+const KEPT_DIRECTORIES = 128;
 
 /** Not there as asked: missing, a file where a directory was expected, or a symlink (never followed). */
 export function isNotThere(error: unknown): boolean {
@@ -44,8 +51,17 @@ export class HeldDirectory {
   /** Names this very directory (a magic link of the kernel's); `${path}/name` is one lookup in it. */
   readonly path: string;
 
-  private constructor(readonly handle: fs.FileHandle) {
+  private constructor(
+    readonly handle: fs.FileHandle,
+    /** For a directory kept open by the volume's cache: what close() does instead of closing it. */
+    private readonly release?: () => Promise<void>,
+  ) {
     this.path = `/proc/self/fd/${handle.fd}`;
+  }
+
+  /** A holder of a descriptor someone else keeps open (held-directories.ts): close() calls `release`. */
+  static lease(handle: fs.FileHandle, release: () => Promise<void>): HeldDirectory {
+    return new HeldDirectory(handle, release);
   }
 
   /** Opens the directory `location` names, or undefined when it is missing, not a directory or a symlink. */
@@ -99,7 +115,7 @@ export class HeldDirectory {
   }
 
   close(): Promise<void> {
-    return this.handle.close();
+    return this.release?.() ?? this.handle.close();
   }
 }
 
@@ -107,6 +123,8 @@ export class HeldDirectory {
 export class VolumeRoot {
   /** /proc/self/fd/<fd> of the root: paths below it are resolved from the directory held, not from a name. */
   readonly path: string;
+  /** Directories written into before, kept open and verified again at each use (held-directories.ts). */
+  readonly #kept: HeldDirectoryCache<HeldDirectory>;
 
   private constructor(
     readonly fd: number,
@@ -115,6 +133,16 @@ export class VolumeRoot {
     private readonly onRefused: (segments: readonly string[]) => void,
   ) {
     this.path = `/proc/self/fd/${fd}`;
+    this.#kept = new HeldDirectoryCache<HeldDirectory>(
+      {
+        open: (segments) => this.#openDirectory(segments),
+        handleOf: (held) => held.handle,
+        // A kept directory that moved is not a refusal: it is opened again from its path, which may be one.
+        stillAt: async (handle, segments) => (await readBack(handle)) === this.realPath(segments),
+        lease: (handle, release) => HeldDirectory.lease(handle, release),
+      },
+      KEPT_DIRECTORIES,
+    );
   }
 
   /**
@@ -139,11 +167,17 @@ export class VolumeRoot {
   }
 
   /**
-   * Opens the directory at `segments` (at least one), or undefined when a component is missing, not a
-   * directory or a symlink. One open and one readlink whatever the depth: the descriptor must read back
-   * the expected path, which it does only when nothing on the way was a symlink.
+   * The directory at `segments` (at least one), held until close(), or undefined when a component is
+   * missing, not a directory or a symlink. The descriptor must read back the expected path, which it
+   * does only when nothing on the way was a symlink: one readlink for a directory kept open since an
+   * earlier call, one open and one readlink otherwise, whatever the depth.
    */
-  async openDirectory(segments: readonly string[]): Promise<HeldDirectory | undefined> {
+  openDirectory(segments: readonly string[]): Promise<HeldDirectory | undefined> {
+    return this.#kept.acquire(segments);
+  }
+
+  /** openDirectory() without the cache: a descriptor of its own, opened now. */
+  async #openDirectory(segments: readonly string[]): Promise<HeldDirectory | undefined> {
     const held = await HeldDirectory.open(this.#through(segments));
     if (held === undefined) return undefined;
     if (await this.#reads(held.handle, segments)) return held;
@@ -208,11 +242,15 @@ export class VolumeRoot {
   }
 
   async #reads(handle: fs.FileHandle, segments: readonly string[]): Promise<boolean> {
-    const opened = await fs.readlink(`/proc/self/fd/${handle.fd}`).catch(() => undefined);
-    if (opened === this.realPath(segments)) return true;
+    if ((await readBack(handle)) === this.realPath(segments)) return true;
     this.onRefused(segments);
     return false;
   }
+}
+
+/** What an open descriptor's path reads back as now (undefined if it cannot be read). */
+function readBack(handle: fs.FileHandle): Promise<string | undefined> {
+  return fs.readlink(`/proc/self/fd/${handle.fd}`).catch(() => undefined);
 }
 
 /**
