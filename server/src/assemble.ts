@@ -1,7 +1,7 @@
 // Builds the application from its configuration and the runtime (runtime.ts): the store (initialized),
-// metrics, authorizer and the Hono app. server.ts serves the result; tests use it with app.request().
+// metrics, authorizer and the Hono apps of the two listeners. server.ts serves the result.
 import type { Hono } from "hono";
-import { createApp } from "./app.js";
+import { createApp, createSurface, faultHandling } from "./app.js";
 import { createAuthorizer } from "./auth/index.js";
 import type { Authorizer } from "./auth/types.js";
 import type { Config } from "./config.js";
@@ -66,16 +66,17 @@ export async function assemble(
   await multipart.init();
   const jobs = await createServerJobs(config, { store, multipart, logger, registry: metrics.registry, now: runtime.now });
   const s3App = config.s3.enabled
-    ? createS3App(config.s3, {
-        store,
-        multipart,
-        bucketLifecycles: jobs.bucketLifecycles,
-        authorizer,
-        metrics,
-        logger,
-        authMode: config.authMode,
-        scopeNamespace: config.scopeNamespace,
-      })
+    ? createSurface({ logger, metrics, faults: faultHandling(store, logger) }, [
+        createS3App(config.s3, {
+          store,
+          multipart,
+          bucketLifecycles: jobs.bucketLifecycles,
+          authorizer,
+          faults: faultHandling(store, logger),
+          authMode: config.authMode,
+          scopeNamespace: config.scopeNamespace,
+        }),
+      ])
     : undefined;
   return { app, s3App, multipart, jobs: jobs.runner, store, runs, metrics, authorizer, lifecycle, runtime };
 }

@@ -5,14 +5,13 @@ import type { Authorizer, AuthorizerDeps } from "./types.js";
 
 export { AccessDenied } from "./access-denied.js";
 export { createKubernetesAuthorizer, type KubernetesAuthorizerOptions } from "./kubernetes.js";
-export type { ArtifactVerb, Authorizer, AuthorizerDeps, Identity } from "./types.js";
+export type { AccessRequest, ArtifactVerb, Authorizer, AuthorizerDeps, Identity } from "./types.js";
 
 const LOCAL_IDENTITY = Object.freeze({ user: "local", groups: Object.freeze([]), via: "none" as const });
 
 /** AUTH_MODE=none: every request is allowed (local use only; the server warns loudly at start). */
 export function createAllowAllAuthorizer(): Authorizer {
   return {
-    authorize: () => Promise.resolve(LOCAL_IDENTITY),
     authenticate: () => Promise.resolve(LOCAL_IDENTITY),
     authorizeIdentity: () => Promise.resolve(),
     checkReady: () => Promise.resolve(true),

@@ -9,7 +9,7 @@ import { callKubeApi, createKubeApis, describeKubeFailure, loadKubeConfig } from
 import { createAuthMetrics } from "./metrics.js";
 import { readCredentials } from "./request-credentials.js";
 import { TokenReviewer } from "./token-reviewer.js";
-import type { ArtifactVerb, Authorizer, AuthorizerDeps, Identity } from "./types.js";
+import type { AccessRequest, ArtifactVerb, Authorizer, AuthorizerDeps, Identity } from "./types.js";
 
 /** Default deadline of one call to the API server. */
 export const DEFAULT_API_TIMEOUT_MS = 5_000;
@@ -75,8 +75,8 @@ export function createKubernetesAuthorizer(
   const access = new AccessReviewer(common);
   const trusted = { header: config.trustedUserHeader, prefix: config.trustedUserPrefix };
 
-  async function identify(headers: Headers): Promise<Identity> {
-    const credentials = readCredentials(headers, trusted);
+  async function identify(request: AccessRequest): Promise<Identity> {
+    const credentials = readCredentials(request.headers, trusted);
     switch (credentials.kind) {
       case "none":
         throw unauthorized("authentication required: send Authorization: Bearer <token>");
@@ -95,12 +95,6 @@ export function createKubernetesAuthorizer(
       logger.warn("access denied", { user: identity.user, groups: identity.groups, via: identity.via, namespace, verb });
       throw new AccessDenied(identity, verb, namespace);
     }
-  }
-
-  async function authorize(headers: Headers, namespace: string, verb: ArtifactVerb): Promise<Identity> {
-    const identity = await identify(headers);
-    await authorizeIdentity(identity, namespace, verb);
-    return identity;
   }
 
   // One probe at a time; /readyz callers arriving meanwhile share it.
@@ -141,7 +135,6 @@ export function createKubernetesAuthorizer(
   }
 
   return {
-    authorize,
     authenticate: identify,
     authorizeIdentity,
     checkReady,

@@ -15,21 +15,29 @@ export interface Identity {
   readonly via: "token" | "trusted-header" | "s3-key" | "none";
 }
 
+/**
+ * The request as the authorization core and the authentication adapters see it: everything a credential
+ * can be carried in or signed over. The path and query are as sent, before any URL normalization (a
+ * SigV4 signature covers the bytes the client sent, not what a router made of them).
+ */
+export interface AccessRequest {
+  readonly method: string;
+  /** The request target's path as sent. */
+  readonly rawPath: string;
+  /** The query's parameters in order, '+' and percent-escapes decoded. */
+  readonly query: ReadonlyArray<readonly [string, string]>;
+  readonly headers: Headers;
+}
+
 export interface Authorizer {
   /**
-   * Authenticates the request and authorizes `verb` in `namespace`. Resolves with the identity when
-   * allowed; rejects with an HttpError: 401 (no or bad identity), 403 (denied), 503 (the API server
-   * could not answer — fail closed, never open).
+   * Who is calling: rejects with 401 (no or bad identity) or 503 (the API server could not answer —
+   * fail closed, never open).
    */
-  authorize(headers: Headers, namespace: string, verb: ArtifactVerb): Promise<Identity>;
+  authenticate(request: AccessRequest): Promise<Identity>;
   /**
-   * Only who is calling: rejects with 401 (no or bad identity) or 503, like authorize(). For requests
-   * whose namespace must be looked up first, so nothing is looked up for an anonymous caller.
-   */
-  authenticate(headers: Headers): Promise<Identity>;
-  /**
-   * Authorizes `verb` in `namespace` for an identity the caller has already authenticated (an S3 key
-   * whose signature was verified). Rejects like authorize(): 403 (AccessDenied) or 503.
+   * Authorizes `verb` in `namespace` for an identity an authentication adapter established (a token's
+   * user, an S3 key whose signature was verified). Rejects with 403 (AccessDenied) or 503.
    */
   authorizeIdentity(identity: Identity, namespace: string, verb: ArtifactVerb): Promise<void>;
   /** For /readyz: true when no API server is needed, or it answered within the ready window. */

@@ -10,10 +10,17 @@ import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { Context } from "hono";
 import type { AppEnv } from "./env.js";
 
-/** The request target as the client sent it, before any URL normalization of '.' and '..' segments. */
-export function rawPath(c: Context<AppEnv>): string {
+/** The request target (path and query) as the client sent it, before any URL normalization. */
+export function requestTarget(c: Context<AppEnv>): string {
   const incoming = c.env?.incoming;
-  const target = incoming instanceof IncomingMessage && incoming.url ? incoming.url : new URL(c.req.url).pathname;
+  if (incoming instanceof IncomingMessage && incoming.url) return incoming.url;
+  const url = new URL(c.req.url);
+  return url.pathname + url.search;
+}
+
+/** The request's path as the client sent it, before any URL normalization of '.' and '..' segments. */
+export function rawPath(c: Context<AppEnv>): string {
+  const target = requestTarget(c);
   const query = target.indexOf("?");
   return query === -1 ? target : target.slice(0, query);
 }

@@ -1,10 +1,14 @@
-// The gate every artifact request passes before any byte is read or written: namespace shape, the
-// dedicated server's scope, then authentication and authorization, all recorded for the audit log.
+// The authorization core every API shares: the gate each artifact request passes before any byte is
+// read or written. An API brings its authentication adapter (a bearer token or a trusted proxy's
+// header for the native and KFP APIs, a verified signature for S3); the core runs it once per request
+// on the whole request, then checks the namespace's shape, the credential's own namespace, the dedicated
+// server's scope and the authorizer's decision, and records all of it for the audit log.
 import type { Context } from "hono";
 import { AccessDenied } from "../auth/access-denied.js";
-import type { Authorizer, ArtifactVerb, Identity } from "../auth/types.js";
-import { HttpError, notFound } from "../errors.js";
+import type { AccessRequest, ArtifactVerb, Authorizer, Identity } from "../auth/types.js";
+import { HttpError } from "../errors.js";
 import type { AppEnv } from "../http/env.js";
+import { requestTarget } from "../http/transport.js";
 import { validateNamespace } from "../storage/names.js";
 
 export interface AccessPolicy {
@@ -13,75 +17,150 @@ export interface AccessPolicy {
   readonly scopeNamespace: string | undefined;
 }
 
-export async function admit(c: Context<AppEnv>, policy: AccessPolicy, namespace: string, verb: ArtifactVerb): Promise<void> {
-  const record = c.get("record");
-  record.verb = verb;
-  validateNamespace(namespace);
-  record.namespace = namespace;
-  if (policy.scopeNamespace !== undefined && namespace !== policy.scopeNamespace) {
-    // Not ours: answer as if nothing were here, without asking the API server.
-    throw notFound(`this artifact server serves only the namespace ${policy.scopeNamespace}`);
-  }
-  try {
-    const identity = await policy.authorizer.authorize(c.req.raw.headers, namespace, verb);
-    record.user = identity.user;
-    record.groups = identity.groups;
-    record.decision = "allow";
-  } catch (error) {
-    record.decision = error instanceof HttpError && (error.status === 401 || error.status === 403) ? "deny" : "error";
-    // A denial knows who was denied: the audit line names them.
-    if (error instanceof AccessDenied) {
-      record.user = error.identity.user;
-      record.groups = error.identity.groups;
-    }
-    throw error;
-  }
+/** Who sent a request, as an authentication adapter established it. */
+export interface Caller {
+  readonly identity: Identity;
+  /** The one namespace the credential is valid in (a dedicated server's S3 key pair); undefined: any. */
+  readonly onlyNamespace?: string | undefined;
 }
 
 /**
- * The first step of a two-step gate, for requests whose namespace is found by a lookup (a KFP run): who
- * is calling, before anything is looked up, so that an anonymous caller learns nothing about what
- * exists (401 whatever the target).
+ * An API's way of establishing who sends a request. Rejects with an HttpError: 401 or 403 for missing
+ * or bad credentials, 503 when the service that decides could not answer.
  */
-export async function authenticate(c: Context<AppEnv>, policy: AccessPolicy): Promise<Identity> {
-  const record = c.get("record");
-  try {
-    const identity = await policy.authorizer.authenticate(c.req.raw.headers);
-    record.user = identity.user;
-    record.groups = identity.groups;
-    return identity;
-  } catch (error) {
-    record.decision = error instanceof HttpError && error.status === 401 ? "deny" : "error";
-    throw error;
+export type AuthenticationAdapter<C extends Caller> = (c: Context<AppEnv>, request: AccessRequest) => Promise<C>;
+
+/** A namespace this dedicated server does not serve: answered as if nothing were there. */
+export class OutsideScope extends HttpError {
+  constructor(readonly scopeNamespace: string) {
+    super(404, "NotFound", `this artifact server serves only the namespace ${scopeNamespace}`);
   }
 }
 
-/** The second step: admit() for an identity authenticate() established. */
-export async function admitIdentity(c: Context<AppEnv>, policy: AccessPolicy, identity: Identity, namespace: string, verb: ArtifactVerb): Promise<void> {
-  const record = c.get("record");
-  record.verb = verb;
-  validateNamespace(namespace);
-  record.namespace = namespace;
-  if (policy.scopeNamespace !== undefined && namespace !== policy.scopeNamespace) {
-    throw notFound(`this artifact server serves only the namespace ${policy.scopeNamespace}`);
+/** The native and KFP APIs' adapter: the authorizer reads the request's credentials (headers). */
+export function authorizerAuthentication(authorizer: Authorizer): AuthenticationAdapter<Caller> {
+  return async (_c, request) => ({ identity: await authorizer.authenticate(request) });
+}
+
+const requests = new WeakMap<Context<AppEnv>, AccessRequest>();
+
+/** The request as the core and the adapters see it; its query is parsed on first use. */
+export function accessRequest(c: Context<AppEnv>): AccessRequest {
+  let request = requests.get(c);
+  if (request === undefined) {
+    const target = requestTarget(c);
+    const queryStart = target.indexOf("?");
+    let query: Array<[string, string]> | undefined;
+    request = {
+      method: c.req.method,
+      rawPath: queryStart === -1 ? target : target.slice(0, queryStart),
+      get query() {
+        return (query ??= parseQuery(queryStart === -1 ? "" : target.slice(queryStart + 1)));
+      },
+      headers: c.req.raw.headers,
+    };
+    requests.set(c, request);
   }
+  return request;
+}
+
+function parseQuery(rawQuery: string): Array<[string, string]> {
+  const query: Array<[string, string]> = [];
+  for (const pair of rawQuery.split("&")) {
+    if (pair === "") continue;
+    const eq = pair.indexOf("=");
+    query.push([formDecode(eq === -1 ? pair : pair.slice(0, eq)), formDecode(eq === -1 ? "" : pair.slice(eq + 1))]);
+  }
+  return query;
+}
+
+/** Query components decode '+' as a space, as S3 and MinIO do. */
+function formDecode(text: string): string {
   try {
-    await policy.authorizer.authorizeIdentity(identity, namespace, verb);
-    record.decision = "allow";
-  } catch (error) {
-    record.decision = error instanceof HttpError && error.status === 403 ? "deny" : "error";
-    throw error;
+    return decodeURIComponent(text.replace(/\+/g, " "));
+  } catch {
+    throw new HttpError(400, "InvalidArgument", "The query string is not correctly percent-encoded.");
   }
 }
 
-/** Whether `identity` may `verb` in `namespace`, for choosing among candidates: a denial is false, 503 still throws. */
-export async function mayAccess(policy: AccessPolicy, identity: Identity, namespace: string, verb: ArtifactVerb): Promise<boolean> {
-  if (policy.scopeNamespace !== undefined && namespace !== policy.scopeNamespace) return false;
-  try {
-    await policy.authorizer.authorizeIdentity(identity, namespace, verb);
-    return true;
-  } catch (error) {
-    if (error instanceof AccessDenied) return false;
-    throw error;
+export class AccessCore<C extends Caller = Caller> {
+  readonly #callers = new WeakMap<Context<AppEnv>, Promise<C>>();
+
+  constructor(
+    readonly policy: AccessPolicy,
+    private readonly adapter: AuthenticationAdapter<C>,
+  ) {}
+
+  /**
+   * Who is calling, established once per request, before anything is looked up: an anonymous caller
+   * gets the same 401 whatever exists.
+   */
+  authenticate(c: Context<AppEnv>): Promise<C> {
+    let caller = this.#callers.get(c);
+    if (caller === undefined) {
+      caller = this.#establish(c);
+      this.#callers.set(c, caller);
+    }
+    return caller;
+  }
+
+  async #establish(c: Context<AppEnv>): Promise<C> {
+    const record = c.get("record");
+    try {
+      const caller = await this.adapter(c, accessRequest(c));
+      record.user = caller.identity.user;
+      record.groups = caller.identity.groups;
+      return caller;
+    } catch (error) {
+      record.decision = error instanceof HttpError && (error.status === 401 || error.status === 403) ? "deny" : "error";
+      throw error;
+    }
+  }
+
+  /** Admits the request's caller for `verb` in `namespace`, or rejects: 401, 403, 404 (outside the scope), 503. */
+  async admit(c: Context<AppEnv>, namespace: string, verb: ArtifactVerb): Promise<C> {
+    const record = c.get("record");
+    record.verb = verb;
+    validateNamespace(namespace);
+    record.namespace = namespace;
+    // Not ours: answered as if nothing were here, without asking the API server who is calling (unless
+    // the caller is known already: then its credential's own namespace is judged first).
+    const authenticated = this.#callers.has(c);
+    if (!authenticated) this.#checkScope(namespace);
+    const caller = await this.authenticate(c);
+    // Before RBAC: a credential for one namespace is refused elsewhere even where its identity is
+    // bound, and even with AUTH_MODE=none.
+    if (caller.onlyNamespace !== undefined && namespace !== caller.onlyNamespace) {
+      record.decision = "deny";
+      throw new AccessDenied(caller.identity, verb, namespace);
+    }
+    if (authenticated) this.#checkScope(namespace);
+    try {
+      // No identity to ask about: AUTH_MODE=none, or an S3 endpoint without keys (the server warned at start).
+      if (caller.identity.via !== "none") await this.policy.authorizer.authorizeIdentity(caller.identity, namespace, verb);
+      record.decision = "allow";
+    } catch (error) {
+      record.decision = error instanceof HttpError && error.status === 403 ? "deny" : "error";
+      throw error;
+    }
+    return caller;
+  }
+
+  #checkScope(namespace: string): void {
+    if (this.policy.scopeNamespace !== undefined && namespace !== this.policy.scopeNamespace) throw new OutsideScope(this.policy.scopeNamespace);
+  }
+
+  /** Whether the caller may `verb` in `namespace`, for choosing among candidates: a denial is false, 503 still throws. */
+  async mayAccess(caller: C, namespace: string, verb: ArtifactVerb): Promise<boolean> {
+    if (caller.onlyNamespace !== undefined && namespace !== caller.onlyNamespace) return false;
+    if (this.policy.scopeNamespace !== undefined && namespace !== this.policy.scopeNamespace) return false;
+    if (caller.identity.via === "none") return true;
+    try {
+      await this.policy.authorizer.authorizeIdentity(caller.identity, namespace, verb);
+      return true;
+    } catch (error) {
+      if (error instanceof AccessDenied) return false;
+      throw error;
+    }
   }
 }

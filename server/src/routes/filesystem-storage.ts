@@ -1,15 +1,19 @@
 // GET /apis/v2beta1/filesystem-storage/config in KEP-12513's shape: `enabled` and `dedicated_namespaces`,
 // plus `endpoints` (namespace → URL of its dedicated server), an additive field. The chart's dedicated
 // servers come from the environment; the manager's from its status ConfigMap, read with one GET by name
-// (the only read RBAC the server gets) and cached, since the UI polls this.
+// (the only read RBAC the server gets) and cached, since the UI polls this. No authentication: the KFP
+// UI and API server read it as they read KFP's own configuration. Its errors are in KFP's shape.
 import { CoreV1Api } from "@kubernetes/client-node";
 import type { Hono } from "hono";
 import { loadKubeConfig } from "../auth/kube-client.js";
 import type { Config } from "../config.js";
 import type { AppEnv } from "../http/env.js";
 import type { Logger } from "../log.js";
+import { defineApi, type FaultHandling } from "./api.js";
+import { kfpErrorBody } from "./kfp.js";
 
-export const FILESYSTEM_STORAGE_CONFIG_PATH = "/apis/v2beta1/filesystem-storage/config";
+const FILESYSTEM_STORAGE_API_PATH = "/apis/v2beta1/filesystem-storage";
+export const FILESYSTEM_STORAGE_CONFIG_PATH = `${FILESYSTEM_STORAGE_API_PATH}/config`;
 const CACHE_MS = 10_000;
 
 export type DedicatedServers = ReadonlyMap<string, string>;
@@ -49,7 +53,20 @@ function kubeStatusReader(config: Config, reference: string): StatusReader {
   };
 }
 
-export function registerFilesystemStorageRoutes(app: Hono<AppEnv>, config: Config, logger: Logger, readStatus?: StatusReader): void {
+export interface FilesystemStorageDeps {
+  readonly faults: FaultHandling;
+  /** Where the manager's status comes from; by default its ConfigMap, read from the API server. */
+  readonly readStatus?: StatusReader;
+}
+
+/** Mounted before the KFP API, which shares its /apis prefix. */
+export function createFilesystemStorageApi(config: Config, deps: FilesystemStorageDeps): Hono<AppEnv> {
+  return defineApi({ basePath: FILESYSTEM_STORAGE_API_PATH, errorBody: kfpErrorBody, faults: deps.faults }, (app) =>
+    registerRoutes(app, config, deps.faults.logger, deps.readStatus),
+  );
+}
+
+function registerRoutes(app: Hono<AppEnv>, config: Config, logger: Logger, readStatus: StatusReader | undefined): void {
   const fromChart = parseDedicatedServers(config.dedicatedServers);
   const reader =
     readStatus ?? (config.dedicatedStatusConfigMap && config.authMode === "kubernetes" ? kubeStatusReader(config, config.dedicatedStatusConfigMap) : undefined);
@@ -66,7 +83,7 @@ export function registerFilesystemStorageRoutes(app: Hono<AppEnv>, config: Confi
     }
     return cached.servers;
   };
-  app.get(FILESYSTEM_STORAGE_CONFIG_PATH, async (c) => {
+  app.get("/config", async (c) => {
     const servers = new Map([...(await managed()), ...fromChart]);
     const namespaces = [...servers.keys()].sort();
     c.header("Cache-Control", "max-age=10");

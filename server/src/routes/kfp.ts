@@ -17,13 +17,16 @@ import { packArchive } from "../storage/archive.js";
 import { decodePathTail, parseKey, parseSegment, validateNamespace } from "../storage/names.js";
 import type { RunIndex, RunRecord } from "../storage/runs.js";
 import type { ArtifactStore } from "../storage/store.js";
-import { admitIdentity, authenticate, mayAccess, type AccessPolicy } from "./access.js";
+import type { AccessCore } from "./access.js";
+import { defineApi, type ErrorBody, type FaultHandling } from "./api.js";
 import { artifactUri, contentLength } from "./native.js";
 
-export const KFP_WRITE_ROUTE = "/apis/:version{v1beta1|v2beta1}/runs/:run/nodes/:node/artifacts/:name{.+:write}";
-export const KFP_READ_ROUTE = "/apis/:version{v1beta1|v2beta1}/runs/:run/nodes/:node/artifacts/:name{.+:read}";
+/** Where the KFP API is mounted (with the filesystem-storage endpoint); the routes below are relative to it. */
+export const KFP_API_PATH = "/apis";
+const KFP_WRITE_ROUTE = "/:version{v1beta1|v2beta1}/runs/:run/nodes/:node/artifacts/:name{.+:write}";
+const KFP_READ_ROUTE = "/:version{v1beta1|v2beta1}/runs/:run/nodes/:node/artifacts/:name{.+:read}";
 /** Run cleanup, for KFP's run deletion: every artifact of the run, then its record. */
-export const KFP_RUN_ARTIFACTS_ROUTE = "/apis/:version{v1beta1|v2beta1}/runs/:run/artifacts";
+const KFP_RUN_ARTIFACTS_ROUTE = "/:version{v1beta1|v2beta1}/runs/:run/artifacts";
 /** Where KFP 2.x's launcher puts a run's outputs under a namespace's pipeline root (through S3). */
 const PIPELINE_ROOT_DIR = "v2/artifacts";
 // The name is the whole tail, so a raw '/' in it is the same key as %2F.
@@ -39,14 +42,18 @@ const READ_CHUNK_BYTES = (PRODUCED_CHUNK_BYTES / 4) * 3;
 const JSON_PREFIX = Buffer.from('{"data":"');
 const JSON_SUFFIX = Buffer.from('"}');
 
-export interface KfpRouteDeps extends AccessPolicy {
+export interface KfpApiDeps {
+  readonly access: AccessCore;
   readonly store: ArtifactStore;
   readonly runs: RunIndex;
+  readonly faults: FaultHandling;
 }
 
-export function isKfpPath(pathname: string): boolean {
-  return pathname.startsWith("/apis/");
-}
+/** KFP's error body (its API server's shape), for every path under /apis. */
+export const kfpErrorBody: ErrorBody = (c, error) => {
+  for (const [name, value] of Object.entries(error.headers)) c.header(name, value);
+  return c.json({ error_message: error.message, error_details: `${error.code}: ${error.message}` }, error.status);
+};
 
 interface KfpTarget {
   readonly runId: string;
@@ -84,30 +91,31 @@ interface ResolvedRun {
  * unknown run, so a run in a namespace the caller cannot see stays invisible to it, and several (a
  * caller with access to both a run's namespace and a squatter's) must be told apart with ?namespace=.
  */
-async function resolveRun(c: Context<AppEnv>, deps: KfpRouteDeps, runId: string, verb: ArtifactVerb): Promise<ResolvedRun> {
-  const identity = await authenticate(c, deps);
+async function resolveRun(c: Context<AppEnv>, deps: KfpApiDeps, runId: string, verb: ArtifactVerb): Promise<ResolvedRun> {
+  const { access } = deps;
+  const caller = await access.authenticate(c);
   const namespace = c.req.query("namespace");
   const pipeline = c.req.query("pipeline");
   if (namespace !== undefined) validateNamespace(namespace);
   if (pipeline !== undefined) parseSegment(pipeline, "pipeline");
   let known: RunRecord | undefined;
   if (namespace !== undefined) {
-    await admitIdentity(c, deps, identity, namespace, verb);
+    await access.admit(c, namespace, verb);
     known = await deps.runs.get(runId, namespace);
   } else {
     const candidates = await deps.runs.find(runId);
     const usable: RunRecord[] = [];
-    for (const candidate of candidates) if (await mayAccess(deps, identity, candidate.namespace, verb)) usable.push(candidate);
+    for (const candidate of candidates) if (await access.mayAccess(caller, candidate.namespace, verb)) usable.push(candidate);
     if (usable.length > 1) throw conflict("this run id is recorded in several namespaces you may use: name one with ?namespace=");
     known = usable[0];
-    if (known !== undefined) await admitIdentity(c, deps, identity, known.namespace, verb);
+    if (known !== undefined) await access.admit(c, known.namespace, verb);
     // For the audit log only: the client is answered as for an unknown run.
     else if (candidates.length > 0) c.get("record").decision = "deny";
   }
   if (known !== undefined && pipeline !== undefined && pipeline !== known.pipeline) {
     throw conflict("this run is recorded with another pipeline in this namespace");
   }
-  return { known, namespace: known?.namespace ?? namespace, pipeline: known?.pipeline ?? pipeline, identity };
+  return { known, namespace: known?.namespace ?? namespace, pipeline: known?.pipeline ?? pipeline, identity: caller.identity };
 }
 
 /**
@@ -153,8 +161,12 @@ function base64Json(handle: FileHandle, size: number): BodyProducer {
   };
 }
 
-export function registerKfpRoutes(app: Hono<AppEnv>, deps: KfpRouteDeps): void {
-  const { store, runs } = deps;
+export function createKfpApi(deps: KfpApiDeps): Hono<AppEnv> {
+  return defineApi({ basePath: KFP_API_PATH, errorBody: kfpErrorBody, faults: deps.faults }, (app) => registerRoutes(app, deps));
+}
+
+function registerRoutes(app: Hono<AppEnv>, deps: KfpApiDeps): void {
+  const { store, runs, access } = deps;
 
   // Removes what the run wrote through this API (<pipeline>/<run>/…) and, for runs of today's KFP that
   // wrote through S3, its directory under the namespace's pipeline root (v2/artifacts/<pipeline>/<run>/…).
@@ -189,7 +201,7 @@ export function registerKfpRoutes(app: Hono<AppEnv>, deps: KfpRouteDeps): void {
     if (namespace === undefined) {
       // Authorized like a named namespace; a run already recorded there is settled by the claim below.
       namespace = callerNamespace(resolved.identity);
-      await admitIdentity(c, deps, resolved.identity, namespace, "writeArtifact");
+      await access.admit(c, namespace, "writeArtifact");
     }
     const record: RunRecord = known ?? { runId, namespace, pipeline };
     const key = parseKey(`${record.pipeline}/${runId}/${nodeId}/${name}`);

@@ -1,6 +1,5 @@
 // The native artifact API: /v1/namespaces/{ns}/artifacts/{key}.
-import type { Hono } from "hono";
-import type { Context } from "hono";
+import type { Context, Hono } from "hono";
 import type { FileHandle } from "node:fs/promises";
 import { badRequest, conflict } from "../errors.js";
 import type { AppEnv } from "../http/env.js";
@@ -10,17 +9,22 @@ import { rawPath, requestBody, sendBody, sendFileRange, sendStream } from "../ht
 import { decodePathTail, parseKey, type ArtifactKey } from "../storage/names.js";
 import { packArchive } from "../storage/archive.js";
 import type { ArtifactStore, OpenArtifact } from "../storage/store.js";
-import { admit, type AccessPolicy } from "./access.js";
+import type { AccessCore } from "./access.js";
+import { defineApi, nativeErrorBody, type FaultHandling } from "./api.js";
 
-export const ARTIFACT_ROUTE = "/v1/namespaces/:namespace/artifacts/*";
-export const LIST_ROUTE = "/v1/namespaces/:namespace/artifacts";
+/** Where the native API is mounted; the routes below are relative to it. */
+export const NATIVE_API_PATH = "/v1";
+const ARTIFACT_ROUTE = "/namespaces/:namespace/artifacts/*";
+const LIST_ROUTE = "/namespaces/:namespace/artifacts";
 const ARTIFACT_PATH = /^\/v1\/namespaces\/([^/]*)\/artifacts\/(.+)$/;
 const MAX_LIST_LIMIT = 1000;
 /** Bodies up to this size are read in one call and sent without a stream. */
 const SMALL_BODY_BYTES = 64 << 10;
 
-export interface NativeRouteDeps extends AccessPolicy {
+export interface NativeApiDeps {
+  readonly access: AccessCore;
   readonly store: ArtifactStore;
+  readonly faults: FaultHandling;
 }
 
 /** kfp-artifacts://<namespace>/<key>: the artifact's URI, derived with no lookup. */
@@ -79,8 +83,12 @@ function wholeNumberParam(c: Context<AppEnv>, name: string, min: number, max: nu
   return Number(value);
 }
 
-export function registerNativeRoutes(app: Hono<AppEnv>, deps: NativeRouteDeps): void {
-  const { store } = deps;
+export function createNativeApi(deps: NativeApiDeps): Hono<AppEnv> {
+  return defineApi({ basePath: NATIVE_API_PATH, errorBody: nativeErrorBody, faults: deps.faults }, (app) => registerRoutes(app, deps));
+}
+
+function registerRoutes(app: Hono<AppEnv>, deps: NativeApiDeps): void {
+  const { store, access } = deps;
 
   // Before the wildcard routes: "/artifacts/*" would also match "/artifacts".
   app.get(LIST_ROUTE, async (c) => {
@@ -92,7 +100,7 @@ export function registerNativeRoutes(app: Hono<AppEnv>, deps: NativeRouteDeps): 
     if (delimiter !== undefined && delimiter !== "/" && delimiter !== "") throw badRequest("delimiter must be '/'");
     const limit = wholeNumberParam(c, "limit", 1, MAX_LIST_LIMIT) ?? MAX_LIST_LIMIT;
     const after = decodeCursor(c.req.query("cursor"));
-    await admit(c, deps, namespace, "readArtifact");
+    await access.admit(c, namespace, "readArtifact");
     const page = await store.list({ namespace, prefix, delimiter: delimiter === "/" ? "/" : undefined, limit, after });
     return c.json({
       items: page.items,
@@ -112,7 +120,7 @@ export function registerNativeRoutes(app: Hono<AppEnv>, deps: NativeRouteDeps): 
       createOnly: createOnly(c),
       precondition: writePrecondition((name) => c.req.header(name), etagOf),
     };
-    await admit(c, deps, namespace, "writeArtifact");
+    await access.admit(c, namespace, "writeArtifact");
     const body = requestBody(c);
     if (archive) {
       const result = await store.putArchive({ ...request, body });
@@ -136,7 +144,7 @@ export function registerNativeRoutes(app: Hono<AppEnv>, deps: NativeRouteDeps): 
     const { namespace, key } = artifactTarget(c);
     const peek = wholeNumberParam(c, "peek", 0, Number.MAX_SAFE_INTEGER);
     const archive = archiveParam(c);
-    await admit(c, deps, namespace, "readArtifact");
+    await access.admit(c, namespace, "readArtifact");
     if (archive) {
       const location = await store.resolveForArchive(namespace, key);
       const name = key.segments.at(-1) ?? "artifact";
@@ -209,11 +217,10 @@ export function registerNativeRoutes(app: Hono<AppEnv>, deps: NativeRouteDeps): 
     const { namespace, key } = artifactTarget(c);
     const recursive = c.req.query("recursive");
     if (recursive !== undefined && recursive !== "true" && recursive !== "false") throw badRequest("recursive must be true or false");
-    await admit(c, deps, namespace, "deleteArtifact");
+    await access.admit(c, namespace, "deleteArtifact");
     await store.delete(namespace, key, recursive === "true", writePrecondition((name) => c.req.header(name), etagOf));
     return c.body(null, 204);
   });
-
 }
 
 async function openFile(store: ArtifactStore, namespace: string, key: ArtifactKey): Promise<OpenArtifact> {

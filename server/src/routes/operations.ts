@@ -1,4 +1,5 @@
-// Operations endpoints: liveness, readiness, metrics, and an index of the APIs at '/'.
+// Operations endpoints: liveness, readiness, metrics, and an index of the APIs at '/'. No authentication:
+// kubelet and Prometheus call these. Mounted last, this API also answers (404) every path no other claims.
 import type { Hono } from "hono";
 import type { Authorizer } from "../auth/types.js";
 import type { AppEnv } from "../http/env.js";
@@ -6,6 +7,7 @@ import type { HttpMetrics } from "../metrics.js";
 import type { ArtifactStore } from "../storage/store.js";
 import type { VolumeHealth } from "../storage/volume-health.js";
 import { VERSION } from "../version.js";
+import { defineApi, nativeErrorBody, type FaultHandling } from "./api.js";
 
 const VOLUME_CHECK_TIMEOUT_MS = 2000;
 
@@ -24,6 +26,7 @@ export interface OperationsDeps {
   readonly nodeName: string;
   /** AUTH_MODE=kubernetes: readiness depends on the API server; otherwise that check is skipped. */
   readonly usesKubernetes: boolean;
+  readonly faults: FaultHandling;
 }
 
 /** The volume's probe (store.checkVolume), bounded: a hung volume (NFS) is a failed check, not a hung probe. */
@@ -52,7 +55,11 @@ const API_INDEX = {
   },
 };
 
-export function registerOperationsRoutes(app: Hono<AppEnv>, deps: OperationsDeps): void {
+export function createOperationsApi(deps: OperationsDeps): Hono<AppEnv> {
+  return defineApi({ basePath: "", errorBody: nativeErrorBody, faults: deps.faults }, (app) => registerRoutes(app, deps));
+}
+
+function registerRoutes(app: Hono<AppEnv>, deps: OperationsDeps): void {
   app.get("/", (c) => c.json(API_INDEX));
   app.get("/healthz", (c) => c.json({ status: "ok" }));
 

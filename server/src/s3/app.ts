@@ -2,21 +2,20 @@
 // server, UI (minio-js), Argo's log archive (minio-go) and people's tools (aws CLI, boto3, rclone) use.
 // Path-style only: /{bucket}/{key}. Buckets are views of namespaces (mapping.ts); every object is the
 // same file, digest and permission as on the native API. Requests are authenticated by their SigV4
-// signature (sigv4.ts) and authorized by the same authorizer as the native API.
+// signature (sigv4.ts, the API's authentication adapter) and admitted by the authorization core every
+// API shares (routes/access.ts). Served alone on its own port, in the shape every API has (routes/api.ts).
 import type { Context } from "hono";
-import { Hono } from "hono";
+import type { Hono } from "hono";
 import { createHash, randomBytes } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
 import type { Authorizer, ArtifactVerb, Identity } from "../auth/types.js";
-import { AccessDenied } from "../auth/access-denied.js";
 import type { S3Config } from "../config.js";
 import { HttpError } from "../errors.js";
-import { accessLog } from "../http/access-log.js";
 import type { AppEnv } from "../http/env.js";
 import { attachmentDisposition } from "../http/ranges.js";
 import { requestBody, sendBody, sendFileRange, sendStream } from "../http/transport.js";
-import type { Logger } from "../log.js";
-import type { HttpMetrics } from "../metrics.js";
+import { AccessCore, accessRequest, OutsideScope, type AuthenticationAdapter } from "../routes/access.js";
+import { defineApi, INTERNAL_ERROR_CODE, type FaultHandling } from "../routes/api.js";
 import type { ArtifactKey } from "../storage/names.js";
 import type { ArtifactStore, CurrentVersion, ListItem } from "../storage/store.js";
 import { checksumAlgorithmOf, CHECKSUM_ALGORITHMS } from "./checksums.js";
@@ -38,8 +37,7 @@ export interface S3AppDeps {
   /** Bucket lifecycle configurations, applied by the retention sweep. */
   readonly bucketLifecycles: LifecycleStore;
   readonly authorizer: Authorizer;
-  readonly metrics: HttpMetrics;
-  readonly logger: Logger;
+  readonly faults: FaultHandling;
   readonly authMode: "kubernetes" | "none";
   /** A dedicated server answers only for this namespace. */
   readonly scopeNamespace: string | undefined;
@@ -74,20 +72,22 @@ export interface S3Request {
 }
 
 export function createS3App(config: S3Config, deps: S3AppDeps): Hono<AppEnv> {
-  const app = new Hono<AppEnv>();
-  const { store, multipart, authorizer, logger } = deps;
+  return defineApi({ basePath: "", errorBody: s3ErrorBody, faults: deps.faults, guards: false }, (app) => registerRoutes(app, config, deps));
+}
+
+function registerRoutes(app: Hono<AppEnv>, config: S3Config, deps: S3AppDeps): void {
+  const { store, multipart, authorizer } = deps;
+  const { logger } = deps.faults;
   const now = deps.now ?? Date.now;
   const keys = new S3KeyRing(config, deps.authMode);
   const buckets = new BucketMap(config);
   const open = !keys.verifiesSignatures && deps.authMode === "none";
 
-  app.use(accessLog(deps));
-
   /**
    * Verifies the request's signature and resolves who sent it. `wholeBody` (IAM's form posts) reads the
    * small body first, so its SHA-256 can be checked whatever payload mode signed it.
    */
-  const authenticate = async (c: Context<AppEnv>, wire: WireRequest, service: "s3" | "iam", wholeBody: boolean): Promise<S3Caller> => {
+  const verifySignature = async (c: Context<AppEnv>, wire: WireRequest, service: "s3" | "iam", wholeBody: boolean): Promise<S3Caller> => {
     const claim = readSignatureClaim(wire, now());
     const needsBody = wholeBody || claim?.payload.kind === "body-hash";
     const body = needsBody ? await readSmallBody(c) : undefined;
@@ -100,9 +100,6 @@ export function createS3App(config: S3Config, deps: S3AppDeps): Hono<AppEnv> {
       const resolvedV2 = keys.resolve(v2.accessKeyId);
       if (resolvedV2 === undefined) throw new S3Error(403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.");
       verifyV2(wire, v2, resolvedV2.secretAccessKey);
-      const record = c.get("record");
-      record.user = resolvedV2.identity.user;
-      record.groups = resolvedV2.identity.groups;
       return { identity: resolvedV2.identity, claim, signer: undefined, isSystemKey: resolvedV2.isSystemKey, onlyNamespace: resolvedV2.onlyNamespace, body };
     }
     const resolved = keys.resolve(claim.accessKeyId);
@@ -118,33 +115,17 @@ export function createS3App(config: S3Config, deps: S3AppDeps): Hono<AppEnv> {
     if (claim.payload.kind === "sha256" && bodySha256 !== undefined && bodySha256 !== claim.payload.sha256) {
       throw new S3Error(400, "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.");
     }
-    const record = c.get("record");
-    record.user = resolved.identity.user;
-    record.groups = resolved.identity.groups;
     return { identity: resolved.identity, claim, signer, isSystemKey: resolved.isSystemKey, onlyNamespace: resolved.onlyNamespace, body };
   };
 
+  // The API's authentication adapter: IAM's form posts are signed for the iam service over their whole body.
+  const authenticate: AuthenticationAdapter<S3Caller> = (c, wire) => {
+    const iam = isIamRequest(c, wire, bucketOf(wire));
+    return verifySignature(c, wire, iam ? "iam" : "s3", iam);
+  };
+  const access = new AccessCore<S3Caller>({ authorizer, scopeNamespace: deps.scopeNamespace }, authenticate);
   const admit = async (request: S3Request, namespace: string, verb: ArtifactVerb): Promise<void> => {
-    const record = request.c.get("record");
-    record.namespace = namespace;
-    record.verb = verb;
-    // Before the scope and before RBAC: a namespace pair is refused elsewhere even where its ServiceAccount
-    // is bound, and even with AUTH_MODE=none.
-    if (request.caller.onlyNamespace !== undefined && namespace !== request.caller.onlyNamespace) {
-      record.decision = "deny";
-      throw accessDenied();
-    }
-    if (deps.scopeNamespace !== undefined && namespace !== deps.scopeNamespace) {
-      throw new S3Error(404, "NoSuchBucket", `This artifact server serves only the namespace ${deps.scopeNamespace}.`);
-    }
-    try {
-      if (request.caller.identity.via !== "none") await authorizer.authorizeIdentity(request.caller.identity, namespace, verb);
-      record.decision = "allow";
-    } catch (error) {
-      record.decision = error instanceof AccessDenied ? "deny" : "error";
-      if (error instanceof AccessDenied) throw accessDenied();
-      throw error;
-    }
+    await access.admit(request.c, namespace, verb);
   };
 
   /** The object a request names, validated as a native key is (hostile names refused alike). */
@@ -155,20 +136,20 @@ export function createS3App(config: S3Config, deps: S3AppDeps): Hono<AppEnv> {
   };
 
   app.all("*", async (c) => {
-    const wire = wireRequest(c);
+    const wire = accessRequest(c);
     const query = new URLSearchParams(wire.query.map(([name, value]) => [name, value]));
     const segments = wire.rawPath.split("/");
-    const bucket = decodeSegment(segments[1] ?? "");
+    const bucket = bucketOf(wire);
     const objectKey = segments.length > 2 ? decodeSegment(segments.slice(2).join("/")) : "";
     const record = c.get("record");
 
     if (isIamRequest(c, wire, bucket)) {
       record.operation = "iam";
-      const caller = await authenticate(c, wire, "iam", true);
+      const caller = await access.authenticate(c);
       return handleIam(c, caller, { keys, authorizer, record, now });
     }
 
-    const caller = await authenticate(c, wire, "s3", false);
+    const caller = await access.authenticate(c);
     const request: S3Request = { c, wire, caller, query, bucket, objectKey };
     const method = c.req.method;
 
@@ -664,24 +645,34 @@ export function createS3App(config: S3Config, deps: S3AppDeps): Hono<AppEnv> {
     return xml(request.c, 200, "ListMultipartUploadsResult", { Bucket: request.bucket, Prefix: prefix, MaxUploads: 1000, IsTruncated: false, Upload: uploads });
   }
 
-  app.notFound((c) => errorResponse(c, new S3Error(400, "InvalidRequest", "Unsupported request.")));
-  app.onError((error, c) => errorResponse(c, toS3Error(error, logger, c)));
-  return app;
 }
 
-/** Any error as S3's: ours as they are, the store's translated, the unexpected logged and hidden. */
-function toS3Error(error: unknown, logger: Logger, c?: Context<AppEnv>): S3Error {
+/** The bucket a request names: its first path segment, decoded ("" for the service). */
+function bucketOf(wire: WireRequest): string {
+  return decodeSegment(wire.rawPath.split("/")[1] ?? "");
+}
+
+/**
+ * An error as S3's: ours as they are, the core's and the store's translated (so a refusal keeps its
+ * meaning), the unexpected hidden. `unexpected` errors (not HttpErrors) are logged by the caller.
+ */
+function asS3Error(error: HttpError): S3Error {
   if (error instanceof S3Error) return error;
-  if (error instanceof HttpError) return fromHttpError(error);
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE" || (error as Error | undefined)?.message === "aborted") {
-    return new S3Error(400, "IncompleteBody", "The request body was not received completely.");
-  }
-  logger.error("unhandled error", { method: c?.req.method, operation: c?.get("record")?.operation, error: String(error), stack: (error as Error | undefined)?.stack });
-  return new S3Error(500, "InternalError", "We encountered an internal error. Please try again.");
+  if (error instanceof OutsideScope) return new S3Error(404, "NoSuchBucket", `This artifact server serves only the namespace ${error.scopeNamespace}.`);
+  if (error.code === INTERNAL_ERROR_CODE) return new S3Error(500, "InternalError", "We encountered an internal error. Please try again.");
+  if (error.code === "ClientClosedRequest") return new S3Error(400, "IncompleteBody", "The request body was not received completely.");
+  return fromHttpError(error);
 }
 
-function errorResponse(c: Context<AppEnv>, error: S3Error): Response {
+/** A DeleteObjects entry's error: HttpErrors translated, anything else logged and hidden. */
+function toS3Error(error: unknown, logger: FaultHandling["logger"]): S3Error {
+  if (error instanceof HttpError) return asS3Error(error);
+  logger.error("unhandled error", { operation: "s3:DeleteObjects", error: String(error), stack: (error as Error | undefined)?.stack });
+  return asS3Error(new HttpError(500, INTERNAL_ERROR_CODE, "internal server error"));
+}
+
+function s3ErrorBody(c: Context<AppEnv>, httpError: HttpError): Response {
+  const error = asS3Error(httpError);
   const record = c.get("record") as AppEnv["Variables"]["record"] | undefined;
   if (record !== undefined) record.s3Error = error.code;
   const requestId = randomBytes(8).toString("hex").toUpperCase();
@@ -700,31 +691,6 @@ function xml(c: Context<AppEnv>, status: 200, root: string, content: Record<stri
 
 const methodNotAllowed = () => new S3Error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.");
 const preconditionFailed = () => new S3Error(412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold.");
-
-function wireRequest(c: Context<AppEnv>): WireRequest {
-  const target = c.env?.incoming?.url ?? `${new URL(c.req.url).pathname}${new URL(c.req.url).search}`;
-  const queryStart = target.indexOf("?");
-  const rawPath = queryStart === -1 ? target : target.slice(0, queryStart);
-  const rawQuery = queryStart === -1 ? "" : target.slice(queryStart + 1);
-  const query: Array<[string, string]> = [];
-  for (const pair of rawQuery.split("&")) {
-    if (pair === "") continue;
-    const eq = pair.indexOf("=");
-    const name = eq === -1 ? pair : pair.slice(0, eq);
-    const value = eq === -1 ? "" : pair.slice(eq + 1);
-    query.push([formDecode(name), formDecode(value)]);
-  }
-  return { method: c.req.method, rawPath, query, headers: c.req.raw.headers };
-}
-
-/** Query components decode '+' as a space, as S3 and MinIO do. */
-function formDecode(text: string): string {
-  try {
-    return decodeURIComponent(text.replace(/\+/g, " "));
-  } catch {
-    throw invalidArgument("The query string is not correctly percent-encoded.");
-  }
-}
 
 function decodeSegment(text: string): string {
   try {

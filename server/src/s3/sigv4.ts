@@ -3,6 +3,7 @@
 // wire, sign it with the caller's own date, region, service and signed headers using the AWS SDK's
 // signer (@smithy/signature-v4), and compare in constant time. The same signer then checks every chunk
 // of a STREAMING-AWS4-HMAC-SHA256-PAYLOAD body (chunked.ts).
+import type { AccessRequest } from "../auth/types.js";
 import { createHash, createHmac, createSecretKey, timingSafeEqual, type Hash, type Hmac, type KeyObject } from "node:crypto";
 import { SignatureV4, getCanonicalHeaders } from "@smithy/signature-v4";
 import type { HttpRequest, QueryParameterBag, SourceData } from "@smithy/types";
@@ -39,13 +40,8 @@ export interface SignatureClaim {
   readonly expiresSeconds: number | undefined;
 }
 
-export interface WireRequest {
-  readonly method: string;
-  /** The path as sent, still percent-encoded. */
-  readonly rawPath: string;
-  readonly query: ReadonlyArray<readonly [string, string]>;
-  readonly headers: Headers;
-}
+/** What a signature covers: the request as the authorization core sees it (path and query as sent). */
+export type WireRequest = AccessRequest;
 
 /** node:crypto behind the interface the smithy signer takes (plain hash, or HMAC with a secret). */
 class NodeSha256 {

@@ -15,6 +15,7 @@ import type { ArtifactVerb } from "../../src/auth/types.js";
 import { loadConfig } from "../../src/config.js";
 import { HttpError } from "../../src/errors.js";
 import { createLogger } from "../../src/log.js";
+import { authorize } from "../support/authorize.js";
 import { EDITOR_VERBS, FakeKubeApi, VIEWER_VERBS, writeKubeconfigFile } from "../support/fake-kube-api.js";
 
 const TOKENS = {
@@ -117,7 +118,7 @@ afterEach(() => {
 
 describe("authentication", () => {
   it("answers 401 with WWW-Authenticate to a request without identity, without asking the API", async () => {
-    const error = await httpError(makeAuthorizer().authorize(new Headers(), "team-a", "readArtifact"));
+    const error = await httpError(authorize(makeAuthorizer(), new Headers(), "team-a", "readArtifact"));
     expect(error.status).toBe(401);
     expect(error.headers["WWW-Authenticate"]).toMatch(/^Bearer/);
     expect(api.calls.tokenReviews + api.calls.subjectAccessReviews).toBe(0);
@@ -126,14 +127,14 @@ describe("authentication", () => {
   it("answers 401 to an Authorization header that is not a Bearer token", async () => {
     const authorizer = makeAuthorizer();
     for (const value of ["Basic YWxpY2U6c2VjcmV0", "Bearer", "Bearer  two words"]) {
-      const error = await httpError(authorizer.authorize(new Headers({ authorization: value }), "team-a", "readArtifact"));
+      const error = await httpError(authorize(authorizer, new Headers({ authorization: value }), "team-a", "readArtifact"));
       expect(error.status).toBe(401);
     }
     expect(api.calls.tokenReviews).toBe(0);
   });
 
   it("answers 401 to a token the API server does not authenticate, and sends our audiences", async () => {
-    const error = await httpError(makeAuthorizer().authorize(bearer("not-a-real-token"), "team-a", "readArtifact"));
+    const error = await httpError(authorize(makeAuthorizer(), bearer("not-a-real-token"), "team-a", "readArtifact"));
     expect(error.status).toBe(401);
     expect(error.headers["WWW-Authenticate"]).toMatch(/^Bearer/);
     expect(api.received.tokenReviews).toEqual([{ token: "not-a-real-token", audiences: ["pipelines.kubeflow.org"] }]);
@@ -141,13 +142,13 @@ describe("authentication", () => {
   });
 
   it("answers 401 to a token minted for another audience", async () => {
-    const error = await httpError(makeAuthorizer().authorize(bearer(TOKENS.stranger), "team-a", "readArtifact"));
+    const error = await httpError(authorize(makeAuthorizer(), bearer(TOKENS.stranger), "team-a", "readArtifact"));
     expect(error.status).toBe(401);
     expect(api.calls.subjectAccessReviews).toBe(0);
   });
 
   it("answers 401 when an audience-unaware authenticator reports none of our audiences", async () => {
-    const error = await httpError(makeAuthorizer().authorize(bearer(TOKENS.webhook), "team-a", "readArtifact"));
+    const error = await httpError(authorize(makeAuthorizer(), bearer(TOKENS.webhook), "team-a", "readArtifact"));
     expect(error.status).toBe(401);
     expect(api.calls.tokenReviews).toBe(1);
     expect(api.calls.subjectAccessReviews).toBe(0);
@@ -156,7 +157,7 @@ describe("authentication", () => {
 
 describe("authorization", () => {
   it("allows through a group only, and the SubjectAccessReview carries user and groups", async () => {
-    const identity = await makeAuthorizer().authorize(bearer(TOKENS.alice), "team-a", "writeArtifact");
+    const identity = await authorize(makeAuthorizer(), bearer(TOKENS.alice), "team-a", "writeArtifact");
     expect(identity).toEqual({
       user: "alice@example.com",
       groups: ["team-a-editors", "system:authenticated"],
@@ -178,7 +179,7 @@ describe("authorization", () => {
   });
 
   it("forwards uid and extra of a service account token", async () => {
-    const identity = await makeAuthorizer().authorize(bearer(TOKENS.pipeline), "team-a", "deleteArtifact");
+    const identity = await authorize(makeAuthorizer(), bearer(TOKENS.pipeline), "team-a", "deleteArtifact");
     expect(identity.uid).toBe("7d1f5a0c-uid");
     expect(identity.extra).toEqual({ "authentication.kubernetes.io/pod-name": ["run-abc-123"] });
     const [review] = api.received.subjectAccessReviews;
@@ -191,15 +192,15 @@ describe("authorization", () => {
     const authorizer = makeAuthorizer();
     const verbs: ArtifactVerb[] = ["readArtifact", "writeArtifact", "deleteArtifact"];
     for (const verb of verbs) {
-      await expect(authorizer.authorize(bearer(TOKENS.alice), "team-a", verb)).resolves.toMatchObject({
+      await expect(authorize(authorizer, bearer(TOKENS.alice), "team-a", verb)).resolves.toMatchObject({
         user: "alice@example.com",
       });
     }
-    await expect(authorizer.authorize(bearer(TOKENS.victor), "team-a", "readArtifact")).resolves.toMatchObject({
+    await expect(authorize(authorizer, bearer(TOKENS.victor), "team-a", "readArtifact")).resolves.toMatchObject({
       user: "victor@example.com",
     });
     for (const verb of ["writeArtifact", "deleteArtifact"] as const) {
-      const error = await httpError(authorizer.authorize(bearer(TOKENS.victor), "team-a", verb));
+      const error = await httpError(authorize(authorizer, bearer(TOKENS.victor), "team-a", verb));
       expect(error.status).toBe(403);
       expect(error.message).toContain(verb);
       expect(error.message).toContain('"team-a"');
@@ -208,13 +209,13 @@ describe("authorization", () => {
 
   it("answers 403 in another namespace and to an authenticated user without rules, logged at warn", async () => {
     const authorizer = makeAuthorizer();
-    const other = await httpError(authorizer.authorize(bearer(TOKENS.alice), "team-b", "readArtifact"));
+    const other = await httpError(authorize(authorizer, bearer(TOKENS.alice), "team-b", "readArtifact"));
     expect(other.status).toBe(403);
     expect(other.message).toBe('user "alice@example.com" may not readArtifact in namespace "team-b"');
     // The refusal still names who was refused, for the request's audit line.
     expect(other).toBeInstanceOf(AccessDenied);
     expect((other as AccessDenied).identity).toMatchObject({ user: "alice@example.com", groups: ["team-a-editors", "system:authenticated"] });
-    const nobody = await httpError(authorizer.authorize(bearer(TOKENS.mallory), "team-a", "readArtifact"));
+    const nobody = await httpError(authorize(authorizer, bearer(TOKENS.mallory), "team-a", "readArtifact"));
     expect(nobody.status).toBe(403);
     const denials = logLines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((l) => l.msg === "access denied");
     expect(denials).toHaveLength(2);
@@ -231,11 +232,11 @@ describe("authorization", () => {
 describe("trusted user header", () => {
   it("is ignored entirely when not configured", async () => {
     const headers = new Headers({ "kubeflow-userid": "accounts.google.com:proxy-user@example.com" });
-    const error = await httpError(makeAuthorizer().authorize(headers, "team-a", "readArtifact"));
+    const error = await httpError(authorize(makeAuthorizer(), headers, "team-a", "readArtifact"));
     expect(error.status).toBe(401);
     // A token still decides, whatever the header says.
     headers.set("authorization", `Bearer ${TOKENS.victor}`);
-    await expect(makeAuthorizer().authorize(headers, "team-a", "readArtifact")).resolves.toMatchObject({
+    await expect(authorize(makeAuthorizer(), headers, "team-a", "readArtifact")).resolves.toMatchObject({
       user: "victor@example.com",
       via: "token",
     });
@@ -244,21 +245,21 @@ describe("trusted user header", () => {
   it("names the user, prefix stripped and without groups, when configured", async () => {
     const authorizer = makeAuthorizer({ trustedUserHeader: "kubeflow-userid", trustedUserPrefix: "accounts.google.com:" });
     const headers = new Headers({ "Kubeflow-UserID": "accounts.google.com:proxy-user@example.com" });
-    await expect(authorizer.authorize(headers, "team-a", "readArtifact")).resolves.toEqual({
+    await expect(authorize(authorizer, headers, "team-a", "readArtifact")).resolves.toEqual({
       user: "proxy-user@example.com",
       groups: [],
       via: "trusted-header",
     });
     expect(api.calls.tokenReviews).toBe(0);
     expect(api.received.subjectAccessReviews[0]).toMatchObject({ user: "proxy-user@example.com", groups: [] });
-    const denied = await httpError(authorizer.authorize(headers, "team-a", "writeArtifact"));
+    const denied = await httpError(authorize(authorizer, headers, "team-a", "writeArtifact"));
     expect(denied.status).toBe(403);
   });
 
   it("answers 401 when the configured prefix is missing or nothing follows it", async () => {
     const authorizer = makeAuthorizer({ trustedUserHeader: "kubeflow-userid", trustedUserPrefix: "accounts.google.com:" });
     for (const value of ["proxy-user@example.com", "accounts.google.com:"]) {
-      const error = await httpError(authorizer.authorize(new Headers({ "kubeflow-userid": value }), "team-a", "readArtifact"));
+      const error = await httpError(authorize(authorizer, new Headers({ "kubeflow-userid": value }), "team-a", "readArtifact"));
       expect(error.status).toBe(401);
     }
     expect(api.calls.subjectAccessReviews).toBe(0);
@@ -270,10 +271,10 @@ describe("caching and coalescing", () => {
     const authorizer = makeAuthorizer();
     api.delayMs = 50; // keep the first reviews in flight while the others arrive
     const concurrent = await Promise.all(
-      Array.from({ length: 50 }, () => authorizer.authorize(bearer(TOKENS.alice), "team-a", "readArtifact")),
+      Array.from({ length: 50 }, () => authorize(authorizer, bearer(TOKENS.alice), "team-a", "readArtifact")),
     );
     expect(concurrent.every((identity) => identity.user === "alice@example.com")).toBe(true);
-    for (let i = 0; i < 50; i += 1) await authorizer.authorize(bearer(TOKENS.alice), "team-a", "readArtifact");
+    for (let i = 0; i < 50; i += 1) await authorize(authorizer, bearer(TOKENS.alice), "team-a", "readArtifact");
     expect(api.calls.tokenReviews).toBe(1);
     expect(api.calls.subjectAccessReviews).toBe(1);
     const metrics = await registry.metrics();
@@ -286,8 +287,8 @@ describe("caching and coalescing", () => {
   it("caches denials and rejected tokens too", async () => {
     const authorizer = makeAuthorizer();
     for (let i = 0; i < 10; i += 1) {
-      expect((await httpError(authorizer.authorize(bearer(TOKENS.victor), "team-a", "deleteArtifact"))).status).toBe(403);
-      expect((await httpError(authorizer.authorize(bearer("bogus-token"), "team-a", "readArtifact"))).status).toBe(401);
+      expect((await httpError(authorize(authorizer, bearer(TOKENS.victor), "team-a", "deleteArtifact"))).status).toBe(403);
+      expect((await httpError(authorize(authorizer, bearer("bogus-token"), "team-a", "readArtifact"))).status).toBe(401);
     }
     expect(api.calls.subjectAccessReviews).toBe(1);
     expect(api.calls.tokenReviews).toBe(2); // victor's and the bogus one
@@ -296,18 +297,18 @@ describe("caching and coalescing", () => {
 
   it("asks again once the TTL has passed", async () => {
     const authorizer = makeAuthorizer({ authCacheTtlMs: 150 });
-    await authorizer.authorize(bearer(TOKENS.alice), "team-a", "readArtifact");
-    await authorizer.authorize(bearer(TOKENS.alice), "team-a", "readArtifact");
+    await authorize(authorizer, bearer(TOKENS.alice), "team-a", "readArtifact");
+    await authorize(authorizer, bearer(TOKENS.alice), "team-a", "readArtifact");
     expect(api.calls.subjectAccessReviews).toBe(1);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    await authorizer.authorize(bearer(TOKENS.alice), "team-a", "readArtifact");
+    await authorize(authorizer, bearer(TOKENS.alice), "team-a", "readArtifact");
     expect(api.calls.tokenReviews).toBe(2);
     expect(api.calls.subjectAccessReviews).toBe(2);
   });
 
   it("keeps nothing with a TTL of 0", async () => {
     const authorizer = makeAuthorizer({ authCacheTtlMs: 0 });
-    for (let i = 0; i < 3; i += 1) await authorizer.authorize(bearer(TOKENS.alice), "team-a", "readArtifact");
+    for (let i = 0; i < 3; i += 1) await authorize(authorizer, bearer(TOKENS.alice), "team-a", "readArtifact");
     expect(api.calls.tokenReviews).toBe(3);
     expect(api.calls.subjectAccessReviews).toBe(3);
   });
@@ -316,14 +317,14 @@ describe("caching and coalescing", () => {
     const authorizer = makeAuthorizer({ authCacheMaxEntries: 3 });
     const namespaces = ["ns-1", "ns-2", "ns-3", "ns-4", "ns-5"];
     for (const namespace of namespaces) {
-      await httpError(authorizer.authorize(bearer(TOKENS.alice), namespace, "readArtifact"));
+      await httpError(authorize(authorizer, bearer(TOKENS.alice), namespace, "readArtifact"));
       expect(authorizer.cachedDecisions).toBeLessThanOrEqual(3);
     }
     expect(authorizer.cachedDecisions).toBe(3);
     expect(api.calls.subjectAccessReviews).toBe(5);
-    await httpError(authorizer.authorize(bearer(TOKENS.alice), "ns-5", "readArtifact")); // still cached
+    await httpError(authorize(authorizer, bearer(TOKENS.alice), "ns-5", "readArtifact")); // still cached
     expect(api.calls.subjectAccessReviews).toBe(5);
-    await httpError(authorizer.authorize(bearer(TOKENS.alice), "ns-1", "readArtifact")); // evicted
+    await httpError(authorize(authorizer, bearer(TOKENS.alice), "ns-1", "readArtifact")); // evicted
     expect(api.calls.subjectAccessReviews).toBe(6);
   });
 });
@@ -332,28 +333,28 @@ describe("fail closed", () => {
   it("answers 503, never allows, when the API server is stopped; recovers when it is back", async () => {
     const authorizer = makeAuthorizer();
     await api.stop();
-    const error = await httpError(authorizer.authorize(bearer(TOKENS.alice), "team-a", "readArtifact"));
+    const error = await httpError(authorize(authorizer, bearer(TOKENS.alice), "team-a", "readArtifact"));
     expect(error.status).toBe(503);
     expect(error.message).toBe("authorization service unavailable");
     const failureLog = logLines.map((line) => JSON.parse(line) as Record<string, unknown>).find((l) => l.level === "error");
     expect(failureLog?.detail).toMatch(/ECONNREFUSED/);
     await api.resume();
-    await expect(authorizer.authorize(bearer(TOKENS.alice), "team-a", "readArtifact")).resolves.toMatchObject({
+    await expect(authorize(authorizer, bearer(TOKENS.alice), "team-a", "readArtifact")).resolves.toMatchObject({
       user: "alice@example.com",
     });
   });
 
   it("answers 503 to an API server error and does not cache the failure", async () => {
     const authorizer = makeAuthorizer();
-    await authorizer.authorize(bearer(TOKENS.alice), "team-a", "readArtifact"); // token now cached
+    await authorize(authorizer, bearer(TOKENS.alice), "team-a", "readArtifact"); // token now cached
     api.failure = { kind: "status", status: 500 };
-    const error = await httpError(authorizer.authorize(bearer(TOKENS.alice), "team-a", "writeArtifact"));
+    const error = await httpError(authorize(authorizer, bearer(TOKENS.alice), "team-a", "writeArtifact"));
     expect(error.status).toBe(503);
     // An error answer is not a successful one: readiness asks again at once, and the API still fails.
     expect(await authorizer.checkReady()).toBe(false);
     expect(api.calls.version).toBe(1);
     api.failure = { kind: "none" };
-    await expect(authorizer.authorize(bearer(TOKENS.alice), "team-a", "writeArtifact")).resolves.toMatchObject({
+    await expect(authorize(authorizer, bearer(TOKENS.alice), "team-a", "writeArtifact")).resolves.toMatchObject({
       user: "alice@example.com",
     });
     expect(await registry.metrics()).toContain('kfp_artifacts_auth_reviews_total{kind="access",outcome="error"} 1');
@@ -363,7 +364,7 @@ describe("fail closed", () => {
     const authorizer = makeAuthorizer({}, 300);
     api.failure = { kind: "hang" };
     const started = performance.now();
-    const error = await httpError(authorizer.authorize(bearer(TOKENS.alice), "team-a", "readArtifact"));
+    const error = await httpError(authorize(authorizer, bearer(TOKENS.alice), "team-a", "readArtifact"));
     const elapsed = performance.now() - started;
     expect(error.status).toBe(503);
     expect(elapsed).toBeGreaterThanOrEqual(250);
@@ -374,7 +375,7 @@ describe("fail closed", () => {
     const authorizer = makeAuthorizer();
     // The worst case: a 403 whose message echoes our request, token included.
     api.failure = { kind: "status", status: 403, echoRequest: true };
-    const error = await httpError(authorizer.authorize(bearer(TOKENS.alice), "team-a", "readArtifact"));
+    const error = await httpError(authorize(authorizer, bearer(TOKENS.alice), "team-a", "readArtifact"));
     expect(error.status).toBe(503);
     const logged = logLines.map((line) => JSON.parse(line) as Record<string, unknown>).find((l) => l.level === "error");
     expect(logged?.msg).toMatch(/credentials and RBAC \(create tokenreviews\)/);
@@ -386,7 +387,7 @@ describe("fail closed", () => {
   it("answers 503 when our own kubeconfig credentials are rejected", async () => {
     const wrongCredentials = await writeKubeconfigFile(path.join(workDir, "wrong-kubeconfig"), api.url, "not-our-token");
     const authorizer = makeAuthorizer({ kubeconfig: wrongCredentials });
-    const error = await httpError(authorizer.authorize(bearer(TOKENS.alice), "team-a", "readArtifact"));
+    const error = await httpError(authorize(authorizer, bearer(TOKENS.alice), "team-a", "readArtifact"));
     expect(error.status).toBe(503);
     expect(api.calls.unauthenticatedCallers).toBe(1);
   });
@@ -396,7 +397,7 @@ describe("connections", () => {
   it("reuses kept-alive connections to the API server across reviews", async () => {
     const authorizer = makeAuthorizer();
     const before = api.connections;
-    for (let i = 0; i < 20; i += 1) await httpError(authorizer.authorize(bearer(TOKENS.alice), `ns-${i}`, "readArtifact"));
+    for (let i = 0; i < 20; i += 1) await httpError(authorize(authorizer, bearer(TOKENS.alice), `ns-${i}`, "readArtifact"));
     expect(api.calls.subjectAccessReviews).toBe(20);
     expect(api.connections - before).toBeLessThanOrEqual(2);
   });
@@ -404,12 +405,12 @@ describe("connections", () => {
   it("retries a review once after a connection reset, and fails closed when resets persist", async () => {
     const authorizer = makeAuthorizer();
     api.resetConnections = 1;
-    await expect(authorizer.authorize(bearer(TOKENS.alice), "team-a", "readArtifact")).resolves.toMatchObject({
+    await expect(authorize(authorizer, bearer(TOKENS.alice), "team-a", "readArtifact")).resolves.toMatchObject({
       user: "alice@example.com",
     });
     expect(api.calls.tokenReviews).toBe(2);
     api.resetConnections = 10;
-    const error = await httpError(authorizer.authorize(bearer(TOKENS.alice), "team-a", "writeArtifact"));
+    const error = await httpError(authorize(authorizer, bearer(TOKENS.alice), "team-a", "writeArtifact"));
     expect(error.status).toBe(503);
     expect(api.calls.subjectAccessReviews).toBe(3); // 1 answered, then 2 resets: one try and one retry
   });
@@ -418,13 +419,13 @@ describe("connections", () => {
 describe("logging", () => {
   it("never writes a token, even at debug level, across every outcome", async () => {
     const authorizer = makeAuthorizer({}, 300);
-    await authorizer.authorize(bearer(TOKENS.alice), "team-a", "readArtifact");
-    await httpError(authorizer.authorize(bearer("bogus-token-1234567"), "team-a", "readArtifact"));
-    await httpError(authorizer.authorize(bearer(TOKENS.victor), "team-a", "writeArtifact"));
+    await authorize(authorizer, bearer(TOKENS.alice), "team-a", "readArtifact");
+    await httpError(authorize(authorizer, bearer("bogus-token-1234567"), "team-a", "readArtifact"));
+    await httpError(authorize(authorizer, bearer(TOKENS.victor), "team-a", "writeArtifact"));
     api.failure = { kind: "status", status: 500, echoRequest: true };
-    await httpError(authorizer.authorize(bearer(TOKENS.mallory), "team-a", "readArtifact"));
+    await httpError(authorize(authorizer, bearer(TOKENS.mallory), "team-a", "readArtifact"));
     api.failure = { kind: "hang" };
-    await httpError(authorizer.authorize(bearer(TOKENS.pipeline), "team-a", "readArtifact"));
+    await httpError(authorize(authorizer, bearer(TOKENS.pipeline), "team-a", "readArtifact"));
     const logs = logLines.join("");
     expect(logLines.length).toBeGreaterThanOrEqual(4); // debug rejection, warn denial, two errors
     expect(logs).toContain("[redacted]");
@@ -445,7 +446,7 @@ describe("readiness", () => {
 
     await api.stop();
     // A failed review ends the window at once.
-    await httpError(authorizer.authorize(bearer(TOKENS.alice), "team-a", "readArtifact"));
+    await httpError(authorize(authorizer, bearer(TOKENS.alice), "team-a", "readArtifact"));
     expect(await authorizer.checkReady()).toBe(false);
     expect(await authorizer.checkReady()).toBe(false);
     await api.resume();
@@ -455,7 +456,7 @@ describe("readiness", () => {
 
   it("counts a successful review as an answer, and probes again after the window", async () => {
     const authorizer = makeAuthorizer({ authReadyWindowMs: 100 });
-    await authorizer.authorize(bearer(TOKENS.alice), "team-a", "readArtifact");
+    await authorize(authorizer, bearer(TOKENS.alice), "team-a", "readArtifact");
     expect(await authorizer.checkReady()).toBe(true);
     expect(api.calls.version).toBe(0);
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -477,7 +478,7 @@ describe("wiring", () => {
   it("createAuthorizer builds the Kubernetes authorizer from KUBECONFIG", async () => {
     const config = loadConfig({ AUTH_MODE: "kubernetes", KUBECONFIG: kubeconfigPath });
     const authorizer = createAuthorizer(config, { registry, logger: createLogger("error", (line) => logLines.push(line)) });
-    await expect(authorizer.authorize(bearer(TOKENS.alice), "team-a", "readArtifact")).resolves.toMatchObject({
+    await expect(authorize(authorizer, bearer(TOKENS.alice), "team-a", "readArtifact")).resolves.toMatchObject({
       user: "alice@example.com",
     });
     expect(api.calls.tokenReviews).toBe(1);

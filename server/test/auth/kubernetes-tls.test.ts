@@ -10,6 +10,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { createKubernetesAuthorizer, type KubernetesAuthorizerConfig } from "../../src/auth/kubernetes.js";
 import { HttpError } from "../../src/errors.js";
 import { createLogger } from "../../src/log.js";
+import { authorize } from "../support/authorize.js";
 import { EDITOR_VERBS, FakeKubeApi, writeKubeconfigFile } from "../support/fake-kube-api.js";
 
 let workDir: string;
@@ -49,11 +50,11 @@ it("reviews over HTTPS with the kubeconfig's CA, reusing one connection", async 
   const headers = new Headers({ authorization: "Bearer runner-token" });
   expect(await authorizer.checkReady()).toBe(true);
   const before = api.connections;
-  await expect(authorizer.authorize(headers, "team-a", "writeArtifact")).resolves.toMatchObject({
+  await expect(authorize(authorizer, headers, "team-a", "writeArtifact")).resolves.toMatchObject({
     user: "system:serviceaccount:team-a:runner",
   });
   for (let i = 0; i < 20; i += 1) {
-    await expect(authorizer.authorize(headers, `other-${i}`, "readArtifact")).rejects.toMatchObject({ status: 403 });
+    await expect(authorize(authorizer, headers, `other-${i}`, "readArtifact")).rejects.toMatchObject({ status: 403 });
   }
   expect(api.calls.subjectAccessReviews).toBe(21);
   expect(api.connections - before).toBeLessThanOrEqual(1);
@@ -73,7 +74,7 @@ it("fails closed when the API server's certificate does not verify", async () =>
     logger: createLogger("debug", (line) => logs.push(line)),
   });
   const answered = api.calls.tokenReviews;
-  const error: unknown = await authorizer.authorize(new Headers({ authorization: "Bearer runner-token" }), "team-a", "readArtifact").catch((e: unknown) => e);
+  const error: unknown = await authorize(authorizer, new Headers({ authorization: "Bearer runner-token" }), "team-a", "readArtifact").catch((e: unknown) => e);
   expect(error).toBeInstanceOf(HttpError);
   expect((error as HttpError).status).toBe(503);
   expect(api.calls.tokenReviews).toBe(answered); // no request got through the TLS handshake

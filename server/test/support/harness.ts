@@ -4,8 +4,14 @@ import fs from "node:fs/promises";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
+import type { Hono } from "hono";
+import { createSurface } from "../../src/app.js";
 import { loadConfig, type Config } from "../../src/config.js";
+import type { AppEnv } from "../../src/http/env.js";
+import { listen } from "../../src/http/listener.js";
 import { createLogger, silentLogger, type Logger } from "../../src/log.js";
+import { createMetrics } from "../../src/metrics.js";
+import type { FaultHandling } from "../../src/routes/api.js";
 import { startServer, type RunningServer } from "../../src/server.js";
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, "../../..");
@@ -41,6 +47,28 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     running,
     logs,
     close: () => running.shutdown(),
+  };
+}
+
+/** A volume probe that finds nothing wrong: for APIs served without a store. */
+export const healthyVolume = () => Promise.resolve({ writable: true, problem: undefined });
+
+/**
+ * Serves sub-apps (routes/api.ts) alone on 127.0.0.1:0 behind the access log, as a listener serves them:
+ * for an API tested without the whole server. `logs` collects the JSON lines.
+ */
+export async function serveApis(apis: (faults: FaultHandling) => Hono<AppEnv>[]): Promise<{ url: string; logs: string[]; close(): Promise<void> }> {
+  const logs: string[] = [];
+  const logger = createLogger("debug", (line) => logs.push(line));
+  const faults: FaultHandling = { logger, checkVolume: healthyVolume };
+  const metrics = createMetrics({ freeBytes: () => Promise.resolve(0), usedBytesByNamespace: () => [] });
+  const server = await listen(createSurface({ logger, metrics, faults }, apis(faults)).fetch, { port: 0, host: "127.0.0.1", logger });
+  const address = server.address();
+  const port = typeof address === "object" && address !== null ? address.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    logs,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
 
