@@ -9,10 +9,10 @@
 // `mlpipeline-minio-artifact`, where pods running the Go S3 clients of KFP's launcher and Argo read it.
 import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { freeLoopbackPort } from "../../scripts/docs/readme.js";
 import { parseRecipe, recipeScript, variants } from "../../scripts/docs/recipe.js";
 import { artifactUrl, ClientPod, listUrl, serviceUrl } from "../support/clients.js";
 import { apply, apps, core, waitForPersistentVolumeClaimBound } from "../support/kube.js";
@@ -197,7 +197,7 @@ describe("shared server, Helm", () => {
   it("runs docs/get-artifacts.md as written: curl -OJ and the aws CLI download team-a's artifact through port-forwards", async () => {
     const { teamA } = server;
     const recipe = parseRecipe(await readFile(path.join(REPO_ROOT, "docs/get-artifacts.md"), "utf8"));
-    const [localPort, localS3Port] = await Promise.all([freeLocalPort(), freeLocalPort()]);
+    const [localPort, localS3Port] = await Promise.all([freeLoopbackPort(), freeLoopbackPort()]);
     const settings = {
       NAMESPACE: teamA.namespace,
       KEY: SURVIVOR.key,
@@ -262,15 +262,3 @@ describe("shared server, Helm", () => {
     await expect(apps.readNamespacedDeployment({ name: claim, namespace: release.namespace })).rejects.toMatchObject({ code: 404 });
   });
 });
-
-/** A loopback port nothing listens on now, for a port-forward. */
-function freeLocalPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
-}
