@@ -10,6 +10,7 @@ const tree = {
   packageJson: readFileSync(path.join(root, "package.json"), "utf8"),
   chartYaml: readFileSync(path.join(root, "charts/kfp-artifacts/Chart.yaml"), "utf8"),
   changelog: readFileSync(path.join(root, "CHANGELOG.md"), "utf8"),
+  readme: readFileSync(path.join(root, "README.md"), "utf8"),
 };
 const version = (JSON.parse(tree.packageJson) as { version: string }).version;
 
@@ -30,6 +31,13 @@ describe("release versions", () => {
       `CHANGELOG.md has no section "## [${version}] - <date>": move the Unreleased entries there`,
     ]);
     expect(releaseProblems({ ...tree, changelog: `## [${version}] - 2027-01-15\n`, tag: `v${version}` })).toEqual([]);
+  });
+
+  it("names a README image tag out of step, and a README that names none", () => {
+    expect(tree.readme).toContain(`ghcr.io/kubeflow/kfp-artifacts:${version}`);
+    expect(releaseProblems({ ...tree, readme: tree.readme.replace(`newTag: ${version}`, "newTag: 9.9.9") })).toEqual([`README.md names the image tag 9.9.9, not ${version}`]);
+    expect(releaseProblems({ ...tree, readme: tree.readme.replace(`image.tag=${version}`, "image.tag=latest") })).toEqual([`README.md names the image tag latest, not ${version}`]);
+    expect(releaseProblems({ ...tree, readme: "# kfp-artifacts\n" })).toEqual(["README.md names no image tag"]);
   });
 
   it("names an appVersion, an image tag or a chart version out of step", () => {
