@@ -21,7 +21,8 @@ export interface ContentMeta {
   readonly s3ETag?: string;
 }
 
-export function metaFor(sha256: string, stat: BigIntStats, s3ETag?: string): ContentMeta {
+/** The sidecar of content `sha256` in the file version `stat` names (a stat, or what the upload worker took). */
+export function metaFor(sha256: string, stat: Pick<BigIntStats, "ino" | "size" | "mtimeNs">, s3ETag?: string): ContentMeta {
   const meta = { sha256, size: Number(stat.size), ino: String(stat.ino), mtimeNs: String(stat.mtimeNs) };
   return s3ETag === undefined ? meta : { ...meta, s3ETag };
 }

@@ -11,6 +11,13 @@ export interface WorkerSetup {
 /** The digests a worker can keep of an upload's bytes. */
 export type Digest = "sha256" | "md5";
 
+/** The identity of a written file, as fstat(2) gave it just before its close: what a sidecar names. */
+export interface WrittenFile {
+  readonly ino: bigint;
+  readonly size: bigint;
+  readonly mtimeNs: bigint;
+}
+
 export type WriterRequest =
   /**
    * Start an upload on this worker: with `file`, create it (O_CREAT|O_EXCL) and append the bytes to it;
@@ -27,8 +34,8 @@ export type WriterRequest =
 export type WriterReply =
   /** This worker is done with the slot; `bytes` is 0 when the upload had already failed. */
   | { readonly op: "written"; readonly id: number; readonly slot: number; readonly bytes: number }
-  /** The digests the upload was opened with on this worker, hex. */
-  | { readonly op: "finished"; readonly id: number; readonly digests: Partial<Record<Digest, string>> }
+  /** The digests the upload was opened with on this worker, hex; from the worker that wrote it, the file's identity. */
+  | { readonly op: "finished"; readonly id: number; readonly digests: Partial<Record<Digest, string>>; readonly file: WrittenFile | undefined }
   | { readonly op: "aborted"; readonly id: number }
   /** The upload's first failure (open, write, fsync or close); later requests for it do nothing. */
   | { readonly op: "failed"; readonly id: number; readonly code: string | undefined; readonly message: string };

@@ -9,7 +9,7 @@
 import { createHash, type Hash } from "node:crypto";
 import fs from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
-import type { Digest, WorkerSetup, WriterReply, WriterRequest } from "./upload-protocol.js";
+import type { Digest, WorkerSetup, WriterReply, WriterRequest, WrittenFile } from "./upload-protocol.js";
 
 interface OpenUpload {
   /** The temporary file, on the worker that writes it; undefined on a worker that only hashes. */
@@ -37,6 +37,15 @@ function fail(id: number, error: unknown, upload: OpenUpload | undefined): void 
   else uploads.set(id, "failed");
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   reply({ op: "failed", id, code, message: error instanceof Error ? error.message : String(error) });
+}
+
+/**
+ * The file's identity, taken here because this thread has the descriptor: the event loop would need a
+ * stat of the path, one more round trip through the thread pool, to learn what its sidecar must name.
+ */
+function identityOf(fd: number): WrittenFile {
+  const { ino, size, mtimeNs } = fs.fstatSync(fd, { bigint: true });
+  return { ino, size, mtimeNs };
 }
 
 /** write(2) may write less than asked (a full disk, a signal): write the rest until done. */
@@ -91,14 +100,22 @@ function handle(request: WriterRequest): void {
   const { fd } = upload;
   if (fd === undefined) {
     uploads.delete(request.id);
-    reply({ op: "finished", id: request.id, digests });
+    reply({ op: "finished", id: request.id, digests, file: undefined });
+    return;
+  }
+  let file: WrittenFile;
+  try {
+    file = identityOf(fd);
+  } catch (error) {
+    // The upload is still known: its abort closes the descriptor.
+    fail(request.id, error, upload);
     return;
   }
   if (!request.fsync) {
     try {
       uploads.delete(request.id);
       fs.closeSync(fd);
-      reply({ op: "finished", id: request.id, digests });
+      reply({ op: "finished", id: request.id, digests, file });
     } catch (error) {
       fail(request.id, error, upload);
     }
@@ -111,7 +128,7 @@ function handle(request: WriterRequest): void {
       const error = syncError ?? closeError;
       if (upload.abortWhenSynced) reply({ op: "aborted", id: request.id });
       else if (error !== null) fail(request.id, error, undefined);
-      else reply({ op: "finished", id: request.id, digests });
+      else reply({ op: "finished", id: request.id, digests, file });
     });
   });
 }

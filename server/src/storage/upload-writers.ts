@@ -12,7 +12,7 @@ import { existsSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { Digest, WorkerSetup, WriterReply, WriterRequest } from "./upload-protocol.js";
+import type { Digest, WorkerSetup, WriterReply, WriterRequest, WrittenFile } from "./upload-protocol.js";
 
 /**
  * One hand-over: amortizes the message cost (≈ 20 µs) over 8 socket reads. It is also what each upload
@@ -111,6 +111,7 @@ export class UploadWriter {
   #done = false;
   #sha256: string | undefined;
   #md5: string | undefined;
+  #file: WrittenFile | undefined;
 
   constructor(
     readonly id: number,
@@ -124,6 +125,12 @@ export class UploadWriter {
   /** The MD5 of every byte written, once finish() has resolved, when the upload began with `md5`. */
   get md5(): string | undefined {
     return this.#md5;
+  }
+
+  /** The written file's inode, size and modification time, once finish() has resolved. */
+  get file(): WrittenFile {
+    if (this.#file === undefined) throw new Error("the upload has not finished");
+    return this.#file;
   }
 
   /**
@@ -151,7 +158,8 @@ export class UploadWriter {
     for (const lane of this.#lanes) lane.send({ op: "finish", id: this.id, fsync });
     await finishing;
     this.#close();
-    return this.#sha256 as string;
+    if (this.#sha256 === undefined || this.#file === undefined) throw new Error("the upload worker finished without the file's digest and identity");
+    return this.#sha256;
   }
 
   /** Closes the file without a digest. Never rejects: it is called on the way out of a failure. */
@@ -201,6 +209,7 @@ export class UploadWriter {
       case "finished":
         this.#sha256 ??= reply.digests.sha256;
         this.#md5 ??= reply.digests.md5;
+        this.#file ??= reply.file;
         if (this.#waiting?.what === "finished") this.#answered(lane);
         return;
       case "aborted":

@@ -4,6 +4,7 @@
 import fs from "node:fs/promises";
 import { insufficientStorage, payloadTooLarge } from "../errors.js";
 import type { Scratch } from "./temp-names.js";
+import type { WrittenFile } from "./upload-protocol.js";
 import type { UploadWriterPool } from "./upload-writers.js";
 import type { YoungGc } from "./young-gc.js";
 
@@ -32,6 +33,8 @@ export interface StagedUpload {
   readonly sha256: string;
   /** Present when the limits asked for it. */
   readonly md5: string | undefined;
+  /** The temporary file's inode, size and modification time (the rename keeps them): what its sidecar names. */
+  readonly file: WrittenFile;
 }
 
 export function isNoSpace(error: unknown): boolean {
@@ -68,7 +71,7 @@ export async function stageUpload(
       }
     }
     const sha256 = await writer.finish(limits.fsync);
-    return { tempFile, size, sha256, md5: writer.md5 };
+    return { tempFile, size, sha256, md5: writer.md5, file: writer.file };
   } catch (error) {
     await writer.abort();
     await fs.rm(tempFile, { force: true });

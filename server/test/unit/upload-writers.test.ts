@@ -54,6 +54,17 @@ describe("UploadWriterPool", () => {
     expect((await stat(file)).mode & 0o777).toBe(0o640);
   });
 
+  it("answers the written file's inode, size and modification time, as a stat after the close gives them", async () => {
+    for (const fsync of [false, true]) {
+      const file = path.join(dir, `identity-${fsync}`);
+      const writer = pool.begin(file, 0o640);
+      await writer.write(randomBytes(5000));
+      await writer.finish(fsync);
+      const after = await stat(file, { bigint: true });
+      expect(writer.file).toEqual({ ino: after.ino, size: 5000n, mtimeNs: after.mtimeNs });
+    }
+  });
+
   it("copies: the caller's chunk is untouched and may be reused", async () => {
     const chunk = new Uint8Array(randomBytes(64 * 1024));
     const expected = sha256(chunk);
