@@ -1,5 +1,6 @@
-# The kfp-artifacts server image: two esbuild bundles (the server and its upload worker thread, each
-# with its source map) on a distroless Node LTS base, running as the numeric nonroot user. `make image` uses this file wherever base images
+# The kfp-artifacts server image: three esbuild bundles (the server and its upload worker thread, each
+# with its source map, and the server manager) on a distroless Node LTS base, running as the numeric
+# nonroot user. `make image` uses this file wherever base images
 # can be pulled; elsewhere it assembles an equivalent image offline (scripts/image/, docs/image.md).
 #
 # Bases are pinned by tag, not digest: no registry was reachable where this file was written, so no
@@ -12,7 +13,13 @@ ARG NODE_VERSION=24.21.0
 ARG BUILD_IMAGE=docker.io/library/node:${NODE_VERSION}-bookworm-slim
 ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
 
-FROM ${BUILD_IMAGE} AS build
+# The build stage runs on the builder's own platform, whatever the target: its output (the JS bundles
+# and an empty directory) is the same on every architecture, so a multi-arch build (`docker buildx build
+# --platform linux/amd64,linux/arm64`, the release workflow) runs npm and esbuild natively once instead of
+# under emulation per target. The final stage is per target: it is the target's Node. BuildKit sets
+# BUILDPLATFORM; the classic builder does not, so scripts/image/build.sh passes the engine's platform.
+ARG BUILDPLATFORM
+FROM --platform=${BUILDPLATFORM} ${BUILD_IMAGE} AS build
 WORKDIR /src
 # The volume's mount point, for the final stage, which has no shell to make it.
 RUN mkdir -m 0755 /artifacts

@@ -81,8 +81,11 @@ healthcheck="--interval=10s --timeout=3s --start-period=10s --retries=3 CMD [\"/
 
 build_with_dockerfile() {
   say "docker build ($image)"
+  # The classic builder (no buildx) leaves BUILDPLATFORM, which the Dockerfile's build stage names, unset.
+  local engine_platform
+  engine_platform="$(docker version --format '{{.Server.Os}}/{{.Server.Arch}}')"
   docker build --build-arg "VERSION=$version" --build-arg "REVISION=$revision" --build-arg "SOURCE=$source_url" \
-    --build-arg "NODE_VERSION=$NODE_VERSION" \
+    --build-arg "NODE_VERSION=$NODE_VERSION" --build-arg "BUILDPLATFORM=$engine_platform" \
     --build-arg "BUILD_IMAGE=$build_base" --build-arg "RUNTIME_IMAGE=$runtime_base" -t "$image" .
 }
 
