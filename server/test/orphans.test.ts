@@ -82,9 +82,9 @@ describe("orphaned digest sidecars", () => {
     expect(await fs.readFile(stray, "utf8")).toBe("mine");
     expect(await exists(strange)).toBe(true);
     // The live artifact still answers with the digest its sidecar holds.
-    const kept = await a.store.open("team-a", parseKey("keep"));
+    const kept = await a.store.read("team-a", parseKey("keep"));
     if ("directory" in kept) throw new Error("a file was written");
-    await kept.handle.close();
+    await kept.release();
     expect(describes(await a.store.sidecars.read(sidecar(a, "team-a", "keep")), await fs.stat(path.join(a.root, "team-a/keep"), { bigint: true }))).toBe(true);
     const metrics = await a.metrics.registry.metrics();
     expect(metrics).toMatch(/kfp_artifacts_orphans_removed_total\{kind="sidecar",artifact_namespace="team-a"\} 2/);

@@ -1,13 +1,14 @@
 // Moving bytes between sockets and files. Under @hono/node-server the Node request and response are
 // used directly — no Web-stream conversion on the hot paths; under app.request() (tests of routing
 // and validation) the same handlers fall back to Web streams.
-import type { FileHandle } from "node:fs/promises";
 import { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import type { ReadableStream as NodeReadableStream } from "node:stream/web";
 import { pipeline } from "node:stream/promises";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { Context } from "hono";
+import type { ArtifactBody, ProducedBody } from "../storage/body.js";
+import { BODY_BUFFER_BYTES } from "../storage/buffer-pool.js";
 import type { AppEnv } from "./env.js";
 
 /** The request target (path and query) as the client sent it, before any URL normalization. */
@@ -77,21 +78,16 @@ export function sendBody(c: Context<AppEnv>, status: number, headers: Record<str
   return RESPONSE_ALREADY_SENT;
 }
 
-/** Bytes per buffer of a produced body (sendProduced). */
-export const PRODUCED_CHUNK_BYTES = 1 << 20;
-/** Buffers kept for the next response, so a steady stream of downloads allocates nothing. */
-const MAX_SPARE_BUFFERS = 8;
-const spareBuffers: Buffer[] = [];
+/** Sends `status`, `headers` and a body the store chose (storage/body.ts), each kind its cheapest way. */
+export function sendArtifactBody(c: Context<AppEnv>, status: number, headers: Record<string, string>, body: ArtifactBody): Promise<Response> {
+  if (body.kind === "bytes") return Promise.resolve(sendBody(c, status, headers, body.bytes));
+  if (body.kind === "stream") return sendStream(c, status, headers, body.stream);
+  return sendProduced(c, status, headers, body);
+}
 
 /**
- * Fills `target` (PRODUCED_CHUNK_BYTES long) with the next bytes of a body and resolves how many; 0
- * when the body is complete. Called again only after the previous call has settled.
- */
-export type BodyProducer = (target: Buffer) => Promise<number>;
-
-/**
- * Sends `status`, `headers` and then the body `produce` makes, and finally calls `done` (e.g. to close
- * a file) whatever happened. The body must be exactly as long as the Content-Length in `headers`;
+ * Sends `status`, `headers` and then the body `body.produce` makes, and finally calls `body.done` (e.g.
+ * to close a file) whatever happened. The body must be exactly as long as the Content-Length in `headers`;
  * a producer that fails ends the response short, so the client sees an incomplete body, never a
  * wrong one.
  *
@@ -100,16 +96,11 @@ export type BodyProducer = (target: Buffer) => Promise<number>;
  * libraries) cost ≈ 20 ms each: 22 % of a 1 GiB download's time went to the garbage collector. Here
  * two buffers are reused, one filled while the other is written, so a download allocates nothing.
  */
-export async function sendProduced(
-  c: Context<AppEnv>,
-  status: number,
-  headers: Record<string, string>,
-  produce: BodyProducer,
-  done: () => Promise<void>,
-): Promise<Response> {
+async function sendProduced(c: Context<AppEnv>, status: number, headers: Record<string, string>, body: ProducedBody): Promise<Response> {
+  const { produce, done, buffers: pool } = body;
   const outgoing = nodeResponse(c);
   if (outgoing === undefined) return sendStream(c, status, headers, Readable.from(producedCopies(produce, done), { objectMode: false }));
-  const buffers: [Buffer, Buffer] = [takeBuffer(), takeBuffer()];
+  const buffers: [Buffer, Buffer] = [pool.take(), pool.take()];
   let filling: Promise<number> | undefined;
   try {
     outgoing.writeHead(status, headers);
@@ -133,45 +124,19 @@ export async function sendProduced(
     // A fill still in flight writes into a buffer: wait for it before the buffer is reused.
     await filling?.catch(() => undefined);
     await done().catch(() => {});
-    for (const buffer of buffers) if (spareBuffers.length < MAX_SPARE_BUFFERS) spareBuffers.push(buffer);
+    for (const buffer of buffers) pool.give(buffer);
   }
   return RESPONSE_ALREADY_SENT;
 }
 
 /** The same body for the Web fallback (app.request() in tests): each piece copied, as a stream needs. */
-async function* producedCopies(produce: BodyProducer, done: () => Promise<void>): AsyncGenerator<Buffer> {
-  const buffer = Buffer.allocUnsafe(PRODUCED_CHUNK_BYTES);
+async function* producedCopies(produce: ProducedBody["produce"], done: () => Promise<void>): AsyncGenerator<Buffer> {
+  const buffer = Buffer.allocUnsafe(BODY_BUFFER_BYTES);
   try {
     for (let filled = await produce(buffer); filled > 0; filled = await produce(buffer)) yield Buffer.from(buffer.subarray(0, filled));
   } finally {
     await done();
   }
-}
-
-/** Sends bytes [start, start + length) of `handle` after `status` and `headers`, and closes the handle. */
-export function sendFileRange(
-  c: Context<AppEnv>,
-  status: number,
-  headers: Record<string, string>,
-  handle: FileHandle,
-  start: number,
-  length: number,
-): Promise<Response> {
-  const end = start + length;
-  let position = start;
-  const produce: BodyProducer = async (target) => {
-    if (position >= end) return 0;
-    const { bytesRead } = await handle.read(target, 0, Math.min(target.length, end - position), position);
-    // Shorter than its size a moment ago: truncated underneath us.
-    if (bytesRead === 0) throw new Error("the artifact became shorter while it was sent");
-    position += bytesRead;
-    return bytesRead;
-  };
-  return sendProduced(c, status, headers, produce, () => handle.close());
-}
-
-function takeBuffer(): Buffer {
-  return spareBuffers.pop() ?? Buffer.allocUnsafeSlow(PRODUCED_CHUNK_BYTES);
 }
 
 /**

@@ -6,14 +6,15 @@
 // run index, per namespace (storage/runs.ts); :read answers {"data":"<base64>"} streamed, of the file or,
 // for a directory, of a tar.gz of it. The artifact name may hold '/', raw or percent-encoded as %2F: KFP v2
 // writes a directory output as one object per file under <pipeline>/<run>/<task>/<name>/….
-import type { FileHandle } from "node:fs/promises";
 import type { Context, Hono } from "hono";
 import type { ArtifactVerb, Identity } from "../auth/types.js";
 import { badRequest, conflict, HttpError, notFound } from "../errors.js";
 import type { AppEnv } from "../http/env.js";
 import { base64Stream, ENCODE_STEP_BYTES } from "../http/base64-stream.js";
-import { PRODUCED_CHUNK_BYTES, rawPath, requestBody, sendProduced, sendStream, type BodyProducer } from "../http/transport.js";
+import { rawPath, requestBody, sendArtifactBody, sendStream } from "../http/transport.js";
 import { packArchive } from "../storage/archive.js";
+import type { ProducedBody } from "../storage/body.js";
+import { BODY_BUFFER_BYTES } from "../storage/buffer-pool.js";
 import { decodePathTail, parseKey, parseSegment, validateNamespace } from "../storage/names.js";
 import type { RunIndex, RunRecord } from "../storage/runs.js";
 import type { ArtifactStore } from "../storage/store.js";
@@ -33,12 +34,12 @@ const PIPELINE_ROOT_DIR = "v2/artifacts";
 const KFP_PATH = /^\/apis\/(?:v1beta1|v2beta1)\/runs\/([^/]+)\/nodes\/([^/]+)\/artifacts\/(.+):(read|write)$/;
 /** What a Kubernetes service account authenticates as: system:serviceaccount:<namespace>:<name>. */
 const SERVICE_ACCOUNT_USER = /^system:serviceaccount:([^:]+):[^:]+$/;
-// The file is read in pieces of 3/4 of a produced buffer, so each piece's base64 fills one exactly (and
+// The file is read in pieces of 3/4 of a body buffer, so each piece's base64 fills one exactly (and
 // full pieces, multiples of 3, need no carry-over). Each is encoded in small steps: a step's base64
 // string (64 KiB) stays on V8's young heap and dies in the next scavenge, where strings above ~1 MB
 // are allocated outside the heap and live until a full collection (768 KiB steps: peak RSS +75 MB on
 // a 1 GiB read; 48 KiB: +35 MB).
-const READ_CHUNK_BYTES = (PRODUCED_CHUNK_BYTES / 4) * 3;
+const READ_CHUNK_BYTES = (BODY_BUFFER_BYTES / 4) * 3;
 const JSON_PREFIX = Buffer.from('{"data":"');
 const JSON_SUFFIX = Buffer.from('"}');
 
@@ -132,12 +133,12 @@ function callerNamespace(identity: Identity): string {
   );
 }
 
-/** The artifact as KFP's `{"data":"<base64>"}`, produced into the response's buffers. */
-function base64Json(handle: FileHandle, size: number): BodyProducer {
+/** The artifact's bytes (`file`, `size` of them) as KFP's `{"data":"<base64>"}`, produced into the response's buffers. */
+function base64Json(file: ProducedBody, size: number): ProducedBody {
   const input = Buffer.allocUnsafe(READ_CHUNK_BYTES);
   let position = 0;
   let stage: "prefix" | "data" | "suffix" | "done" = "prefix";
-  return async (target) => {
+  const produce = async (target: Buffer) => {
     if (stage === "prefix") {
       stage = size > 0 ? "data" : "suffix";
       return JSON_PREFIX.copy(target);
@@ -147,7 +148,8 @@ function base64Json(handle: FileHandle, size: number): BodyProducer {
       return JSON_SUFFIX.copy(target);
     }
     if (stage === "done") return 0;
-    const { bytesRead } = await handle.read(input, 0, Math.min(READ_CHUNK_BYTES, size - position), position);
+    // The file's producer reads at most what `input` holds, and never past the artifact's size.
+    const bytesRead = await file.produce(input);
     if (bytesRead === 0) throw new Error("the artifact became shorter while it was sent");
     position += bytesRead;
     if (position >= size) stage = "suffix";
@@ -159,6 +161,7 @@ function base64Json(handle: FileHandle, size: number): BodyProducer {
     }
     return filled;
   };
+  return { ...file, produce };
 }
 
 export function createKfpApi(deps: KfpApiDeps): Hono<AppEnv> {
@@ -222,7 +225,7 @@ function registerRoutes(app: Hono<AppEnv>, deps: KfpApiDeps): void {
     if (record === undefined) throw notFound("no artifacts are recorded for this run");
     const key = parseKey(`${record.pipeline}/${runId}/${nodeId}/${name}`);
     c.get("record").key = key.key;
-    const opened = await store.open(record.namespace, key);
+    const opened = await store.read(record.namespace, key);
     if ("directory" in opened) {
       // Its size is known only once packed: sent chunked, the archive streamed through the encoder.
       const location = await store.resolveForArchive(record.namespace, key);
@@ -238,6 +241,6 @@ function registerRoutes(app: Hono<AppEnv>, deps: KfpApiDeps): void {
       "X-Content-Type-Options": "nosniff",
       "Cache-Control": "private, no-cache",
     };
-    return sendProduced(c, 200, headers, base64Json(opened.handle, opened.size), () => opened.handle.close());
+    return sendArtifactBody(c, 200, headers, base64Json(opened.produced(0, opened.size), opened.size));
   });
 }

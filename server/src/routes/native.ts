@@ -1,14 +1,13 @@
 // The native artifact API: /v1/namespaces/{ns}/artifacts/{key}.
 import type { Context, Hono } from "hono";
-import type { FileHandle } from "node:fs/promises";
 import { badRequest, conflict } from "../errors.js";
 import type { AppEnv } from "../http/env.js";
 import { writePrecondition } from "../http/preconditions.js";
 import { attachmentDisposition, ifRangeAllows, notModified, parseRange } from "../http/ranges.js";
-import { rawPath, requestBody, sendBody, sendFileRange, sendStream } from "../http/transport.js";
+import { rawPath, requestBody, sendArtifactBody, sendStream } from "../http/transport.js";
 import { decodePathTail, parseKey, type ArtifactKey } from "../storage/names.js";
 import { packArchive } from "../storage/archive.js";
-import type { ArtifactStore, OpenArtifact } from "../storage/store.js";
+import type { ArtifactStore } from "../storage/store.js";
 import type { AccessCore } from "./access.js";
 import { defineApi, nativeErrorBody, type FaultHandling } from "./api.js";
 
@@ -18,8 +17,6 @@ const ARTIFACT_ROUTE = "/namespaces/:namespace/artifacts/*";
 const LIST_ROUTE = "/namespaces/:namespace/artifacts";
 const ARTIFACT_PATH = /^\/v1\/namespaces\/([^/]*)\/artifacts\/(.+)$/;
 const MAX_LIST_LIMIT = 1000;
-/** Bodies up to this size are read in one call and sent without a stream. */
-const SMALL_BODY_BYTES = 64 << 10;
 
 export interface NativeApiDeps {
   readonly access: AccessCore;
@@ -158,10 +155,9 @@ function registerRoutes(app: Hono<AppEnv>, deps: NativeApiDeps): void {
       const source = "directory" in location ? location : { file: location.file, singleName: name };
       return await sendStream(c, 200, headers, packArchive(source));
     }
-    // A small artifact read before costs one lstat(2) instead of opening the file (small-files.ts).
-    const artifact = (await store.cachedSmall(namespace, key)) ?? (await openFile(store, namespace, key));
+    const artifact = await store.read(namespace, key);
+    if ("directory" in artifact) throw conflict("this key is a directory; download it with ?archive=tar.gz");
     const { size, sha256, modified } = artifact;
-    let handed = false;
     try {
       const etag = etagOf(sha256);
       const headers: Record<string, string> = {
@@ -195,21 +191,11 @@ function registerRoutes(app: Hono<AppEnv>, deps: NativeApiDeps): void {
       headers["Content-Length"] = String(length);
       c.get("record").bytesOut = length;
       if (c.req.method === "HEAD" || length === 0) return await sendStream(c, status, headers, null);
-      if ("body" in artifact) return sendBody(c, status, headers, artifact.body.subarray(start, end + 1));
-      if (store.isSmall(artifact)) {
-        // Read whole, even for a range: one read, and the next request finds it in memory.
-        const body = await readExactly(artifact.handle, size, 0);
-        store.rememberSmall(namespace, key, artifact, body);
-        return sendBody(c, status, headers, body.subarray(start, end + 1));
-      }
-      if (length <= SMALL_BODY_BYTES) {
-        // One read and a plain body: a stream's setup costs more than the bytes (a peek, a short range).
-        return sendBody(c, status, headers, await readExactly(artifact.handle, length, start));
-      }
-      handed = true; // sendFileRange closes it; it reads only [start, end], so ?peek=N stops early
-      return await sendFileRange(c, status, headers, artifact.handle, start, length);
+      // The store picks the body: bytes kept in memory, one read, or the file produced into buffers.
+      return await sendArtifactBody(c, status, headers, await artifact.body(start, length));
     } finally {
-      if (!handed && "handle" in artifact) await artifact.handle.close();
+      // Lets go of the file unless the body took it.
+      await artifact.release();
     }
   });
 
@@ -221,19 +207,6 @@ function registerRoutes(app: Hono<AppEnv>, deps: NativeApiDeps): void {
     await store.delete(namespace, key, recursive === "true", writePrecondition((name) => c.req.header(name), etagOf));
     return c.body(null, 204);
   });
-}
-
-async function openFile(store: ArtifactStore, namespace: string, key: ArtifactKey): Promise<OpenArtifact> {
-  const opened = await store.open(namespace, key);
-  if ("directory" in opened) throw conflict("this key is a directory; download it with ?archive=tar.gz");
-  return opened;
-}
-
-async function readExactly(handle: FileHandle, length: number, position: number): Promise<Buffer<ArrayBuffer>> {
-  const body = Buffer.allocUnsafe(length);
-  const { bytesRead } = await handle.read(body, 0, length, position);
-  if (bytesRead !== length) throw new Error("the artifact changed size while it was read");
-  return body;
 }
 
 function withoutBodyHeaders(headers: Record<string, string>): Record<string, string> {

@@ -7,13 +7,12 @@
 import type { Context } from "hono";
 import type { Hono } from "hono";
 import { createHash, randomBytes } from "node:crypto";
-import type { FileHandle } from "node:fs/promises";
 import type { Authorizer, ArtifactVerb, Identity } from "../auth/types.js";
 import type { S3Config } from "../config.js";
 import { HttpError } from "../errors.js";
 import type { AppEnv } from "../http/env.js";
 import { attachmentDisposition } from "../http/ranges.js";
-import { requestBody, sendBody, sendFileRange, sendStream } from "../http/transport.js";
+import { requestBody, sendArtifactBody, sendStream } from "../http/transport.js";
 import { AccessCore, accessRequest, OutsideScope, type AuthenticationAdapter } from "../routes/access.js";
 import { defineApi, INTERNAL_ERROR_CODE, type FaultHandling } from "../routes/api.js";
 import type { ArtifactKey } from "../storage/names.js";
@@ -388,10 +387,8 @@ function registerRoutes(app: Hono<AppEnv>, config: S3Config, deps: S3AppDeps): v
     const { c, query } = request;
     const target = objectTarget(request);
     await admit(request, target.namespace, "readArtifact");
-    const artifact = (await store.cachedSmall(target.namespace, target.key)) ?? (await store.open(target.namespace, target.key).catch(notFoundAsNoSuchKey));
+    const artifact = await store.read(target.namespace, target.key).catch(notFoundAsNoSuchKey);
     if ("directory" in artifact) throw noSuchKey();
-    const handle = "handle" in artifact ? artifact.handle : undefined;
-    let handed = false;
     try {
       const etag = `"${artifact.s3ETag ?? artifact.sha256}"`;
       const { size, modified } = artifact;
@@ -429,20 +426,10 @@ function registerRoutes(app: Hono<AppEnv>, config: S3Config, deps: S3AppDeps): v
       headers["Content-Length"] = String(length);
       request.c.get("record").bytesOut = length;
       if (c.req.method === "HEAD" || length === 0) return await sendStream(c, status, headers, null);
-      if ("body" in artifact) return sendBody(c, status, headers, artifact.body.subarray(start, end + 1));
-      if (handle === undefined) throw new Error("an opened artifact has no handle");
-      if (store.isSmall(artifact)) {
-        // As the native API does: read a small artifact whole once, and serve it from memory next time.
-        const body = Buffer.allocUnsafe(size);
-        const { bytesRead } = await handle.read(body, 0, size, 0);
-        if (bytesRead !== size) throw new Error("the artifact changed size while it was read");
-        store.rememberSmall(target.namespace, target.key, artifact, body);
-        return sendBody(c, status, headers, body.subarray(start, end + 1));
-      }
-      handed = true; // sendFileRange closes it
-      return await sendFileRange(c, status, headers, handle, start, length);
+      // As on the native API: the store picks the body (bytes kept in memory, one read, or the file produced).
+      return await sendArtifactBody(c, status, headers, await artifact.body(start, length));
     } finally {
-      if (!handed) await handle?.close();
+      await artifact.release();
     }
   }
 
@@ -480,7 +467,7 @@ function registerRoutes(app: Hono<AppEnv>, config: S3Config, deps: S3AppDeps): v
     const source = buckets.objectTarget(sourceBucket, decoded.slice(slash + 1));
     await admit(request, source.namespace, "readArtifact");
     await admit(request, target.namespace, "writeArtifact");
-    const opened = await store.open(source.namespace, source.key).catch(notFoundAsNoSuchKey);
+    const opened = await store.read(source.namespace, source.key).catch(notFoundAsNoSuchKey);
     if ("directory" in opened) throw noSuchKey();
     const sourceETag = `"${opened.s3ETag ?? opened.sha256}"`;
     try {
@@ -491,13 +478,13 @@ function registerRoutes(app: Hono<AppEnv>, config: S3Config, deps: S3AppDeps): v
       const result = await store.put({
         namespace: target.namespace,
         key: target.key,
-        body: readHandle(opened.handle, opened.size),
+        body: opened.chunks(),
         declaredSize: opened.size,
         md5: true,
       });
       return xml(c, 200, "CopyObjectResult", { LastModified: new Date().toISOString(), ETag: `"${result.s3ETag ?? result.sha256}"` });
     } finally {
-      await opened.handle.close();
+      await opened.release();
     }
   }
 
@@ -889,17 +876,6 @@ function invalidRangeError(size: number): S3Error {
 function notFoundAsNoSuchKey(error: unknown): never {
   if (error instanceof HttpError && error.status === 404) throw noSuchKey();
   throw error;
-}
-
-async function* readHandle(handle: FileHandle, size: number): AsyncGenerator<Uint8Array> {
-  let position = 0;
-  while (position < size) {
-    const buffer = Buffer.allocUnsafe(Math.min(1 << 20, size - position));
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
-    if (bytesRead === 0) throw new Error("the source object became shorter while it was copied");
-    position += bytesRead;
-    yield buffer.subarray(0, bytesRead);
-  }
 }
 
 function oneChunk(chunk: Uint8Array): AsyncIterable<Uint8Array> {

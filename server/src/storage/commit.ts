@@ -1,0 +1,284 @@
+// Writes: a body staged into a temporary file (upload.ts) or a tar.gz extracted into a staging
+// directory (archive.ts), then put at its key under the commit lock, all or nothing — limits and quota
+// checked before a byte is read and again once the bytes are on the volume, the replaced version's
+// usage given back, a replaced directory moved aside recoverably (replacement.ts).
+import fs from "node:fs/promises";
+import path from "node:path";
+import { badRequest, conflict, HttpError, payloadTooLarge, preconditionFailed } from "../errors.js";
+import { extractArchive, type ExtractResult } from "./archive.js";
+import { HeldDirectory, removeTree, sizeOfFiles, walkFiles } from "./contained.js";
+import { metaFor } from "./meta.js";
+import type { ArtifactKey } from "./names.js";
+import type { Aside } from "./replacement.js";
+import { stageUpload, syncDirectory, volumeFull } from "./upload.js";
+import { currentVersion, versionAt, versionOf, type CurrentVersion, type VersionPrecondition } from "./versions.js";
+import { leafOf, placingFailed, quotaExceeded, type Volume } from "./volume.js";
+
+export interface PutRequest {
+  readonly namespace: string;
+  readonly key: ArtifactKey;
+  readonly body: AsyncIterable<Uint8Array>;
+  /** From Content-Length when the client sent one: lets limits refuse before a byte is read. */
+  readonly declaredSize?: number | undefined;
+  readonly expectedSha256?: string | undefined;
+  /** Hex MD5 the body must have (S3's Content-MD5); on mismatch nothing is stored (400 BadDigest). */
+  readonly expectedMd5?: string | undefined;
+  /** Compute the MD5 while streaming: it becomes the S3 ETag. */
+  readonly md5?: boolean;
+  /** The S3 ETag to record instead of the MD5 (an assembled multipart upload's). */
+  readonly s3ETag?: string | undefined;
+  readonly createOnly?: boolean;
+  /**
+   * Checked under the commit lock against the version being replaced (undefined: none): throw to refuse
+   * the write (If-Match and similar conditions, which must not race with another writer).
+   */
+  readonly precondition?: ((current: CurrentVersion | undefined) => void) | undefined;
+}
+
+export interface PutArchiveRequest extends Omit<PutRequest, "precondition"> {
+  /** As for put(), but what is replaced may be a directory artifact. */
+  readonly precondition?: VersionPrecondition | undefined;
+}
+
+export interface PutResult {
+  readonly created: boolean;
+  readonly size: number;
+  readonly sha256: string;
+  /** The S3 ETag recorded (MD5 or multipart ETag), when the request produced one. */
+  readonly s3ETag: string | undefined;
+}
+
+export interface PutArchiveResult extends PutResult {
+  /** Regular files in the extracted directory; `size` is their total, `sha256` the archive's digest. */
+  readonly files: number;
+}
+
+/** A staged file on its way to its key. */
+interface FileCommit {
+  readonly namespace: string;
+  readonly key: ArtifactKey;
+  readonly staged: { readonly tempFile: string; readonly size: number; readonly sha256: string; readonly s3ETag: string | undefined };
+  readonly createOnly: boolean;
+  readonly precondition: PutRequest["precondition"];
+}
+
+/** An extracted directory on its way to its key. */
+interface DirectoryCommit {
+  readonly namespace: string;
+  readonly key: ArtifactKey;
+  /** The staging directory the archive was extracted into. */
+  readonly staging: string;
+  readonly extracted: ExtractResult;
+  readonly createOnly: boolean;
+  readonly precondition: VersionPrecondition | undefined;
+}
+
+/** Checks limits that can be known before reading the body, so a doomed upload is refused at once. */
+async function precheck(volume: Volume, namespace: string, declaredSize: number | undefined): Promise<void> {
+  const { maxUploadBytes, namespaceQuotaBytes: quota } = volume.options;
+  const size = declaredSize ?? 0;
+  if (size > maxUploadBytes) throw payloadTooLarge(`the artifact is larger than the limit of ${maxUploadBytes} bytes`);
+  // Without a Content-Length this still refuses at once when the reserve is already reached.
+  if ((await volume.writableBytes()) - size < 0) throw volumeFull();
+  if (quota > 0 && ((await volume.sharedUsage?.peek(namespace)) ?? (await volume.usage.get(namespace))) + size > quota) throw quotaExceeded(quota);
+}
+
+export async function put(volume: Volume, request: PutRequest): Promise<PutResult> {
+  const { namespace, key } = request;
+  await precheck(volume, namespace, request.declaredSize);
+  if (request.createOnly && (await volume.entryAt(namespace, key)) !== undefined) throw preconditionFailed("an artifact already exists at this key");
+  // Early too, so a doomed upload is refused before its body is read; the check that counts is the
+  // one under the commit lock.
+  if (request.precondition !== undefined) {
+    const current = await versionAt(volume, namespace, key);
+    if (current === undefined || !("directory" in current)) request.precondition(current);
+  }
+
+  const staged = await stageUpload(request.body, volume.uploadContext, {
+    maxBytes: volume.options.maxUploadBytes,
+    writableBytes: () => volume.writableBytes(),
+    fsync: volume.options.fsync,
+    md5: request.md5 === true || request.expectedMd5 !== undefined,
+  });
+  try {
+    if (request.expectedSha256 !== undefined && request.expectedSha256 !== staged.sha256) {
+      throw new HttpError(400, "ChecksumMismatch", `checksum mismatch: the body's SHA-256 is ${staged.sha256}, the request said ${request.expectedSha256}`);
+    }
+    if (request.expectedMd5 !== undefined && request.expectedMd5 !== staged.md5) {
+      throw new HttpError(400, "BadDigest", "the Content-MD5 does not match the body received");
+    }
+    // The staged bytes already occupy the volume: the write is refused if they ate into the reserve.
+    if ((await volume.writableBytes()) < 0) throw volumeFull();
+    const s3ETag = request.s3ETag ?? (request.md5 === true ? staged.md5 : undefined);
+    // Measured (with the namespace to itself) before commits of other keys may run beside this one.
+    await volume.usage.get(namespace);
+    const commit: FileCommit = { namespace, key, staged: { ...staged, s3ETag }, createOnly: request.createOnly === true, precondition: request.precondition };
+    const created = await volume.commitLock.runForKey(namespace, key.key, () => volume.withSharedUsage(namespace, () => inParent(volume, commit, commitFileIn)));
+    return { created, size: staged.size, sha256: staged.sha256, s3ETag };
+  } finally {
+    // After a successful rename the temporary name no longer exists; otherwise this removes it.
+    await fs.rm(staged.tempFile, { force: true });
+  }
+}
+
+/** Runs `step` in the commit's key's parent directory, made if needed and held meanwhile. */
+async function inParent<C extends { namespace: string; key: ArtifactKey }, T>(
+  volume: Volume,
+  commit: C,
+  step: (volume: Volume, parent: HeldDirectory, commit: C) => Promise<T>,
+): Promise<T> {
+  const parent = await volume.makeParents(commit.namespace, commit.key);
+  try {
+    return await step(volume, parent, commit);
+  } finally {
+    await parent.close();
+  }
+}
+
+async function commitFileIn(volume: Volume, parent: HeldDirectory, commit: FileCommit): Promise<boolean> {
+  const { namespace, key, staged, createOnly, precondition } = commit;
+  const name = leafOf(key);
+  const previous = await parent.lstat(name);
+  // No advice to delete: removing a whole directory artifact to make room for a file is rarely what
+  // the writer meant, and it is not ours to suggest.
+  if (previous?.isDirectory()) throw conflict("a directory artifact exists at this key; a file cannot replace it (PUT ?archive=tar.gz replaces a directory)");
+  if (previous !== undefined && !previous.isFile()) throw conflict("something other than an artifact exists at this key");
+  if (createOnly && previous !== undefined) throw preconditionFailed("an artifact already exists at this key");
+  if (precondition !== undefined) precondition(previous === undefined ? undefined : await currentVersion(volume, namespace, key, parent));
+  const previousSize = previous?.size ?? 0;
+
+  // Commits of other keys run beside this one: the quota is checked and the bytes counted in one
+  // step, and given back unless the file is put in place.
+  const delta = staged.size - previousSize;
+  const quota = volume.options.namespaceQuotaBytes;
+  if (!volume.usage.tryReserve(namespace, delta, quota)) throw quotaExceeded(quota);
+  let placed = false;
+  try {
+    const stagedStat = await fs.stat(staged.tempFile, { bigint: true });
+    await volume.sidecars.write(volume.layout.metaPath(namespace, key.key), metaFor(staged.sha256, stagedStat, staged.s3ETag));
+    await volume.placeAtKey(namespace, key, parent, (target) =>
+      // link(2) fails with EEXIST atomically, even against another replica on a shared volume.
+      createOnly ? fs.link(staged.tempFile, target) : fs.rename(staged.tempFile, target),
+    );
+    placed = true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") throw preconditionFailed("an artifact already exists at this key");
+    if ((error as NodeJS.ErrnoException).code === "EISDIR") throw conflict("a directory artifact exists at this key");
+    throw placingFailed(error);
+  } finally {
+    if (!placed) volume.usage.add(namespace, -delta);
+  }
+  return previous === undefined;
+}
+
+/**
+ * Stores a tar.gz body as a directory at `key`, all or nothing: it is extracted into a staging directory
+ * on the volume, then swapped in under the namespace's commit lock (the previous file or directory is
+ * moved aside first — rename cannot replace a non-empty directory — and removed afterwards).
+ */
+export async function putArchive(volume: Volume, request: PutArchiveRequest): Promise<PutArchiveResult> {
+  const { namespace, key } = request;
+  const { options } = volume;
+  await precheck(volume, namespace, request.declaredSize);
+  if (request.createOnly && (await volume.entryAt(namespace, key)) !== undefined) throw preconditionFailed("an artifact already exists at this key");
+  request.precondition?.(await versionAt(volume, namespace, key));
+  const staging = volume.layout.scratch.path("extract");
+  await fs.mkdir(staging);
+  try {
+    const extracted = await extractArchive(request.body, staging, {
+      maxArchiveBytes: options.maxUploadBytes,
+      maxExpandedBytes: options.maxArchiveExpandedBytes,
+      writableBytes: () => volume.writableBytes(),
+      fsync: options.fsync,
+      keyPrefix: key.key,
+    });
+    if (request.expectedSha256 !== undefined && request.expectedSha256 !== extracted.archiveSha256) {
+      throw badRequest(`checksum mismatch: the body's SHA-256 is ${extracted.archiveSha256}, X-Checksum-SHA256 said ${request.expectedSha256}`);
+    }
+    if ((await volume.writableBytes()) < 0) throw volumeFull();
+    if (options.fsync) await syncTree(staging);
+    const commit: DirectoryCommit = { namespace, key, staging, extracted, createOnly: request.createOnly === true, precondition: request.precondition };
+    const done = await volume.commitLock.run(namespace, () => volume.withSharedUsage(namespace, () => inParent(volume, commit, commitDirectoryIn)));
+    if (done.trash !== undefined) await discardReplaced(volume, namespace, key.key, done.trash, extracted);
+    return {
+      created: done.created,
+      size: extracted.expandedBytes,
+      sha256: extracted.archiveSha256,
+      s3ETag: undefined,
+      files: extracted.files.length,
+    };
+  } finally {
+    await fs.rm(staging, { recursive: true, force: true });
+  }
+}
+
+async function commitDirectoryIn(volume: Volume, parent: HeldDirectory, commit: DirectoryCommit): Promise<{ created: boolean; trash: string | undefined }> {
+  const { namespace, key, staging, extracted, createOnly, precondition } = commit;
+  const name = leafOf(key);
+  const previous = await parent.lstat(name);
+  if (previous !== undefined && !previous.isFile() && !previous.isDirectory()) throw conflict("something other than an artifact exists at this key");
+  if (createOnly && previous !== undefined) throw preconditionFailed("an artifact already exists at this key");
+  if (precondition !== undefined) precondition(previous === undefined ? undefined : await versionOf(volume, namespace, key, parent, previous));
+  let previousSize = previous?.isFile() ? previous.size : 0;
+  if (previous?.isDirectory()) previousSize += await sizeOfFiles(await parent.child(name));
+  const quota = volume.options.namespaceQuotaBytes;
+  const used = await volume.usage.getLocked(namespace);
+  if (quota > 0 && used - previousSize + extracted.expandedBytes > quota) throw quotaExceeded(quota);
+  for (const file of extracted.files) {
+    const stat = await fs.stat(path.join(staging, file.relative), { bigint: true });
+    await volume.sidecars.write(volume.layout.metaPath(namespace, `${key.key}/${file.relative}`), metaFor(file.sha256, stat));
+  }
+  // rename(2) cannot replace a non-empty directory (or a file by a directory): the old version is
+  // moved aside first, recoverably, so a crash before the new one is in place puts it back.
+  const aside = previous === undefined ? undefined : await volume.replacements.moveAside(parent, name, { namespace, segments: key.segments }, staging);
+  try {
+    await volume.placeAtKey(namespace, key, parent, (target) => fs.rename(staging, target));
+  } catch (error) {
+    if (aside !== undefined) await putBack(volume, aside, namespace, key);
+    const code = (error as NodeJS.ErrnoException).code;
+    // A peer's write landed at the key between our two renames: it stays, whole; this one did not land.
+    if (code === "ENOTEMPTY" || code === "EEXIST" || code === "ENOTDIR" || code === "EISDIR") {
+      throw conflict("another write to this key landed at the same moment; this one was not stored, try again");
+    }
+    throw placingFailed(error);
+  }
+  if (aside !== undefined) await volume.replacements.landed(aside);
+  volume.usage.add(namespace, extracted.expandedBytes - (aside === undefined ? 0 : previousSize));
+  return { created: aside === undefined, trash: aside?.path };
+}
+
+/** A replacement whose new version did not land: the old version goes back, or is removed if a peer's write took its place. */
+async function putBack(volume: Volume, aside: Aside, namespace: string, key: ArtifactKey): Promise<void> {
+  const parent = await volume.makeParents(namespace, key).catch(() => undefined);
+  try {
+    if (!(await volume.replacements.putBack(aside, parent, leafOf(key)))) await removeTree(aside.path);
+  } finally {
+    await parent?.close();
+  }
+}
+
+/** Removes what an archive replaced, and the sidecars of its files that the new directory does not have. */
+async function discardReplaced(volume: Volume, namespace: string, key: string, trash: string, extracted: ExtractResult): Promise<void> {
+  const kept = new Set(extracted.files.map((file) => file.relative));
+  const replaced = await HeldDirectory.open(trash);
+  if (replaced === undefined) {
+    await volume.sidecars.remove(volume.layout.metaPath(namespace, key));
+  } else {
+    try {
+      for await (const file of walkFiles(replaced)) {
+        if (!kept.has(file.relative)) await volume.sidecars.remove(volume.layout.metaPath(namespace, `${key}/${file.relative}`));
+      }
+    } finally {
+      await replaced.close();
+    }
+  }
+  await removeTree(trash);
+}
+
+/** fsync every directory below `root` (and itself) so extracted entries survive power loss. */
+async function syncTree(root: string): Promise<void> {
+  await syncDirectory(root);
+  for (const entry of await fs.readdir(root, { withFileTypes: true })) {
+    if (entry.isDirectory()) await syncTree(path.join(root, entry.name));
+  }
+}
