@@ -7,6 +7,7 @@ import { ConfigError, loadConfig, type Config } from "./config.js";
 import { listen as listenOn } from "./http/listener.js";
 import { createLogger, type Logger } from "./log.js";
 import { createRuntime, type Runtime } from "./runtime.js";
+import type { ArtifactStore } from "./storage/store.js";
 import { VERSION } from "./version.js";
 import { runCredentialsCommand } from "./s3/credentials-command.js";
 
@@ -16,6 +17,8 @@ export interface RunningServer {
   /** The S3-compatible listener, when enabled. */
   readonly s3Server: Server | undefined;
   readonly s3Port: number | undefined;
+  /** The store both listeners serve (tests read its usage accounting). */
+  readonly store: ArtifactStore;
   /** Fails readiness, serves new requests for the shutdown delay, then stops accepting and drains (drain()). */
   shutdown(): Promise<void>;
 }
@@ -79,7 +82,7 @@ export async function startServer(config: Config, logger: Logger, runtime: Runti
       await runtime.stop();
       logger.info("stopped");
     })());
-  return { server, port, s3Server: s3?.server, s3Port: s3?.port, shutdown };
+  return { server, port, s3Server: s3?.server, s3Port: s3?.port, store, shutdown };
 }
 
 /**

@@ -4,17 +4,23 @@
 import { createHash } from "node:crypto";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { assemble } from "../src/assemble.js";
-import { loadConfig } from "../src/config.js";
-import { silentLogger } from "../src/log.js";
 import { makeTarGz } from "./support/archives.js";
-import { startTestServer, tempDir, within, type TestServer } from "./support/harness.js";
+import { startTestServer, within, type TestServer } from "./support/harness.js";
 
-const A = "/v1/namespaces/team-a/artifacts";
+/** The artifacts of the namespace the current test has to itself (the file's server is shared). */
+let A = "";
+let namespaces = 0;
+let shared: Promise<TestServer> | undefined;
+afterAll(async () => {
+  await (await shared)?.close();
+});
 
+/** The file's server, with a fresh namespace for the calling test. */
 async function makeApp() {
-  const { app } = await assemble(loadConfig({ ARTIFACTS_ROOT: await tempDir("http"), AUTH_MODE: "none" }), silentLogger);
-  return app;
+  const server = await (shared ??= startTestServer());
+  namespaces += 1;
+  A = `/v1/namespaces/team-${namespaces}/artifacts`;
+  return { request: (target: string, init?: RequestInit) => fetch(`${server.url}${target}`, init) };
 }
 
 /** Sends `request` as written (fetch would normalize it) and resolves the raw answer. */
@@ -65,6 +71,19 @@ describe("Range", () => {
     expect((await app.request(`${A}/k`, { headers: { "If-Modified-Since": "Thu, 01 Jan 1970 00:00:00 GMT" } })).status).toBe(200);
     const stale = await app.request(`${A}/k`, { headers: { "If-Modified-Since": lastModified, "If-None-Match": '"other"' } });
     expect(stale.status).toBe(200);
+  });
+});
+
+describe("conditional reads", () => {
+  it("Cache-Control: no-cache on the request does not turn a matching precondition into a 200 (the directive is for caches)", async () => {
+    const app = await makeApp();
+    await app.request(`${A}/k`, { method: "PUT", body: "data" });
+    const etag = (await app.request(`${A}/k`, { method: "HEAD" })).headers.get("etag") ?? "";
+    for (const cacheControl of ["no-cache", "max-age=0", "no-store"]) {
+      const response = await app.request(`${A}/k`, { headers: { "If-None-Match": etag, "Cache-Control": cacheControl } });
+      expect(response.status, cacheControl).toBe(304);
+    }
+    expect((await app.request(`${A}/k`, { headers: { "If-None-Match": '"other"', "Cache-Control": "no-cache" } })).status).toBe(200);
   });
 });
 

@@ -4,12 +4,10 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { assemble } from "../src/assemble.js";
-import { loadConfig } from "../src/config.js";
 import { silentLogger } from "../src/log.js";
 import { createRuntime } from "../src/runtime.js";
 import { ArtifactStore } from "../src/storage/store.js";
-import { tempDir } from "./support/harness.js";
+import { startTestServer, tempDir } from "./support/harness.js";
 
 /** Small deterministic PRNG (mulberry32), so a failing case can be replayed from its seed. */
 function random(seed: number): () => number {
@@ -121,18 +119,21 @@ async function pages(store: ArtifactStore, prefix: string, delimiter: boolean, l
 
 describe("listing pages", () => {
   it("keys a/x a/y b with delimiter '/' and limit 1 page as [a/] then [b]", async () => {
-    const root = await tempDir("listing-http");
-    const { app } = await assemble(loadConfig({ ARTIFACTS_ROOT: root, AUTH_MODE: "none" }), silentLogger);
-    for (const key of ["a/x", "a/y", "b"]) {
-      expect((await app.request(`/v1/namespaces/team-a/artifacts/${key}`, { method: "PUT", body: key })).status).toBe(201);
-    }
+    const server = await startTestServer();
     const seen: { items: string[]; prefixes: string[] }[] = [];
-    let cursor: string | null = "";
-    while (cursor !== null && seen.length < 10) {
-      const response = await app.request(`/v1/namespaces/team-a/artifacts?delimiter=/&limit=1${cursor ? `&cursor=${cursor}` : ""}`);
-      const page = (await response.json()) as { items: { key: string }[]; prefixes: string[]; nextCursor: string | null };
-      seen.push({ items: page.items.map((item) => item.key), prefixes: page.prefixes });
-      cursor = page.nextCursor;
+    try {
+      for (const key of ["a/x", "a/y", "b"]) {
+        expect((await fetch(`${server.url}/v1/namespaces/team-a/artifacts/${key}`, { method: "PUT", body: key })).status).toBe(201);
+      }
+      let cursor: string | null = "";
+      while (cursor !== null && seen.length < 10) {
+        const response = await fetch(`${server.url}/v1/namespaces/team-a/artifacts?delimiter=/&limit=1${cursor ? `&cursor=${cursor}` : ""}`);
+        const page = (await response.json()) as { items: { key: string }[]; prefixes: string[]; nextCursor: string | null };
+        seen.push({ items: page.items.map((item) => item.key), prefixes: page.prefixes });
+        cursor = page.nextCursor;
+      }
+    } finally {
+      await server.close();
     }
     expect(seen).toEqual([
       { items: [], prefixes: ["a/"] },

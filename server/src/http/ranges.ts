@@ -39,10 +39,12 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
  * If-Modified-Since, unless the client asked for an end-to-end reload (Cache-Control: no-cache).
  */
 export function notModified(header: (name: string) => string | undefined, etag: string, lastModified: string): boolean {
+  // Not the request's Cache-Control: its no-cache speaks to caches on the way (RFC 9111 §5.2.1.4); the
+  // origin evaluates the preconditions anyway (RFC 9110 §13.2.2). fetch() sends no-cache with every
+  // conditional request, so honouring it there meant such a client never got a 304.
   const request = {
     "if-none-match": header("if-none-match"),
     "if-modified-since": header("if-modified-since"),
-    "cache-control": header("cache-control"),
   };
   return fresh(request, { etag, "last-modified": lastModified });
 }
