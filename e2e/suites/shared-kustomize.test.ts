@@ -31,8 +31,11 @@ let server: SharedServer;
 /** The project's helm and kubectl, as `make tools` installs them, ahead of whatever else is on PATH. */
 const toolsPath = () => [...new Set([path.dirname(env.helm), path.dirname(env.kubectl)])].join(":") + `:${process.env.PATH ?? ""}`;
 
+/** Above helm's own `--wait` deadline (5 minutes unless `--timeout` says otherwise), so helm's message is the one seen. */
+const README_COMMANDS_TIMEOUT_MS = 330_000;
+
 async function runReadme(commands: string, cwd: string, prelude = ""): Promise<string> {
-  const { stdout, stderr } = await run("bash", ["-c", strictScript(prelude + commands)], { cwd, timeoutMs: 300_000, env: { PATH: toolsPath() } });
+  const { stdout, stderr } = await run("bash", ["-c", strictScript(prelude + commands)], { cwd, timeoutMs: README_COMMANDS_TIMEOUT_MS, env: { PATH: toolsPath() } });
   return stdout + stderr;
 }
 
@@ -78,7 +81,7 @@ describe("the README's Helm commands, as written", () => {
     expect(output).toMatch(/persistentvolumeclaim "kfp-artifacts" deleted/);
     await expect(apps.readNamespacedDeployment({ name: NAME, namespace: NAMESPACE })).rejects.toSatisfy(isNotFound);
     await expect(core.readNamespacedPersistentVolumeClaim({ name: NAME, namespace: NAMESPACE })).rejects.toSatisfy(isNotFound);
-  });
+  }, README_COMMANDS_TIMEOUT_MS + 30_000);
 });
 
 describe("shared server, the README's Kustomize overlay, as written", () => {
@@ -103,7 +106,7 @@ describe("shared server, the README's Kustomize overlay, as written", () => {
       teamA,
       teamB,
     };
-  });
+  }, README_COMMANDS_TIMEOUT_MS + 30_000);
 
   it("creates the namespace and runs the central overlay's Deployment: one replica, Recreate, the image the README names", async () => {
     const namespace = await core.readNamespace({ name: NAMESPACE });
