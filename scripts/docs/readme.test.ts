@@ -2,14 +2,16 @@
 // client block runs against it in an empty directory, and what the README says of the answers holds (the
 // upload's JSON, the downloaded bytes, the listing, S3's view of the same artifact; `-OJ` never
 // overwriting, `-T` of a missing file storing nothing). The Helm and Kustomize installs run in the e2e
-// suite shared-kustomize.
+// suite shared-kustomize; their variants for a registry of one's own, which no test can pull from, are
+// rendered here and must name the README's image.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, unlinkSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freeLoopbackPort, readme, strictScript, substitute, type Substitution, testedBlocks, testedCommands, testedFiles } from "./readme.js";
-import { RecipeError } from "./recipe.js";
+import { at, chartDir, helm, kubectl, parseObjects } from "../../charts/tests/lib/render.js";
+import { commands, fencedBlocks, RecipeError } from "./recipe.js";
 
 const REPO_ROOT = path.dirname(path.dirname(path.dirname(new URL(import.meta.url).pathname)));
 const README = readme();
@@ -39,6 +41,41 @@ describe("README blocks marked tested=<name>", () => {
     for (const name of ["try-it", "helm", "kustomize"]) expect(testedCommands(README, name)).not.toBe("");
     expect([...testedFiles(README, "kustomize").keys()]).toEqual(["kustomization.yaml"]);
     expect(testedBlocks(README, "helm")).toHaveLength(2);
+  });
+});
+
+describe("README: the install variants that need a registry of one's own", () => {
+  const REGISTRY_IMAGE = "registry.example.com/ml/kfp-artifacts:0.1.0";
+
+  it("Helm with --set image.*: renders the server with the image the README names", async () => {
+    const block = fencedBlocks(README).find((candidate) => candidate.text.includes("--set image.registry="));
+    const install = commands(block?.text ?? "").find((words) => words[0] === "helm" && words[1] === "install");
+    expect(install, "the README's Helm install with --set image.*").toBeDefined();
+    // `helm template` takes `helm install`'s arguments and needs no cluster.
+    const args = (install ?? []).slice(2).map((word) => (word === "charts/kfp-artifacts" ? chartDir : word));
+    const rendered = await helm(["template", ...args]);
+    expect(rendered.code, rendered.stderr).toBe(0);
+    const server = parseObjects(rendered.stdout).find((object) => object.kind === "Deployment" && object.metadata.name === "kfp-artifacts");
+    const containers = (at(server, "spec", "template", "spec", "containers") ?? []) as { name: string; image: string }[];
+    expect(containers.find((container) => container.name === "server")?.image).toBe(REGISTRY_IMAGE);
+  });
+
+  it("Kustomize with the newName the README's comment shows: the overlay runs that image", async () => {
+    const kustomization = testedFiles(README, "kustomize").get("kustomization.yaml") ?? "";
+    const comment = /^(\s*)# an image from your registry: (newName: \S+)$/m.exec(kustomization);
+    expect(comment, "the README's kustomization names newName in a comment").not.toBeNull();
+    const dir = mkdtempSync(path.join(tmpdir(), "readme-kustomize-"));
+    try {
+      symlinkSync(REPO_ROOT, path.join(dir, "kfp-artifacts"));
+      writeFileSync(path.join(dir, "kustomization.yaml"), kustomization.replace(comment?.[0] ?? "", `${comment?.[1] ?? ""}${comment?.[2] ?? ""}`));
+      const built = await kubectl(["kustomize", dir]);
+      expect(built.code, built.stderr).toBe(0);
+      const images = parseObjects(built.stdout).flatMap((object) => ((at(object, "spec", "template", "spec", "containers") ?? []) as { image: string }[]).map((container) => container.image));
+      expect(images.length).toBeGreaterThan(0);
+      expect(new Set(images)).toEqual(new Set([REGISTRY_IMAGE]));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
