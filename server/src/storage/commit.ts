@@ -10,7 +10,7 @@ import { HeldDirectory, removeTree, sizeOfFiles, walkFiles } from "./contained.j
 import { metaFor } from "./meta.js";
 import type { ArtifactKey } from "./names.js";
 import type { Aside } from "./replacement.js";
-import { stageUpload, syncDirectory, volumeFull } from "./upload.js";
+import { stageUpload, syncDirectory, volumeFull, type StagedUpload } from "./upload.js";
 import { currentVersion, versionAt, versionOf, type CurrentVersion, type VersionPrecondition } from "./versions.js";
 import { leafOf, placingFailed, quotaExceeded, type Volume } from "./volume.js";
 
@@ -57,7 +57,7 @@ export interface PutArchiveResult extends PutResult {
 interface FileCommit {
   readonly namespace: string;
   readonly key: ArtifactKey;
-  readonly staged: { readonly tempFile: string; readonly size: number; readonly sha256: string; readonly s3ETag: string | undefined };
+  readonly staged: Pick<StagedUpload, "tempFile" | "size" | "sha256" | "file"> & { readonly s3ETag: string | undefined };
   readonly createOnly: boolean;
   readonly precondition: PutRequest["precondition"];
 }
@@ -74,18 +74,28 @@ interface DirectoryCommit {
 }
 
 /** Checks limits that can be known before reading the body, so a doomed upload is refused at once. */
-async function precheck(volume: Volume, namespace: string, declaredSize: number | undefined): Promise<void> {
+async function precheck(volume: Volume, namespace: string, declaredSize: number | undefined, replacing?: ArtifactKey): Promise<void> {
   const { maxUploadBytes, namespaceQuotaBytes: quota } = volume.options;
   const size = declaredSize ?? 0;
   if (size > maxUploadBytes) throw payloadTooLarge(`the artifact is larger than the limit of ${maxUploadBytes} bytes`);
   // Without a Content-Length this still refuses at once when the reserve is already reached.
   if ((await volume.writableBytes()) - size < 0) throw volumeFull();
-  if (quota > 0 && ((await volume.sharedUsage?.peek(namespace)) ?? (await volume.usage.get(namespace))) + size > quota) throw quotaExceeded(quota);
+  if (quota <= 0) return;
+  const used = (await volume.sharedUsage?.peek(namespace)) ?? (await volume.usage.get(namespace));
+  // A file the write replaces gives its bytes back at the commit: looked up only when it decides.
+  if (used + size > quota && used + size - (await replacedBytes(volume, namespace, replacing)) > quota) throw quotaExceeded(quota);
+}
+
+/** The size of the file at `key` (0 for none or a directory). */
+async function replacedBytes(volume: Volume, namespace: string, key: ArtifactKey | undefined): Promise<number> {
+  if (key === undefined) return 0;
+  const entry = await volume.entryAt(namespace, key).catch(() => undefined);
+  return entry?.isFile() ? entry.size : 0;
 }
 
 export async function put(volume: Volume, request: PutRequest): Promise<PutResult> {
   const { namespace, key } = request;
-  await precheck(volume, namespace, request.declaredSize);
+  await precheck(volume, namespace, request.declaredSize, key);
   if (request.createOnly && (await volume.entryAt(namespace, key)) !== undefined) throw preconditionFailed("an artifact already exists at this key");
   // Early too, so a doomed upload is refused before its body is read; the check that counts is the
   // one under the commit lock.
@@ -100,6 +110,7 @@ export async function put(volume: Volume, request: PutRequest): Promise<PutResul
     fsync: volume.options.fsync,
     md5: request.md5 === true || request.expectedMd5 !== undefined,
   });
+  let renamed = false;
   try {
     if (request.expectedSha256 !== undefined && request.expectedSha256 !== staged.sha256) {
       throw new HttpError(400, "ChecksumMismatch", `checksum mismatch: the body's SHA-256 is ${staged.sha256}, the request said ${request.expectedSha256}`);
@@ -114,10 +125,12 @@ export async function put(volume: Volume, request: PutRequest): Promise<PutResul
     await volume.usage.get(namespace);
     const commit: FileCommit = { namespace, key, staged: { ...staged, s3ETag }, createOnly: request.createOnly === true, precondition: request.precondition };
     const created = await volume.commitLock.runForKey(namespace, key.key, () => volume.withSharedUsage(namespace, () => inParent(volume, commit, commitFileIn)));
+    renamed = !commit.createOnly;
     return { created, size: staged.size, sha256: staged.sha256, s3ETag };
   } finally {
-    // After a successful rename the temporary name no longer exists; otherwise this removes it.
-    await fs.rm(staged.tempFile, { force: true });
+    // Renamed into place, the temporary name is gone: removing it would be a round trip for nothing.
+    // Otherwise (refused, failed, or linked into place by a create-only write) this removes it.
+    if (!renamed) await fs.rm(staged.tempFile, { force: true });
   }
 }
 
@@ -154,8 +167,8 @@ async function commitFileIn(volume: Volume, parent: HeldDirectory, commit: FileC
   if (!volume.usage.tryReserve(namespace, delta, quota)) throw quotaExceeded(quota);
   let placed = false;
   try {
-    const stagedStat = await fs.stat(staged.tempFile, { bigint: true });
-    await volume.sidecars.write(volume.layout.metaPath(namespace, key.key), metaFor(staged.sha256, stagedStat, staged.s3ETag));
+    // The staged file's identity as the upload worker took it before closing it; rename and link keep it.
+    await volume.sidecars.write(volume.layout.metaPath(namespace, key.key), metaFor(staged.sha256, staged.file, staged.s3ETag));
     await volume.placeAtKey(namespace, key, parent, (target) =>
       // link(2) fails with EEXIST atomically, even against another replica on a shared volume.
       createOnly ? fs.link(staged.tempFile, target) : fs.rename(staged.tempFile, target),
