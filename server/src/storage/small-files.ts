@@ -18,6 +18,7 @@
 // another program, that keeps the size and lands within the same tick of the file system's clock as the
 // read. This server never writes in place; artifacts are replaced.
 import { lstat, type BigIntStats } from "node:fs";
+import { LRUCache } from "lru-cache";
 
 /** The version of a file an entry was read from. */
 export interface FileVersion {
@@ -46,9 +47,8 @@ function sameVersion(a: FileVersion, b: BigIntStats): boolean {
 }
 
 export class SmallFileCache {
-  /** In least-recently-used order: a Map iterates in insertion order, and a hit re-inserts. */
-  readonly #entries = new Map<string, Entry>();
-  #bytes = 0;
+  /** Bounded by the bytes of the bodies kept; the least recently used go first. */
+  readonly #entries: LRUCache<string, Entry>;
 
   /**
    * @param maxFileBytes files up to this size are kept
@@ -57,48 +57,39 @@ export class SmallFileCache {
   constructor(
     readonly maxFileBytes: number,
     readonly maxTotalBytes: number,
-  ) {}
+  ) {
+    // An empty body still takes an entry: lru-cache counts every entry at least 1.
+    this.#entries = new LRUCache<string, Entry>({ maxSize: maxTotalBytes, sizeCalculation: (entry) => Math.max(1, entry.body.byteLength) });
+  }
 
+  /** The bytes of the bodies kept (an empty body counts 1). */
   get bytes(): number {
-    return this.#bytes;
+    return this.#entries.calculatedSize;
   }
 
   /** The cached artifact at `path` if it is still exactly that file version; one lstat(2) when cached, none otherwise. */
   async get(path: string): Promise<SmallArtifact | undefined> {
-    const entry = this.#entries.get(path);
+    const entry = this.#entries.peek(path);
     if (entry === undefined) return undefined;
     const stat = await lstatOrUndefined(path);
     // Looked up again: another request may have replaced or dropped the entry during the lstat.
-    if (this.#entries.get(path) !== entry) return undefined;
+    if (this.#entries.peek(path) !== entry) return undefined;
     if (stat === undefined || !stat.isFile() || !sameVersion(entry.version, stat)) {
-      this.#drop(path, entry);
+      this.#entries.delete(path);
       return undefined;
     }
-    this.#entries.delete(path);
-    this.#entries.set(path, entry);
-    return entry;
+    // get(), not peek(): a hit makes the entry the most recently used.
+    return this.#entries.get(path);
   }
 
   /** Keeps `body`, read whole from the file version `version` at `path` after its checks passed. */
   remember(path: string, version: FileVersion, artifact: SmallArtifact): void {
     const size = artifact.body.byteLength;
     if (size !== artifact.size || size > this.maxFileBytes || BigInt(size) !== version.size) return;
-    const previous = this.#entries.get(path);
-    if (previous !== undefined) this.#drop(path, previous);
     // Its own copy: the caller's buffer may be a slice of a larger one that must not be kept alive.
     const { dev, ino, mtimeNs, ctimeNs } = version;
     const entry: Entry = { ...artifact, body: Buffer.from(artifact.body), version: { dev, ino, size: version.size, mtimeNs, ctimeNs } };
     this.#entries.set(path, entry);
-    this.#bytes += size;
-    for (const [oldest, old] of this.#entries) {
-      if (this.#bytes <= this.maxTotalBytes) break;
-      this.#drop(oldest, old);
-    }
-  }
-
-  #drop(path: string, entry: Entry): void {
-    this.#entries.delete(path);
-    this.#bytes -= entry.body.byteLength;
   }
 }
 
