@@ -7,7 +7,7 @@
 // new one is staged; it is removed once the new version is in place. Reading a record left by a crash
 // settles the replacement: the new version is still staged — it never landed — so the old one goes
 // back; or it is gone from staging — it landed — so the old one is discarded. The sweep of a crash's
-// leftovers (store.ts) settles records first, whether the crash was this host's or a peer's on a
+// leftovers (leftovers.ts) settles records first, whether the crash was this host's or a peer's on a
 // shared volume.
 import fs from "node:fs/promises";
 import path from "node:path";
