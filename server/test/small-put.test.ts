@@ -1,5 +1,6 @@
 // The file calls of one small write (commit.ts): each is a round trip through libuv's thread pool, so
-// the commit makes none it does not need, and still leaves no temporary file behind whatever the outcome.
+// the commit makes none it does not need, and still leaves no temporary file behind whatever the
+// outcome, and still refuses a write that ate into the free-space reserve.
 import fs from "node:fs/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { HttpError } from "../src/errors.js";
@@ -12,19 +13,24 @@ import { tempDir } from "./support/harness.js";
 let runtime: Runtime;
 let store: ArtifactStore;
 
-beforeAll(async () => {
-  runtime = createRuntime({ logger: silentLogger, uploadWorkers: 1 });
-  store = new ArtifactStore({
+async function storeWith(minFreeBytes: number): Promise<ArtifactStore> {
+  const made = new ArtifactStore({
     root: await tempDir("small-put"),
     maxUploadBytes: 1 << 20,
     maxArchiveExpandedBytes: 1 << 20,
-    minFreeBytes: 0,
+    minFreeBytes,
     namespaceQuotaBytes: 0,
     fsync: true,
     staleTempMs: 60_000,
     runtime,
   });
-  await store.init();
+  await made.init();
+  return made;
+}
+
+beforeAll(async () => {
+  runtime = createRuntime({ logger: silentLogger, uploadWorkers: 1 });
+  store = await storeWith(0);
 });
 
 afterAll(() => runtime.stop());
@@ -61,6 +67,26 @@ describe("a small PUT", () => {
     const sidecar = await store.sidecars.read(metaPath);
     const onDisk = await fs.stat(`${store.options.root}/team-a/warm/k2`, { bigint: true });
     expect(sidecar).toMatchObject({ size: 5, ino: String(onDisk.ino), mtimeNs: String(onDisk.mtimeNs) });
+  });
+
+  it("asks the volume for its free space once when it leaves ample room above the reserve", async () => {
+    const statfs = vi.spyOn(fs, "statfs");
+    await store.put({ namespace: "team-a", key: parseKey("room"), body: bodyOf("hello"), declaredSize: 5 });
+    expect(statfs).toHaveBeenCalledTimes(1);
+  });
+
+  it("asks again after staging when little room was left, and refuses a write that ate into the reserve (507, nothing stored)", async () => {
+    const tight = await storeWith(1000);
+    const original = fs.statfs.bind(fs);
+    // 100 bytes above the reserve before the body is staged, 100 below it afterwards (another writer).
+    const free = [1100, 900];
+    const statfs = vi.spyOn(fs, "statfs").mockImplementation((async (location: string) => ({ ...(await original(location)), bsize: 1, bavail: free.shift() ?? 0 })) as never);
+    const refused = await tight.put({ namespace: "team-a", key: parseKey("tight"), body: bodyOf("hello"), declaredSize: 5 }).catch((error: unknown) => error);
+    expect(statfs).toHaveBeenCalledTimes(2);
+    expect((refused as HttpError).status).toBe(507);
+    vi.restoreAllMocks();
+    expect(await fs.readdir(tight.layout.tmpDir)).toEqual([]);
+    await expect(fs.stat(`${tight.options.root}/team-a/tight`)).rejects.toMatchObject({ code: "ENOENT" });
   });
 
   it("leaves no temporary file when it is linked into place (create-only), refused, or fails its checksum", async () => {

@@ -10,7 +10,7 @@ import { HeldDirectory, removeTree, sizeOfFiles, walkFiles } from "./contained.j
 import { metaFor } from "./meta.js";
 import type { ArtifactKey } from "./names.js";
 import type { Aside } from "./replacement.js";
-import { stageUpload, syncDirectory, volumeFull, type StagedUpload } from "./upload.js";
+import { FREE_SPACE_CHECK_INTERVAL, stageUpload, syncDirectory, volumeFull, type StagedUpload } from "./upload.js";
 import { currentVersion, versionAt, versionOf, type CurrentVersion, type VersionPrecondition } from "./versions.js";
 import { leafOf, placingFailed, quotaExceeded, type Volume } from "./volume.js";
 
@@ -73,17 +73,35 @@ interface DirectoryCommit {
   readonly precondition: VersionPrecondition | undefined;
 }
 
-/** Checks limits that can be known before reading the body, so a doomed upload is refused at once. */
-async function precheck(volume: Volume, namespace: string, declaredSize: number | undefined, replacing?: ArtifactKey): Promise<void> {
+/**
+ * Checks limits that can be known before reading the body, so a doomed upload is refused at once.
+ * Resolves the bytes that could still be written before the reserve, as the volume reported them.
+ */
+async function precheck(volume: Volume, namespace: string, declaredSize: number | undefined, replacing?: ArtifactKey): Promise<number> {
   const { maxUploadBytes, namespaceQuotaBytes: quota } = volume.options;
   const size = declaredSize ?? 0;
   if (size > maxUploadBytes) throw payloadTooLarge(`the artifact is larger than the limit of ${maxUploadBytes} bytes`);
   // Without a Content-Length this still refuses at once when the reserve is already reached.
-  if ((await volume.writableBytes()) - size < 0) throw volumeFull();
-  if (quota <= 0) return;
+  const writable = await volume.writableBytes();
+  if (writable - size < 0) throw volumeFull();
+  if (quota <= 0) return writable;
   const used = (await volume.sharedUsage?.peek(namespace)) ?? (await volume.usage.get(namespace));
   // A file the write replaces gives its bytes back at the commit: looked up only when it decides.
   if (used + size > quota && used + size - (await replacedBytes(volume, namespace, replacing)) > quota) throw quotaExceeded(quota);
+  return writable;
+}
+
+/**
+ * Bodies up to this size skip the free-space check after staging when the volume had a check interval
+ * of room above them before (FREE_SPACE_CHECK_INTERVAL, the tolerance a long upload's periodic checks
+ * have): a thousand of them at once could pass the reserve by 64 MiB, one interval. Each skipped
+ * check is a statfs, a thread-pool round trip, on every small write.
+ */
+const UNCHECKED_AFTER_STAGING_BYTES = 64 << 10;
+
+/** Whether the staged bytes may have eaten into the reserve, so that the volume must be asked again. */
+function mayHaveReachedReserve(writableBefore: number, stagedBytes: number): boolean {
+  return stagedBytes > UNCHECKED_AFTER_STAGING_BYTES || writableBefore - stagedBytes < FREE_SPACE_CHECK_INTERVAL;
 }
 
 /** The size of the file at `key` (0 for none or a directory). */
@@ -95,7 +113,7 @@ async function replacedBytes(volume: Volume, namespace: string, key: ArtifactKey
 
 export async function put(volume: Volume, request: PutRequest): Promise<PutResult> {
   const { namespace, key } = request;
-  await precheck(volume, namespace, request.declaredSize, key);
+  const writableBefore = await precheck(volume, namespace, request.declaredSize, key);
   if (request.createOnly && (await volume.entryAt(namespace, key)) !== undefined) throw preconditionFailed("an artifact already exists at this key");
   // Early too, so a doomed upload is refused before its body is read; the check that counts is the
   // one under the commit lock.
@@ -119,7 +137,7 @@ export async function put(volume: Volume, request: PutRequest): Promise<PutResul
       throw new HttpError(400, "BadDigest", "the Content-MD5 does not match the body received");
     }
     // The staged bytes already occupy the volume: the write is refused if they ate into the reserve.
-    if ((await volume.writableBytes()) < 0) throw volumeFull();
+    if (mayHaveReachedReserve(writableBefore, staged.size) && (await volume.writableBytes()) < 0) throw volumeFull();
     const s3ETag = request.s3ETag ?? (request.md5 === true ? staged.md5 : undefined);
     // Measured (with the namespace to itself) before commits of other keys may run beside this one.
     await volume.usage.get(namespace);

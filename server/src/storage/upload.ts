@@ -9,7 +9,7 @@ import type { UploadWriterPool } from "./upload-writers.js";
 import type { YoungGc } from "./young-gc.js";
 
 /** How often (in bytes written) the free-space reserve is re-checked during a long upload. */
-const FREE_SPACE_CHECK_INTERVAL = 64 << 20;
+export const FREE_SPACE_CHECK_INTERVAL = 64 << 20;
 
 /** What staging an upload uses of the runtime (runtime.ts): where it writes, and who writes. */
 export interface UploadContext {
