@@ -6,23 +6,12 @@ import { describe, expect, it } from "vitest";
 import { silentLogger } from "../src/log.js";
 import { createRuntime, type Runtime } from "../src/runtime.js";
 import { parseKey } from "../src/storage/names.js";
-import { ArtifactStore } from "../src/storage/store.js";
+import type { ArtifactStore } from "../src/storage/store.js";
 import { TempNames } from "../src/storage/temp-names.js";
-import { tempDir } from "./support/harness.js";
+import { testStore } from "./support/store.js";
 
-async function storeWith(runtime: Runtime, root?: string): Promise<ArtifactStore> {
-  const store = new ArtifactStore({
-    root: root ?? (await tempDir("runtime")),
-    maxUploadBytes: 1 << 20,
-    maxArchiveExpandedBytes: 1 << 20,
-    minFreeBytes: 0,
-    namespaceQuotaBytes: 0,
-    fsync: false,
-    staleTempMs: 60_000,
-    runtime,
-  });
-  await store.init();
-  return store;
+function storeWith(runtime: Runtime, root?: string): Promise<ArtifactStore> {
+  return testStore(root === undefined ? { runtime } : { runtime, root });
 }
 
 async function* bodyOf(text: string): AsyncGenerator<Uint8Array> {

@@ -3,26 +3,13 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { silentLogger } from "../src/log.js";
-import { ArtifactStore } from "../src/storage/store.js";
-import { createRuntime } from "../src/runtime.js";
-import { listFiles, tempDir } from "./support/harness.js";
+import { listFiles } from "./support/harness.js";
+import { testStore } from "./support/store.js";
 
 const STALE_MS = 60_000;
 
-async function makeStore(root?: string) {
-  const store = new ArtifactStore({
-    root: root ?? (await tempDir("sweep")),
-    maxUploadBytes: 1 << 30,
-    maxArchiveExpandedBytes: 1 << 30,
-    minFreeBytes: 0,
-    namespaceQuotaBytes: 0,
-    fsync: false,
-    staleTempMs: STALE_MS,
-    runtime: createRuntime({ logger: silentLogger }),
-  });
-  await store.init();
-  return store;
+function makeStore(root?: string) {
+  return testStore(root === undefined ? { staleTempMs: STALE_MS } : { staleTempMs: STALE_MS, root });
 }
 
 async function age(entry: string, ms: number): Promise<void> {
