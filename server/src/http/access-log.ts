@@ -14,16 +14,16 @@ export function accessLog({ logger, metrics }: { logger: Logger; metrics: HttpMe
     c.set("record", record);
     const started = performance.now();
     const outgoing = nodeResponse(c);
-    const socket = c.env?.incoming?.socket;
+    const socket = outgoing.socket;
     const writtenBefore = socket?.bytesWritten ?? 0;
     await next();
     const finish = () => {
       const route = record.operation ?? (c.req.routePath === "/*" ? "unmatched" : c.req.routePath);
-      const status = outgoing?.headersSent ? outgoing.statusCode : c.res.status;
+      const status = outgoing.headersSent ? outgoing.statusCode : c.res.status;
       // Body bytes as the handlers counted them: Node's HTTP parser consumes the socket natively, so
       // socket.bytesRead stays 0. Bytes out include headers.
       const bytesIn = record.bytesIn ?? 0;
-      const bytesOut = socket ? socket.bytesWritten - writtenBefore : (record.bytesOut ?? 0);
+      const bytesOut = (socket?.bytesWritten ?? writtenBefore) - writtenBefore;
       const seconds = (performance.now() - started) / 1000;
       metrics.requests.inc({ route, method: c.req.method, status: String(status) });
       metrics.duration.observe({ route, method: c.req.method }, seconds);
@@ -44,10 +44,10 @@ export function accessLog({ logger, metrics }: { logger: Logger; metrics: HttpMe
         verb: record.verb,
         decision: record.decision,
         s3Error: record.s3Error,
-        aborted: outgoing !== undefined && !outgoing.writableFinished ? true : undefined,
+        aborted: !outgoing.writableFinished ? true : undefined,
       });
     };
-    if (outgoing === undefined || outgoing.closed) finish();
+    if (outgoing.closed) finish();
     else outgoing.once("close", finish);
   };
 }

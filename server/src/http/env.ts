@@ -1,5 +1,5 @@
-// The Hono environment of this server: Node's request/response when served by @hono/node-server
-// (absent under app.request() in tests), and the per-request audit record.
+// The Hono environment of this server: Node's request/response (every app is served by
+// @hono/node-server), and the per-request audit record.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ArtifactVerb } from "../auth/types.js";
 
@@ -10,13 +10,13 @@ export interface RequestRecord {
   user?: string;
   groups?: readonly string[];
   decision?: "allow" | "deny" | "error";
-  /** The S3 operation (e.g. "s3:PutObject"): the route label of S3 requests in logs and metrics. */
+  /** The route label in logs and metrics when the route pattern is not it: the S3 operation (e.g.
+   * "s3:PutObject"), or "unmatched" for a path no route answers. */
   operation?: string;
   /** The S3 error code answered, if any. */
   s3Error?: string;
-  /** Body bytes, when the transport cannot count them (app.request()). */
+  /** Body bytes received, as the handlers counted them (Node's parser consumes the socket itself). */
   bytesIn?: number;
-  bytesOut?: number;
 }
 
 export type AppEnv = {

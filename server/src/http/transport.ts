@@ -1,22 +1,24 @@
-// Moving bytes between sockets and files. Under @hono/node-server the Node request and response are
-// used directly — no Web-stream conversion on the hot paths; under app.request() (tests of routing
-// and validation) the same handlers fall back to Web streams.
+// Moving bytes between sockets and files. The apps are served only by @hono/node-server (through
+// http/listener.ts), and the Node request and response are used directly: no Web-stream conversion on
+// the hot paths. Tests serve them the same way, on real sockets.
 import { IncomingMessage, ServerResponse } from "node:http";
-import { Readable } from "node:stream";
-import type { ReadableStream as NodeReadableStream } from "node:stream/web";
+import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { Context } from "hono";
 import type { ArtifactBody, ProducedBody } from "../storage/body.js";
-import { BODY_BUFFER_BYTES } from "../storage/buffer-pool.js";
 import type { AppEnv } from "./env.js";
+
+/** The Node request: every app is served by @hono/node-server, which passes it as a binding. */
+function nodeRequest(c: Context<AppEnv>): IncomingMessage {
+  const incoming = c.env?.incoming;
+  if (!(incoming instanceof IncomingMessage)) throw new Error("the app must be served by @hono/node-server (http/listener.ts)");
+  return incoming;
+}
 
 /** The request target (path and query) as the client sent it, before any URL normalization. */
 export function requestTarget(c: Context<AppEnv>): string {
-  const incoming = c.env?.incoming;
-  if (incoming instanceof IncomingMessage && incoming.url) return incoming.url;
-  const url = new URL(c.req.url);
-  return url.pathname + url.search;
+  return nodeRequest(c).url ?? "/";
 }
 
 /** The request's path as the client sent it, before any URL normalization of '.' and '..' segments. */
@@ -28,17 +30,14 @@ export function rawPath(c: Context<AppEnv>): string {
 
 /** The request body as an async iterable of chunks, read with backpressure. */
 export function requestBody(c: Context<AppEnv>): AsyncIterable<Uint8Array> {
-  const incoming = c.env?.incoming;
-  if (incoming instanceof IncomingMessage) return incoming;
-  const body = c.req.raw.body;
-  if (body === null) return Readable.from([]);
-  return Readable.fromWeb(body as NodeReadableStream<Uint8Array>);
+  return nodeRequest(c);
 }
 
-/** The Node response when the app is served by @hono/node-server. */
-export function nodeResponse(c: Context<AppEnv>): ServerResponse | undefined {
+/** The Node response, written directly by the handlers that send bodies. */
+export function nodeResponse(c: Context<AppEnv>): ServerResponse {
   const outgoing = c.env?.outgoing;
-  return outgoing instanceof ServerResponse ? outgoing : undefined;
+  if (!(outgoing instanceof ServerResponse)) throw new Error("the app must be served by @hono/node-server (http/listener.ts)");
+  return outgoing;
 }
 
 /**
@@ -55,7 +54,6 @@ export async function sendStream(
   // the "already sent" marker of the fast path.
   if (body === null) return new Response(null, { status, headers });
   const outgoing = nodeResponse(c);
-  if (outgoing === undefined) return new Response(Readable.toWeb(body) as unknown as ReadableStream<Uint8Array>, { status, headers });
   outgoing.writeHead(status, headers);
   try {
     await pipeline(body, outgoing);
@@ -72,7 +70,6 @@ export async function sendStream(
  */
 export function sendBody(c: Context<AppEnv>, status: number, headers: Record<string, string>, body: Uint8Array<ArrayBuffer>): Response {
   const outgoing = nodeResponse(c);
-  if (outgoing === undefined) return new Response(body, { status, headers });
   outgoing.writeHead(status, headers);
   outgoing.end(body);
   return RESPONSE_ALREADY_SENT;
@@ -99,7 +96,6 @@ export function sendArtifactBody(c: Context<AppEnv>, status: number, headers: Re
 async function sendProduced(c: Context<AppEnv>, status: number, headers: Record<string, string>, body: ProducedBody): Promise<Response> {
   const { produce, done, buffers: pool } = body;
   const outgoing = nodeResponse(c);
-  if (outgoing === undefined) return sendStream(c, status, headers, Readable.from(producedCopies(produce, done), { objectMode: false }));
   const buffers: [Buffer, Buffer] = [pool.take(), pool.take()];
   let filling: Promise<number> | undefined;
   try {
@@ -127,16 +123,6 @@ async function sendProduced(c: Context<AppEnv>, status: number, headers: Record<
     for (const buffer of buffers) pool.give(buffer);
   }
   return RESPONSE_ALREADY_SENT;
-}
-
-/** The same body for the Web fallback (app.request() in tests): each piece copied, as a stream needs. */
-async function* producedCopies(produce: ProducedBody["produce"], done: () => Promise<void>): AsyncGenerator<Buffer> {
-  const buffer = Buffer.allocUnsafe(BODY_BUFFER_BYTES);
-  try {
-    for (let filled = await produce(buffer); filled > 0; filled = await produce(buffer)) yield Buffer.from(buffer.subarray(0, filled));
-  } finally {
-    await done();
-  }
 }
 
 /**

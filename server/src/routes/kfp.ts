@@ -234,7 +234,6 @@ function registerRoutes(app: Hono<AppEnv>, deps: KfpApiDeps): void {
       return await sendStream(c, 200, { "Content-Type": "application/json", "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-cache" }, body);
     }
     const length = JSON_PREFIX.length + 4 * Math.ceil(opened.size / 3) + JSON_SUFFIX.length;
-    c.get("record").bytesOut = length;
     const headers = {
       "Content-Type": "application/json",
       "Content-Length": String(length),

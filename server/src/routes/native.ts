@@ -189,7 +189,6 @@ function registerRoutes(app: Hono<AppEnv>, deps: NativeApiDeps): void {
       }
       const length = Math.max(0, end - start + 1);
       headers["Content-Length"] = String(length);
-      c.get("record").bytesOut = length;
       if (c.req.method === "HEAD" || length === 0) return await sendStream(c, status, headers, null);
       // The store picks the body: bytes kept in memory, one read, or the file produced into buffers.
       return await sendArtifactBody(c, status, headers, await artifact.body(start, length));

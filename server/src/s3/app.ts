@@ -12,7 +12,7 @@ import type { S3Config } from "../config.js";
 import { HttpError } from "../errors.js";
 import type { AppEnv } from "../http/env.js";
 import { attachmentDisposition } from "../http/ranges.js";
-import { requestBody, sendArtifactBody, sendStream } from "../http/transport.js";
+import { rawPath, requestBody, sendArtifactBody, sendStream } from "../http/transport.js";
 import { AccessCore, accessRequest, OutsideScope, type AuthenticationAdapter } from "../routes/access.js";
 import { defineApi, INTERNAL_ERROR_CODE, type FaultHandling } from "../routes/api.js";
 import type { ArtifactKey } from "../storage/names.js";
@@ -424,7 +424,6 @@ function registerRoutes(app: Hono<AppEnv>, config: S3Config, deps: S3AppDeps): v
       }
       const length = Math.max(0, end - start + 1);
       headers["Content-Length"] = String(length);
-      request.c.get("record").bytesOut = length;
       if (c.req.method === "HEAD" || length === 0) return await sendStream(c, status, headers, null);
       // As on the native API: the store picks the body (bytes kept in memory, one read, or the file produced).
       return await sendArtifactBody(c, status, headers, await artifact.body(start, length));
@@ -666,8 +665,7 @@ function s3ErrorBody(c: Context<AppEnv>, httpError: HttpError): Response {
   const headers: Record<string, string> = { "x-amz-request-id": requestId, ...error.headers };
   // HEAD answers carry no body; clients read the status (and minio-js the x-amz headers).
   if (c.req.method === "HEAD") return c.body(null, error.status, headers);
-  const resource = c.env?.incoming?.url ?? new URL(c.req.url).pathname;
-  const body = xmlDocument("Error", { Code: error.code, Message: error.message, Resource: resource.split("?")[0], RequestId: requestId }, false);
+  const body = xmlDocument("Error", { Code: error.code, Message: error.message, Resource: rawPath(c), RequestId: requestId }, false);
   return c.body(body, error.status, { ...headers, "Content-Type": "application/xml" });
 }
 
