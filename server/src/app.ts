@@ -4,6 +4,7 @@
 import { Hono } from "hono";
 import type { Authorizer } from "./auth/types.js";
 import type { Config } from "./config.js";
+import { notFound } from "./errors.js";
 import type { AppEnv } from "./http/env.js";
 import { accessLog } from "./http/access-log.js";
 import type { Logger } from "./log.js";
@@ -31,8 +32,10 @@ export function createSurface(deps: { logger: Logger; metrics: HttpMetrics; faul
   const app = new Hono<AppEnv>();
   app.use(accessLog(deps));
   for (const api of apis) app.route("/", api);
-  // Only the access log itself can fail out here: every API maps its own errors.
+  // Only the access log itself can fail out here, and only a listener without a catch-all API (no
+  // operations API) leaves paths unclaimed: every API maps its own errors.
   app.onError(errorMapper(nativeErrorBody, deps.faults));
+  app.notFound((c) => nativeErrorBody(c, notFound("no such route")));
   return app;
 }
 
