@@ -36,7 +36,7 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
 
 /**
  * Whether a GET or HEAD may answer 304: If-None-Match (weak comparison) or, only without it,
- * If-Modified-Since, unless the client asked for an end-to-end reload (Cache-Control: no-cache).
+ * If-Modified-Since, whatever the request's Cache-Control says.
  */
 export function notModified(header: (name: string) => string | undefined, etag: string, lastModified: string): boolean {
   // Not the request's Cache-Control: its no-cache speaks to caches on the way (RFC 9111 §5.2.1.4); the
