@@ -1,6 +1,7 @@
 // Authorization wired into every route, through the real Kubernetes client against the local stand-in
 // of the API server: who may do what, denial before any byte is stored, fail-closed, scoping, audit log.
 import fs from "node:fs/promises";
+import net from "node:net";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EDITOR_VERBS, FakeKubeApi, VIEWER_VERBS } from "./support/fake-kube-api.js";
@@ -221,6 +222,47 @@ describe("authorization on the HTTP routes", () => {
       await api.resume();
     }
     expect((await fetch(a("shared"), { headers: bearer("alice-token") })).status).toBe(200);
+  });
+});
+
+/**
+ * A PUT with Expect: 100-continue over a raw socket: the headers, then the body only if the server
+ * says 100 Continue (as curl and the AWS SDKs do). Resolves with the first answer and the whole text.
+ */
+function putExpectingContinue(url: string, headers: Record<string, string>, body: string): Promise<{ first: string; answer: string }> {
+  const { hostname, port, pathname } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), hostname);
+    const lines = Object.entries({ Host: "x", "Content-Length": String(body.length), Expect: "100-continue", Connection: "close", ...headers });
+    socket.write(`PUT ${pathname} HTTP/1.1\r\n${lines.map(([name, value]) => `${name}: ${value}\r\n`).join("")}\r\n`);
+    let answer = "";
+    let first: string | undefined;
+    socket.on("data", (chunk: Buffer) => {
+      answer += chunk.toString("latin1");
+      if (first === undefined && answer.includes("\r\n")) {
+        first = answer.slice(0, answer.indexOf("\r\n"));
+        if (first.includes(" 100 ")) socket.write(body);
+      }
+    });
+    socket.on("close", () => resolve({ first: first ?? "", answer }));
+    socket.on("error", reject);
+    setTimeout(() => socket.destroy(new Error("no answer within 10 s")), 10_000).unref();
+  });
+}
+
+describe("Expect: 100-continue", () => {
+  it("an unauthorised PUT is answered (401, 403) without a 100 Continue, so its body is never sent; an editor's gets the 100, then 201", async () => {
+    const anonymous = await putExpectingContinue(artifactUrl(s.url, "team-a", "continue/anon"), {}, "never");
+    expect(anonymous.first).toBe("HTTP/1.1 401 Unauthorized");
+    expect(anonymous.answer).not.toContain("100 Continue");
+    const viewer = await putExpectingContinue(artifactUrl(s.url, "team-a", "continue/viewer"), bearer("victor-token"), "never");
+    expect(viewer.first).toBe("HTTP/1.1 403 Forbidden");
+    expect(viewer.answer).not.toContain("100 Continue");
+    const editor = await putExpectingContinue(artifactUrl(s.url, "team-a", "continue/editor"), bearer("alice-token"), "hello");
+    expect(editor.first).toBe("HTTP/1.1 100 Continue");
+    expect(editor.answer).toMatch(/\r\nHTTP\/1\.1 201 Created\r\n/);
+    expect(await (await fetch(artifactUrl(s.url, "team-a", "continue/editor"), { headers: bearer("alice-token") })).text()).toBe("hello");
+    expect((await listFiles(s.root)).filter((file) => file.startsWith("team-a/continue/"))).toEqual(["team-a/continue/editor"]);
   });
 });
 

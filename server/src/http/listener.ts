@@ -12,6 +12,20 @@ import type { Logger } from "../log.js";
 type FetchCallback = Parameters<typeof getRequestListener>[0];
 
 const refusals = new WeakMap<IncomingMessage, string>();
+/** Requests that sent Expect: 100-continue and have not been told to send their body yet. */
+const awaitingContinue = new WeakMap<IncomingMessage, ServerResponse>();
+
+/**
+ * Tells a client that sent Expect: 100-continue to send its body, once: called by whoever reads the
+ * body (transport.requestBody), which every route does only after the request is admitted. A request
+ * refused before (401, 403, 404, 400) is answered without a 100, and its client never sends the body.
+ */
+export function continueIfAwaited(incoming: IncomingMessage): void {
+  const outgoing = awaitingContinue.get(incoming);
+  if (outgoing === undefined) return;
+  awaitingContinue.delete(incoming);
+  if (!outgoing.headersSent) outgoing.writeContinue();
+}
 
 /** Why a request must be refused before routing, if it must. */
 export function refusedRequest(incoming: IncomingMessage | undefined): string | undefined {
@@ -70,6 +84,11 @@ export async function listen(fetch: FetchCallback, options: { port: number; host
     void handle(incoming, outgoing);
   };
   const server = createServer(listener);
+  // Without this listener Node answers 100 Continue itself, before any route has admitted the request.
+  server.on("checkContinue", (incoming: IncomingMessage, outgoing: ServerResponse) => {
+    awaitingContinue.set(incoming, outgoing);
+    listener(incoming, outgoing);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.host, () => {

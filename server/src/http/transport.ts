@@ -8,6 +8,7 @@ import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { Context } from "hono";
 import type { ArtifactBody, ProducedBody } from "../storage/body.js";
 import type { AppEnv } from "./env.js";
+import { continueIfAwaited } from "./listener.js";
 
 /** The Node request: every app is served by @hono/node-server, which passes it as a binding. */
 function nodeRequest(c: Context<AppEnv>): IncomingMessage {
@@ -30,7 +31,9 @@ export function rawPath(c: Context<AppEnv>): string {
 
 /** The request body as an async iterable of chunks, read with backpressure. */
 export function requestBody(c: Context<AppEnv>): AsyncIterable<Uint8Array> {
-  return nodeRequest(c);
+  const incoming = nodeRequest(c);
+  continueIfAwaited(incoming);
+  return incoming;
 }
 
 /** The Node response, written directly by the handlers that send bodies. */
