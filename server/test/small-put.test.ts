@@ -46,7 +46,7 @@ async function* bodyOf(text: string): AsyncGenerator<Uint8Array> {
 /** The calls of fs.promises made with a path in the volume's temporary directory, by name. */
 function tempFileCalls(): string[] {
   const calls: string[] = [];
-  for (const name of ["stat", "lstat", "rm", "unlink"] as const) {
+  for (const name of ["stat", "lstat", "rm", "unlink", "writeFile", "open"] as const) {
     const original = fs[name] as (...args: unknown[]) => Promise<unknown>;
     vi.spyOn(fs, name).mockImplementation(((...args: unknown[]) => {
       if (typeof args[0] === "string" && args[0].startsWith(store.layout.tmpDir)) calls.push(name);
@@ -57,7 +57,7 @@ function tempFileCalls(): string[] {
 }
 
 describe("a small PUT", () => {
-  it("neither stats nor removes its temporary file once it is renamed into place", async () => {
+  it("neither stats nor removes its temporary file once it is renamed into place, nor writes its sidecar itself", async () => {
     await store.put({ namespace: "team-a", key: parseKey("warm/k"), body: bodyOf("warm") });
     const calls = tempFileCalls();
     await store.put({ namespace: "team-a", key: parseKey("warm/k2"), body: bodyOf("hello") });
@@ -67,6 +67,13 @@ describe("a small PUT", () => {
     const sidecar = await store.sidecars.read(metaPath);
     const onDisk = await fs.stat(`${store.options.root}/team-a/warm/k2`, { bigint: true });
     expect(sidecar).toMatchObject({ size: 5, ino: String(onDisk.ino), mtimeNs: String(onDisk.mtimeNs) });
+  });
+
+  it("records an S3 write's MD5 as its ETag in the sidecar the upload worker wrote", async () => {
+    const written = await store.put({ namespace: "team-a", key: parseKey("s3/k"), body: bodyOf("hello"), md5: true });
+    expect(written.s3ETag).toBe("5d41402abc4b2a76b9719d911017c592");
+    expect((await store.sidecars.read(store.layout.metaPath("team-a", "s3/k")))?.s3ETag).toBe("5d41402abc4b2a76b9719d911017c592");
+    expect(await fs.readdir(store.layout.tmpDir)).toEqual([]);
   });
 
   it("asks the volume for its free space once when it leaves ample room above the reserve", async () => {

@@ -57,7 +57,7 @@ export interface PutArchiveResult extends PutResult {
 interface FileCommit {
   readonly namespace: string;
   readonly key: ArtifactKey;
-  readonly staged: Pick<StagedUpload, "tempFile" | "size" | "sha256" | "file"> & { readonly s3ETag: string | undefined };
+  readonly staged: Pick<StagedUpload, "tempFile" | "size" | "sha256" | "file" | "sidecar"> & { readonly s3ETag: string | undefined };
   readonly createOnly: boolean;
   readonly precondition: PutRequest["precondition"];
 }
@@ -127,8 +127,10 @@ export async function put(volume: Volume, request: PutRequest): Promise<PutResul
     writableBytes: () => volume.writableBytes(),
     fsync: volume.options.fsync,
     md5: request.md5 === true || request.expectedMd5 !== undefined,
+    // Written beside the body by the upload worker, so the commit only renames it into place.
+    sidecar: { path: volume.layout.scratch.path("meta"), s3ETag: request.s3ETag, md5AsETag: request.s3ETag === undefined && request.md5 === true },
   });
-  let renamed = false;
+  let committed = false;
   try {
     if (request.expectedSha256 !== undefined && request.expectedSha256 !== staged.sha256) {
       throw new HttpError(400, "ChecksumMismatch", `checksum mismatch: the body's SHA-256 is ${staged.sha256}, the request said ${request.expectedSha256}`);
@@ -143,12 +145,13 @@ export async function put(volume: Volume, request: PutRequest): Promise<PutResul
     await volume.usage.get(namespace);
     const commit: FileCommit = { namespace, key, staged: { ...staged, s3ETag }, createOnly: request.createOnly === true, precondition: request.precondition };
     const created = await volume.commitLock.runForKey(namespace, key.key, () => volume.withSharedUsage(namespace, () => inParent(volume, commit, commitFileIn)));
-    renamed = !commit.createOnly;
+    committed = true;
     return { created, size: staged.size, sha256: staged.sha256, s3ETag };
   } finally {
-    // Renamed into place, the temporary name is gone: removing it would be a round trip for nothing.
-    // Otherwise (refused, failed, or linked into place by a create-only write) this removes it.
-    if (!renamed) await fs.rm(staged.tempFile, { force: true });
+    // Renamed into place, the temporary names are gone: removing them would be round trips for nothing.
+    // Otherwise (refused, failed, or linked into place by a create-only write) this removes them.
+    if (!committed || request.createOnly === true) await fs.rm(staged.tempFile, { force: true });
+    if (!committed && staged.sidecar !== undefined) await fs.rm(staged.sidecar, { force: true });
   }
 }
 
@@ -186,7 +189,9 @@ async function commitFileIn(volume: Volume, parent: HeldDirectory, commit: FileC
   let placed = false;
   try {
     // The staged file's identity as the upload worker took it before closing it; rename and link keep it.
-    await volume.sidecars.write(volume.layout.metaPath(namespace, key.key), metaFor(staged.sha256, staged.file, staged.s3ETag));
+    const metaPath = volume.layout.metaPath(namespace, key.key);
+    if (staged.sidecar !== undefined) await volume.sidecars.place(metaPath, staged.sidecar);
+    else await volume.sidecars.write(metaPath, metaFor(staged.sha256, staged.file, staged.s3ETag));
     await volume.placeAtKey(namespace, key, parent, (target) =>
       // link(2) fails with EEXIST atomically, even against another replica on a shared volume.
       createOnly ? fs.link(staged.tempFile, target) : fs.rename(staged.tempFile, target),

@@ -7,25 +7,10 @@ import type { BigIntStats } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { LRUCache } from "lru-cache";
+import type { ContentMeta } from "./sidecar-format.js";
 import type { Scratch } from "./temp-names.js";
 
-export interface ContentMeta {
-  readonly sha256: string;
-  readonly size: number;
-  readonly ino: string;
-  readonly mtimeNs: string;
-  /**
-   * S3's ETag of this content (without quotes), when it was written through S3: the MD5 of a single-part
-   * object, `<md5 of the parts' MD5s>-<parts>` of a multipart one. Clients such as rclone compare it.
-   */
-  readonly s3ETag?: string;
-}
-
-/** The sidecar of content `sha256` in the file version `stat` names (a stat, or what the upload worker took). */
-export function metaFor(sha256: string, stat: Pick<BigIntStats, "ino" | "size" | "mtimeNs">, s3ETag?: string): ContentMeta {
-  const meta = { sha256, size: Number(stat.size), ino: String(stat.ino), mtimeNs: String(stat.mtimeNs) };
-  return s3ETag === undefined ? meta : { ...meta, s3ETag };
-}
+export { metaFor, type ContentMeta } from "./sidecar-format.js";
 
 export function describes(meta: ContentMeta | undefined, stat: BigIntStats): meta is ContentMeta {
   return (
@@ -112,6 +97,12 @@ export class Sidecars {
       await fs.rm(tmp, { force: true });
       throw error;
     }
+  }
+
+  /** Renames a sidecar written elsewhere (by the upload worker, at `written`) into place at `metaPath`. */
+  async place(metaPath: string, written: string): Promise<void> {
+    this.cache.delete(metaPath);
+    await renameMakingParent(written, metaPath);
   }
 
   async remove(metaPath: string): Promise<void> {

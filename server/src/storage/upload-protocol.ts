@@ -11,6 +11,18 @@ export interface WorkerSetup {
 /** The digests a worker can keep of an upload's bytes. */
 export type Digest = "sha256" | "md5";
 
+/**
+ * A digest sidecar (sidecar-format.ts) for the writing worker to create at `path` once the upload's
+ * digests and identity are known, so that the commit only renames it into place.
+ */
+export interface SidecarRequest {
+  readonly path: string;
+  /** The S3 ETag to record (an assembled multipart upload's), unless `md5AsETag`. */
+  readonly s3ETag: string | undefined;
+  /** Record the body's MD5 as the S3 ETag (a single-part S3 upload). */
+  readonly md5AsETag: boolean;
+}
+
 /** The identity of a written file, as fstat(2) gave it just before its close: what a sidecar names. */
 export interface WrittenFile {
   readonly ino: bigint;
@@ -26,8 +38,8 @@ export type WriterRequest =
   | { readonly op: "open"; readonly id: number; readonly file: { readonly path: string; readonly mode: number } | undefined; readonly digests: readonly Digest[] }
   /** Hash (and append, with a file) the first `length` bytes of `slot`; always answered with "written", which frees it. */
   | { readonly op: "write"; readonly id: number; readonly slot: number; readonly length: number }
-  /** fsync when asked (with a file), close, and answer the digests. */
-  | { readonly op: "finish"; readonly id: number; readonly fsync: boolean }
+  /** Write the sidecar when asked (with a file), fsync when asked, close, and answer the digests. */
+  | { readonly op: "finish"; readonly id: number; readonly fsync: boolean; readonly sidecar: SidecarRequest | undefined }
   /** Close without a digest (the event loop removes the file). Always answered. */
   | { readonly op: "abort"; readonly id: number };
 
@@ -35,7 +47,14 @@ export type WriterReply =
   /** This worker is done with the slot; `bytes` is 0 when the upload had already failed. */
   | { readonly op: "written"; readonly id: number; readonly slot: number; readonly bytes: number }
   /** The digests the upload was opened with on this worker, hex; from the worker that wrote it, the file's identity. */
-  | { readonly op: "finished"; readonly id: number; readonly digests: Partial<Record<Digest, string>>; readonly file: WrittenFile | undefined }
+  | {
+      readonly op: "finished";
+      readonly id: number;
+      readonly digests: Partial<Record<Digest, string>>;
+      readonly file: WrittenFile | undefined;
+      /** Whether the sidecar asked for was written (not when the MD5 it needs was computed elsewhere, or the write failed). */
+      readonly sidecar: boolean;
+    }
   | { readonly op: "aborted"; readonly id: number }
   /** The upload's first failure (open, write, fsync or close); later requests for it do nothing. */
   | { readonly op: "failed"; readonly id: number; readonly code: string | undefined; readonly message: string };

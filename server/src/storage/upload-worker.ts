@@ -9,7 +9,8 @@
 import { createHash, type Hash } from "node:crypto";
 import fs from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
-import type { Digest, WorkerSetup, WriterReply, WriterRequest, WrittenFile } from "./upload-protocol.js";
+import { metaFor } from "./sidecar-format.js";
+import type { Digest, SidecarRequest, WorkerSetup, WriterReply, WriterRequest, WrittenFile } from "./upload-protocol.js";
 
 interface OpenUpload {
   /** The temporary file, on the worker that writes it; undefined on a worker that only hashes. */
@@ -46,6 +47,32 @@ function fail(id: number, error: unknown, upload: OpenUpload | undefined): void 
 function identityOf(fd: number): WrittenFile {
   const { ino, size, mtimeNs } = fs.fstatSync(fd, { bigint: true });
   return { ino, size, mtimeNs };
+}
+
+/**
+ * Creates the upload's sidecar, here where its digests and identity are, instead of three more round
+ * trips (open, write, close) through the event loop's thread pool; false when it cannot: its MD5 is on
+ * another worker (a large S3 upload), or the write failed (then the event loop writes it, and answers
+ * that write's own failure).
+ */
+function writeSidecar(sidecar: SidecarRequest, digests: Partial<Record<Digest, string>>, file: WrittenFile): boolean {
+  const s3ETag = sidecar.md5AsETag ? digests.md5 : sidecar.s3ETag;
+  if (digests.sha256 === undefined || (sidecar.md5AsETag && s3ETag === undefined)) return false;
+  let fd: number;
+  try {
+    fd = fs.openSync(sidecar.path, "wx", 0o640);
+  } catch {
+    return false;
+  }
+  try {
+    writeAll(fd, Buffer.from(JSON.stringify(metaFor(digests.sha256, file, s3ETag))));
+    fs.closeSync(fd);
+    return true;
+  } catch {
+    // Created by this call, so removed by it: no torn sidecar is left for the commit to place.
+    fs.close(fd, () => fs.rm(sidecar.path, { force: true }, () => {}));
+    return false;
+  }
 }
 
 /** write(2) may write less than asked (a full disk, a signal): write the rest until done. */
@@ -100,7 +127,7 @@ function handle(request: WriterRequest): void {
   const { fd } = upload;
   if (fd === undefined) {
     uploads.delete(request.id);
-    reply({ op: "finished", id: request.id, digests, file: undefined });
+    reply({ op: "finished", id: request.id, digests, file: undefined, sidecar: false });
     return;
   }
   let file: WrittenFile;
@@ -111,11 +138,12 @@ function handle(request: WriterRequest): void {
     fail(request.id, error, upload);
     return;
   }
+  const sidecar = request.sidecar !== undefined && writeSidecar(request.sidecar, digests, file);
   if (!request.fsync) {
     try {
       uploads.delete(request.id);
       fs.closeSync(fd);
-      reply({ op: "finished", id: request.id, digests, file });
+      reply({ op: "finished", id: request.id, digests, file, sidecar });
     } catch (error) {
       fail(request.id, error, upload);
     }
@@ -128,7 +156,7 @@ function handle(request: WriterRequest): void {
       const error = syncError ?? closeError;
       if (upload.abortWhenSynced) reply({ op: "aborted", id: request.id });
       else if (error !== null) fail(request.id, error, undefined);
-      else reply({ op: "finished", id: request.id, digests, file });
+      else reply({ op: "finished", id: request.id, digests, file, sidecar });
     });
   });
 }

@@ -12,7 +12,7 @@ import { existsSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { Digest, WorkerSetup, WriterReply, WriterRequest, WrittenFile } from "./upload-protocol.js";
+import type { Digest, SidecarRequest, WorkerSetup, WriterReply, WriterRequest, WrittenFile } from "./upload-protocol.js";
 
 /**
  * One hand-over: amortizes the message cost (≈ 20 µs) over 8 socket reads. It is also what each upload
@@ -112,6 +112,7 @@ export class UploadWriter {
   #sha256: string | undefined;
   #md5: string | undefined;
   #file: WrittenFile | undefined;
+  #sidecarWritten = false;
 
   constructor(
     readonly id: number,
@@ -125,6 +126,11 @@ export class UploadWriter {
   /** The MD5 of every byte written, once finish() has resolved, when the upload began with `md5`. */
   get md5(): string | undefined {
     return this.#md5;
+  }
+
+  /** Whether the sidecar finish() was asked for was written by the worker (false: the caller writes it). */
+  get sidecarWritten(): boolean {
+    return this.#sidecarWritten;
   }
 
   /** The written file's inode, size and modification time, once finish() has resolved. */
@@ -146,8 +152,11 @@ export class UploadWriter {
     return this.#handOver(false);
   }
 
-  /** Writes what is left, fsyncs when asked and closes; resolves the SHA-256 of every byte written. */
-  async finish(fsync: boolean): Promise<string> {
+  /**
+   * Writes what is left, writes `sidecar` when given and it can, fsyncs when asked and closes; resolves
+   * the SHA-256 of every byte written.
+   */
+  async finish(fsync: boolean, sidecar?: SidecarRequest): Promise<string> {
     this.#throwIfFailed();
     this.#open(true);
     const handingOver = this.#handOver(true);
@@ -155,7 +164,8 @@ export class UploadWriter {
     // Read afresh: a failure may have arrived while waiting (TypeScript would keep the earlier narrowing).
     this.#throwIfFailed();
     const finishing = this.#wait("finished");
-    for (const lane of this.#lanes) lane.send({ op: "finish", id: this.id, fsync });
+    // Only the writing worker (the first lane) has the file, and so the identity the sidecar names.
+    this.#lanes.forEach((lane, index) => lane.send({ op: "finish", id: this.id, fsync, sidecar: index === 0 ? sidecar : undefined }));
     await finishing;
     this.#close();
     if (this.#sha256 === undefined || this.#file === undefined) throw new Error("the upload worker finished without the file's digest and identity");
@@ -210,6 +220,7 @@ export class UploadWriter {
         this.#sha256 ??= reply.digests.sha256;
         this.#md5 ??= reply.digests.md5;
         this.#file ??= reply.file;
+        if (reply.sidecar) this.#sidecarWritten = true;
         if (this.#waiting?.what === "finished") this.#answered(lane);
         return;
       case "aborted":

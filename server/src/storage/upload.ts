@@ -4,7 +4,7 @@
 import fs from "node:fs/promises";
 import { insufficientStorage, payloadTooLarge } from "../errors.js";
 import type { Scratch } from "./temp-names.js";
-import type { WrittenFile } from "./upload-protocol.js";
+import type { SidecarRequest, WrittenFile } from "./upload-protocol.js";
 import type { UploadWriterPool } from "./upload-writers.js";
 import type { YoungGc } from "./young-gc.js";
 
@@ -25,6 +25,8 @@ export interface UploadLimits {
   readonly fsync: boolean;
   /** Also compute the body's MD5 (S3 ETags and Content-MD5). */
   readonly md5?: boolean;
+  /** Have the upload worker write the body's sidecar there too (removed here if the upload fails). */
+  readonly sidecar?: SidecarRequest;
 }
 
 export interface StagedUpload {
@@ -35,6 +37,8 @@ export interface StagedUpload {
   readonly md5: string | undefined;
   /** The temporary file's inode, size and modification time (the rename keeps them): what its sidecar names. */
   readonly file: WrittenFile;
+  /** The sidecar the limits asked for, when the worker could write it (the caller places or removes it). */
+  readonly sidecar: string | undefined;
 }
 
 export function isNoSpace(error: unknown): boolean {
@@ -70,11 +74,13 @@ export async function stageUpload(
         if ((await limits.writableBytes()) <= 0) throw volumeFull();
       }
     }
-    const sha256 = await writer.finish(limits.fsync);
-    return { tempFile, size, sha256, md5: writer.md5, file: writer.file };
+    const sha256 = await writer.finish(limits.fsync, limits.sidecar);
+    return { tempFile, size, sha256, md5: writer.md5, file: writer.file, sidecar: writer.sidecarWritten ? limits.sidecar?.path : undefined };
   } catch (error) {
     await writer.abort();
     await fs.rm(tempFile, { force: true });
+    // The worker may have written it before a later step (the fsync) failed.
+    if (limits.sidecar !== undefined) await fs.rm(limits.sidecar.path, { force: true });
     if (isNoSpace(error)) throw volumeFull();
     throw error;
   }

@@ -65,6 +65,43 @@ describe("UploadWriterPool", () => {
     }
   });
 
+  it("writes the sidecar asked for beside a small body: its digest, identity and S3 ETag", async () => {
+    const body = randomBytes(3000);
+    const file = path.join(dir, "with-sidecar");
+    const sidecarPath = path.join(dir, "with-sidecar.meta");
+    const writer = pool.begin(file, 0o640, { md5: true });
+    await writer.write(body);
+    await writer.finish(false, { path: sidecarPath, s3ETag: undefined, md5AsETag: true });
+    const after = await stat(file, { bigint: true });
+    expect(writer.sidecarWritten).toBe(true);
+    expect(JSON.parse(await readFile(sidecarPath, "utf8"))).toEqual({
+      sha256: sha256(body),
+      size: 3000,
+      ino: String(after.ino),
+      mtimeNs: String(after.mtimeNs),
+      s3ETag: md5(body),
+    });
+    expect((await stat(sidecarPath)).mode & 0o777).toBe(0o640);
+  });
+
+  it("leaves the sidecar to the caller when the MD5 it needs is computed by another worker, or it cannot be created", async () => {
+    const large = pool.begin(path.join(dir, "large-with-sidecar"), 0o640, { md5: true });
+    await large.write(randomBytes(2 * SLOT_BYTES));
+    await large.finish(false, { path: path.join(dir, "large.meta"), s3ETag: undefined, md5AsETag: true });
+    expect(large.sidecarWritten).toBe(false);
+    await expect(stat(path.join(dir, "large.meta"))).rejects.toMatchObject({ code: "ENOENT" });
+    // A multipart upload's given ETag needs no MD5: written whatever the size.
+    const given = pool.begin(path.join(dir, "given-etag"), 0o640);
+    await given.write(randomBytes(2 * SLOT_BYTES));
+    await given.finish(false, { path: path.join(dir, "given.meta"), s3ETag: "abc-2", md5AsETag: false });
+    expect(given.sidecarWritten).toBe(true);
+    expect(JSON.parse(await readFile(path.join(dir, "given.meta"), "utf8"))).toMatchObject({ s3ETag: "abc-2", size: 2 * SLOT_BYTES });
+    const unwritable = pool.begin(path.join(dir, "no-sidecar-dir"), 0o640);
+    await unwritable.write(randomBytes(10));
+    await unwritable.finish(false, { path: path.join(dir, "missing", "x.meta"), s3ETag: undefined, md5AsETag: false });
+    expect(unwritable.sidecarWritten).toBe(false);
+  });
+
   it("copies: the caller's chunk is untouched and may be reused", async () => {
     const chunk = new Uint8Array(randomBytes(64 * 1024));
     const expected = sha256(chunk);
