@@ -100,6 +100,11 @@ describe("the manager's templates", () => {
       expect(rule.verbs).not.toContain("list");
       expect(rule.verbs).not.toContain("watch");
     }
+    // ConfigMaps: it lists and watches them (the informer, by field selector) and patches only kfp-launcher,
+    // whose providers key it merges; it never creates, updates or deletes one there.
+    const configMapRules = rules.filter((rule) => rule.resources.includes("configmaps"));
+    expect(configMapRules.flatMap((rule) => rule.verbs).sort()).toEqual(["list", "patch", "watch"]);
+    expect(configMapRules.find((rule) => rule.verbs.includes("patch"))).toEqual({ apiGroups: [""], resources: ["configmaps"], verbs: ["patch"], resourceNames: ["kfp-launcher"] });
     // The shared server may read the status ConfigMap, by name, and nothing else.
     const reader = findObject(objects, "Role", `${MANAGER}-status-reader`, "kubeflow");
     expect(at(reader, "rules")).toEqual([{ apiGroups: [""], resources: ["configmaps"], verbs: ["get"], resourceNames: [`${MANAGER}-status`] }]);

@@ -5,7 +5,7 @@ import { CoreV1Api, ListWatch, Watch, type KubeConfig, type V1ConfigMap, type V1
 import type { Logger } from "../log.js";
 import type { ManagerKube } from "./kube.js";
 import type { ManagerMetrics } from "./metrics.js";
-import { reconcileNamespace, type NamespaceStatus, type ReconcileContext } from "./reconcile.js";
+import { launcherConfigOf, reconcileNamespace, type NamespaceStatus, type ReconcileContext } from "./reconcile.js";
 
 export interface ControllerOptions {
   readonly kubeConfig: KubeConfig;
@@ -141,7 +141,7 @@ export class Controller {
     const configMap = this.configMaps.get(launcherConfigMap, namespace);
     const started = performance.now();
     try {
-      const status = await reconcileNamespace(this.options.context, namespace, exists, { block: configMap?.data?.[launcherKey] });
+      const status = await reconcileNamespace(this.options.context, namespace, exists, launcherConfigOf(configMap, launcherKey));
       metrics.duration.observe((performance.now() - started) / 1000);
       metrics.reconciles.inc({ result: status.condition });
       this.failures.delete(namespace);

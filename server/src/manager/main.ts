@@ -88,7 +88,7 @@ async function main(): Promise<void> {
   const controller = new Controller({
     kubeConfig,
     kube,
-    context: { api: kube.cluster, templates, managerName: env.MANAGER_NAME, identity: `${env.POD_NAMESPACE}/${env.MANAGER_NAME}`, owner, staticNamespaces, namespaceKeys },
+    context: { api: kube.cluster, templates, managerName: env.MANAGER_NAME, identity: `${env.POD_NAMESPACE}/${env.MANAGER_NAME}`, owner, staticNamespaces, namespaceKeys, launcherConfigMap: env.LAUNCHER_CONFIGMAP },
     logger,
     metrics,
     namespaceSelector: env.NAMESPACE_SELECTOR,

@@ -6,10 +6,13 @@ import {
   CLAIM_NAME,
   claimObject,
   endpointOf,
+  LAUNCHER_PROVIDERS_KEY,
+  launcherProviders,
   MANAGED_BY,
   namespaceKeySecret,
   OWNER_ANNOTATION,
   renderObjects,
+  s3EndpointOf,
   type KubeObject,
   type NamespaceKeySource,
   type OwnerReference,
@@ -59,11 +62,32 @@ export interface ReconcileContext {
   readonly staticNamespaces: ReadonlySet<string>;
   /** Each dedicated namespace's S3 key pair; undefined when the manager holds no master key (S3 off). */
   readonly namespaceKeys?: NamespaceKeySource;
+  /** The name of the namespaces' launcher ConfigMap (kfp-launcher), into which the manager merges `providers`. */
+  readonly launcherConfigMap: string;
 }
 
 export interface LauncherConfig {
   /** The value of the artifactServer key, undefined when the ConfigMap or the key is absent. */
   readonly block: string | undefined;
+  /** The ConfigMap's `providers` value and the field managers that own it; absent with the ConfigMap. */
+  readonly providers?: { readonly value: string | undefined; readonly managers: readonly string[] };
+}
+
+interface LauncherConfigMap {
+  readonly data?: Record<string, string>;
+  readonly metadata?: { readonly managedFields?: readonly { readonly manager?: string; readonly fieldsV1?: object }[] };
+}
+
+/** What a reconcile needs of the namespace's kfp-launcher ConfigMap (undefined when there is none). */
+export function launcherConfigOf(configMap: LauncherConfigMap | undefined, blockKey: string): LauncherConfig {
+  if (configMap === undefined) return { block: undefined };
+  const managers = (configMap.metadata?.managedFields ?? [])
+    .filter((entry) => {
+      const data = (entry.fieldsV1 as { "f:data"?: Record<string, unknown> } | undefined)?.["f:data"];
+      return data !== undefined && `f:${LAUNCHER_PROVIDERS_KEY}` in data;
+    })
+    .map((entry) => entry.manager ?? "");
+  return { block: configMap.data?.[blockKey], providers: { value: configMap.data?.[LAUNCHER_PROVIDERS_KEY], managers } };
 }
 
 const refOf = (object: KubeObject): ObjectRef => ({
@@ -120,6 +144,41 @@ async function foreignObject(context: ReconcileContext, objects: readonly KubeOb
   return undefined;
 }
 
+/** Only the `providers` key (or, with no data, none: server-side apply then removes what the manager owned). */
+function launcherPatch(context: ReconcileContext, namespace: string, providers: string | undefined): KubeObject {
+  return {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name: context.launcherConfigMap, namespace },
+    ...(providers === undefined ? {} : { data: { [LAUNCHER_PROVIDERS_KEY]: providers } }),
+  };
+}
+
+/**
+ * Points KFP's launcher at the dedicated server: merges `providers` into kfp-launcher by server-side apply,
+ * owning that one key. Written only when it differs; left alone when someone else set it (the namespace's
+ * own object stores win). Returns what the status message should add, if anything.
+ */
+async function mergeLauncherProviders(context: ReconcileContext, namespace: string, objects: readonly KubeObject[], launcher: LauncherConfig): Promise<string> {
+  const s3Endpoint = s3EndpointOf(objects);
+  const current = launcher.providers;
+  if (current === undefined || s3Endpoint === undefined || context.namespaceKeys === undefined) return "";
+  const wanted = launcherProviders(s3Endpoint, context.namespaceKeys.secretName);
+  const others = current.managers.filter((manager) => manager !== context.managerName);
+  if (current.value !== undefined && !current.managers.includes(context.managerName)) {
+    return `; ${context.launcherConfigMap} ${LAUNCHER_PROVIDERS_KEY} left as ${others.join(", ") || "someone else"} set it: KFP's launcher follows it, not this server`;
+  }
+  if (current.value !== wanted) await context.api.apply(launcherPatch(context, namespace, wanted));
+  return `; ${context.launcherConfigMap} ${LAUNCHER_PROVIDERS_KEY} sends KFP's launcher to ${s3Endpoint}`;
+}
+
+/** On opt-out: gives up the manager's `providers` key, which then goes unless someone else also set it. */
+async function releaseLauncherProviders(context: ReconcileContext, namespace: string, launcher: LauncherConfig): Promise<boolean> {
+  if (launcher.providers?.managers.includes(context.managerName) !== true) return false;
+  await context.api.apply(launcherPatch(context, namespace, undefined));
+  return true;
+}
+
 /**
  * Reconciles one namespace. `exists` is false when the namespace is gone or no longer labelled: then it
  * is treated as shared (our objects go, the claim stays). Throws only for API failures (retried with backoff).
@@ -165,10 +224,13 @@ export async function reconcileNamespace(
     const foreign = await foreignObject(context, objects);
     if (foreign !== undefined) return { namespace, condition: "Conflict", dedicated: false, message: foreign };
     for (const object of objects) await context.api.apply(object);
-    return { namespace, condition: "Dedicated", dedicated: true, endpoint: endpointOf(objects), message: `${objects.length} objects applied` };
+    // Last: KFP's launcher is sent to the server only once the server's objects exist.
+    const launcherNote = await mergeLauncherProviders(context, namespace, objects, launcher);
+    return { namespace, condition: "Dedicated", dedicated: true, endpoint: endpointOf(objects), message: `${objects.length} objects applied${launcherNote}` };
   }
-  // Shared: ours go (workload first), the PVC and anything not ours stay; the namespace's claim last, so a
-  // removal cut off half-way is still ours to finish.
+  // Shared: KFP's launcher is sent back to its default first, then ours go (workload first), the PVC and
+  // anything not ours stay; the namespace's claim last, so a removal cut off half-way is still ours to finish.
+  const released = await releaseLauncherProviders(context, namespace, launcher);
   let removed = 0;
   for (const object of [...objects].reverse()) {
     if (object.kind === "PersistentVolumeClaim") continue;
@@ -179,5 +241,6 @@ export async function reconcileNamespace(
   }
   const claim = await context.api.get(claimRef(namespace));
   if (claim !== undefined && holderOf(claim) === context.identity) await context.api.delete(claimRef(namespace));
-  return { namespace, condition: "Shared", dedicated: false, message: removed > 0 ? `${removed} objects removed, the claim kept` : "served by the shared server" };
+  const message = removed > 0 ? `${removed} objects removed, the claim kept` : "served by the shared server";
+  return { namespace, condition: "Shared", dedicated: false, message: released ? `${message}; ${context.launcherConfigMap} ${LAUNCHER_PROVIDERS_KEY} removed` : message };
 }

@@ -2,6 +2,7 @@
 // same templates as its `dedicated.namespaces`): the manager substitutes the namespace and applies the
 // namespace's own sizing, and adds nothing else but its ownership marks.
 import { readFileSync } from "node:fs";
+import { dumpYaml } from "@kubernetes/client-node";
 import { z } from "zod";
 import type { ArtifactServerBlock } from "./block.js";
 
@@ -169,11 +170,50 @@ export function claimObject(namespace: string, options: RenderOptions & { readon
   };
 }
 
-/** The URL of a dedicated server's native API, from its rendered Service. */
-export function endpointOf(objects: readonly KubeObject[]): string | undefined {
+/** The port of a rendered Service named `name` (the first port when none is), and the Service. */
+function servicePort(objects: readonly KubeObject[], name: string, fallBack: boolean): { host: string; port: number } | undefined {
   const service = objects.find((object) => object.kind === "Service");
   if (service === undefined) return undefined;
   const ports = (service.spec as { ports?: { name?: string; port: number }[] }).ports ?? [];
-  const http = ports.find((port) => port.name === "http") ?? ports[0];
-  return http === undefined ? undefined : `http://${service.metadata.name}.${service.metadata.namespace}.svc:${http.port}`;
+  const port = ports.find((candidate) => candidate.name === name) ?? (fallBack ? ports[0] : undefined);
+  return port === undefined ? undefined : { host: `${service.metadata.name}.${service.metadata.namespace}.svc`, port: port.port };
+}
+
+/** The URL of a dedicated server's native API, from its rendered Service. */
+export function endpointOf(objects: readonly KubeObject[]): string | undefined {
+  const http = servicePort(objects, "http", true);
+  return http === undefined ? undefined : `http://${http.host}:${http.port}`;
+}
+
+/** `host:port` of a dedicated server's S3 port (Service port `http-s3`), the form KFP's launcher takes; undefined when S3 is off. */
+export function s3EndpointOf(objects: readonly KubeObject[]): string | undefined {
+  const s3 = servicePort(objects, "http-s3", false);
+  return s3 === undefined ? undefined : `${s3.host}:${s3.port}`;
+}
+
+/** The data key of kfp-launcher that KFP's launcher reads its object stores from. */
+export const LAUNCHER_PROVIDERS_KEY = "providers";
+
+/**
+ * The `providers` value of kfp-launcher that sends KFP's launcher to a dedicated server: every `minio://`
+ * pipeline root (Kubeflow's is `minio://mlpipeline/private-artifacts/<ns>/v2/artifacts`) goes to its S3
+ * port, signed with the namespace's own key pair from `secretName`. The launcher requires a `default`
+ * whenever a provider is given, and a dedicated server answers for its namespace only, so the default is
+ * the server itself. Deterministic text, so that an unchanged value is recognised and not written again.
+ */
+export function launcherProviders(s3Endpoint: string, secretName: string): string {
+  return dumpYaml({
+    minio: {
+      default: {
+        endpoint: s3Endpoint,
+        region: "us-east-1",
+        disableSSL: true,
+        forcePathStyle: true,
+        credentials: {
+          fromEnv: false,
+          secretRef: { secretName, accessKeyKey: NAMESPACE_KEY_FIELDS.accessKey, secretKeyKey: NAMESPACE_KEY_FIELDS.secretKey },
+        },
+      },
+    },
+  });
 }

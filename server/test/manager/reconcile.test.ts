@@ -2,7 +2,8 @@
 // and what it refuses to touch.
 import { describe, expect, it } from "vitest";
 import { parseBlock } from "../../src/manager/block.js";
-import { reconcileNamespace, type ClusterApi, type ObjectRef, type ReconcileContext } from "../../src/manager/reconcile.js";
+import { loadYaml } from "@kubernetes/client-node";
+import { launcherConfigOf, reconcileNamespace, type ClusterApi, type ObjectRef, type ReconcileContext } from "../../src/manager/reconcile.js";
 import { CLAIM_NAME, KEEP_ANNOTATION, MANAGED_BY, OWNER_ANNOTATION, type KubeObject, type NamespaceKeySource, type TemplateSet } from "../../src/manager/templates.js";
 import { deriveSecretKey } from "../../src/s3/credentials.js";
 
@@ -19,17 +20,47 @@ const variant = (strategy: string): KubeObject[] => [
   object("apps/v1", "Deployment", true, {
     spec: { strategy: { type: strategy }, template: { spec: { containers: [{ name: "server", resources: { requests: { cpu: "100m" } } }] } } },
   }),
-  object("v1", "Service", true, { spec: { ports: [{ name: "http", port: 8080 }] } }),
+  object("v1", "Service", true, { spec: { ports: [{ name: "http", port: 8080 }, { name: "http-s3", port: 9000 }] } }),
   object("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", false, { subjects: [{ kind: "ServiceAccount", name: `kfp-artifacts-${P}`, namespace: P }] }),
 ];
 const templates: TemplateSet = { placeholder: P, objects: { ReadWriteOnce: variant("Recreate"), ReadWriteMany: variant("RollingUpdate") } };
 
 const key = (ref: ObjectRef) => `${ref.kind}/${ref.namespace ?? ""}/${ref.name}`;
+const MANAGER = "kfp-artifacts-manager";
+
+type ManagedField = { manager: string; operation: string; fieldsV1: { "f:data"?: Record<string, object> } };
+const dataKeysOf = (entry: ManagedField | undefined) => Object.keys(entry?.fieldsV1["f:data"] ?? {}).map((field) => field.slice("f:".length));
+const managedField = (manager: string, operation: string, keys: readonly string[]): ManagedField => ({
+  manager,
+  operation,
+  fieldsV1: { "f:data": Object.fromEntries(keys.map((name) => [`f:${name}`, {}])) },
+});
+
+/**
+ * Server-side apply of a ConfigMap's data as the API server does it, for the manager's field manager: the
+ * keys applied are set and become the manager's alone (apply is forced); a key it owned and no longer
+ * applies is removed unless another manager owns it too; every other key stays.
+ */
+function applyConfigMapData(current: KubeObject | undefined, applied: KubeObject): KubeObject {
+  const result = structuredClone(current ?? { apiVersion: applied.apiVersion, kind: applied.kind, metadata: { ...applied.metadata } });
+  const appliedData = (applied.data ?? {}) as Record<string, string>;
+  const appliedKeys = Object.keys(appliedData);
+  const fields = (result.metadata.managedFields ?? []) as ManagedField[];
+  const ours = fields.find((entry) => entry.manager === MANAGER);
+  const others = fields.filter((entry) => entry !== ours).map((entry) => managedField(entry.manager, entry.operation, dataKeysOf(entry).filter((name) => !appliedKeys.includes(name))));
+  const data = { ...((result.data ?? {}) as Record<string, string>) };
+  for (const name of dataKeysOf(ours)) if (!appliedKeys.includes(name) && !others.some((entry) => dataKeysOf(entry).includes(name))) delete data[name];
+  result.data = { ...data, ...appliedData };
+  result.metadata.managedFields = [...others, ...(appliedKeys.length > 0 ? [managedField(MANAGER, "Apply", appliedKeys)] : [])];
+  return result;
+}
 
 /** An in-memory API server that records every call; `failAfter` makes the n-th mutating call throw (a crash). */
 class FakeApi implements ClusterApi {
   readonly objects = new Map<string, KubeObject>();
   readonly calls: string[] = [];
+  /** What each apply sent, as sent. */
+  readonly applied: KubeObject[] = [];
   failAfter = Infinity;
   /** Someone else creates the claim between our read and our create (another release's manager). */
   claimRacedBy: string | undefined;
@@ -43,7 +74,8 @@ class FakeApi implements ClusterApi {
     if (++this.mutations > this.failAfter) return Promise.reject(new Error("connection reset"));
     const ref = { ...object, namespace: object.metadata.namespace, name: object.metadata.name };
     this.calls.push(`apply ${key(ref)}`);
-    this.objects.set(key(ref), structuredClone(object));
+    this.applied.push(structuredClone(object));
+    this.objects.set(key(ref), object.kind === "ConfigMap" ? applyConfigMapData(this.objects.get(key(ref)), object) : structuredClone(object));
     return Promise.resolve();
   }
   create(object: KubeObject): Promise<boolean> {
@@ -75,10 +107,11 @@ const CLAIM = `Lease/team-a/${CLAIM_NAME}`;
 const contextWith = (api: FakeApi, staticNamespaces: string[] = []): ReconcileContext => ({
   api,
   templates,
-  managerName: "kfp-artifacts-manager",
+  managerName: MANAGER,
   identity: IDENTITY,
   owner,
   staticNamespaces: new Set(staticNamespaces),
+  launcherConfigMap: "kfp-launcher",
 });
 
 const refusal = (result: ReturnType<typeof parseBlock>) => (result.ok ? "accepted" : result.message);
@@ -363,5 +396,104 @@ describe("each dedicated namespace's S3 key pair", () => {
     }
     expect(api.mutatingCalls()).toEqual([`create ${CLAIM}`]);
     expect(api.objects.get(`Secret/team-a/${SECRET}`)).toEqual(kept);
+  });
+
+  describe("KFP's launcher sent to the server through kfp-launcher's providers", () => {
+    const LAUNCHER = "ConfigMap/team-a/kfp-launcher";
+    const launcherConfigMap = (data: Record<string, string>, owners: readonly ManagedField[]): KubeObject => ({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "kfp-launcher", namespace: "team-a", managedFields: [...owners] },
+      data,
+    });
+    /** The namespace owner's ConfigMap, as Kubeflow's profile controller and `kubectl apply` leave it. */
+    const ownersConfigMap = (block: string, extra: Record<string, string> = {}) => {
+      const data = { defaultPipelineRoot: "minio://mlpipeline/private-artifacts/team-a/v2/artifacts", artifactServer: block, ...extra };
+      return launcherConfigMap(data, [managedField("kubectl-client-side-apply", "Update", Object.keys(data))]);
+    };
+    const reconcileWith = async (api: FakeApi, context: ReconcileContext, block: string) => {
+      if (api.objects.get(LAUNCHER)?.data === undefined) api.objects.set(LAUNCHER, ownersConfigMap(block));
+      else (api.objects.get(LAUNCHER)?.data as Record<string, string>).artifactServer = block;
+      const configMap = api.objects.get(LAUNCHER) as Parameters<typeof launcherConfigOf>[0];
+      return reconcileNamespace(context, "team-a", true, launcherConfigOf(configMap, "artifactServer"));
+    };
+    const providersOf = (api: FakeApi) => loadYaml<Record<string, unknown>>((api.objects.get(LAUNCHER)?.data as Record<string, string>).providers ?? "null");
+
+    it("merges providers into kfp-launcher after the server's objects, owning that key alone, and writes it again only when it differs", async () => {
+      const api = new FakeApi();
+      const status = await reconcileWith(api, withKeys(api), "dedicated: true");
+      expect(status.message).toContain("kfp-launcher providers sends KFP's launcher to kfp-artifacts-team-a.team-a.svc:9000");
+      expect(api.mutatingCalls().at(-1)).toBe(`apply ${LAUNCHER}`);
+      // Only the one key: the owner's root and block are not the manager's to own.
+      expect(api.applied.at(-1)).toEqual({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "kfp-launcher", namespace: "team-a" }, data: { providers: expect.any(String) as unknown } });
+      expect(providersOf(api)).toEqual({
+        minio: {
+          default: {
+            endpoint: "kfp-artifacts-team-a.team-a.svc:9000",
+            region: "us-east-1",
+            disableSSL: true,
+            forcePathStyle: true,
+            credentials: { fromEnv: false, secretRef: { secretName: SECRET, accessKeyKey: "accesskey", secretKeyKey: "secretkey" } },
+          },
+        },
+      });
+      const data = api.objects.get(LAUNCHER)?.data as Record<string, string>;
+      expect(data.defaultPipelineRoot).toBe("minio://mlpipeline/private-artifacts/team-a/v2/artifacts");
+      expect(data.artifactServer).toBe("dedicated: true");
+      // A resync with nothing changed writes nothing to the ConfigMap.
+      api.calls.length = 0;
+      await reconcileWith(api, withKeys(api), "dedicated: true");
+      expect(api.mutatingCalls()).not.toContain(`apply ${LAUNCHER}`);
+      // The owner's whole-object update dropped the key: it is merged again.
+      delete data.providers;
+      api.objects.get(LAUNCHER)!.metadata.managedFields = [managedField("kubectl-client-side-apply", "Update", Object.keys(data))];
+      await reconcileWith(api, withKeys(api), "dedicated: true");
+      expect(api.mutatingCalls().at(-1)).toBe(`apply ${LAUNCHER}`);
+      expect(providersOf(api)).toHaveProperty("minio.default.endpoint", "kfp-artifacts-team-a.team-a.svc:9000");
+    });
+
+    it("removes its providers first on opt-out and keeps the rest of the ConfigMap", async () => {
+      const api = new FakeApi();
+      await reconcileWith(api, withKeys(api), "dedicated: true");
+      api.calls.length = 0;
+      const status = await reconcileWith(api, withKeys(api), "dedicated: false");
+      expect(status.message).toMatch(/objects removed, the claim kept; kfp-launcher providers removed$/);
+      expect(api.mutatingCalls()[0]).toBe(`apply ${LAUNCHER}`);
+      // An apply with no data: server-side apply drops the keys the manager owned alone.
+      expect(api.applied.at(-1)).toEqual({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "kfp-launcher", namespace: "team-a" } });
+      expect(api.objects.get(LAUNCHER)?.data).toEqual({ defaultPipelineRoot: "minio://mlpipeline/private-artifacts/team-a/v2/artifacts", artifactServer: "dedicated: false" });
+      // Shared and nothing of ours left there: no more writes.
+      api.calls.length = 0;
+      await reconcileWith(api, withKeys(api), "dedicated: false");
+      expect(api.mutatingCalls()).toEqual([]);
+    });
+
+    it("leaves a providers key the namespace set itself, in and out", async () => {
+      const api = new FakeApi();
+      const own = "s3:\n  default:\n    endpoint: s3.amazonaws.com\n";
+      api.objects.set(LAUNCHER, ownersConfigMap("dedicated: true", { providers: own }));
+      const status = await reconcileWith(api, withKeys(api), "dedicated: true");
+      expect(status.condition).toBe("Dedicated");
+      expect(status.message).toContain("kfp-launcher providers left as kubectl-client-side-apply set it");
+      expect(api.mutatingCalls()).not.toContain(`apply ${LAUNCHER}`);
+      await reconcileWith(api, withKeys(api), "dedicated: false");
+      expect(api.mutatingCalls()).not.toContain(`apply ${LAUNCHER}`);
+      expect((api.objects.get(LAUNCHER)?.data as Record<string, string>).providers).toBe(own);
+    });
+
+    it("writes no providers without the namespace's key pair (S3 off, no master key) or without the Service's S3 port", async () => {
+      const noS3Port = structuredClone(templates);
+      for (const objects of Object.values(noS3Port.objects)) {
+        const service = objects.find((item) => item.kind === "Service") as unknown as { spec: { ports: unknown[] } };
+        service.spec.ports = [{ name: "http", port: 8080 }];
+      }
+      const api = new FakeApi();
+      for (const context of [contextWith(api), { ...withKeys(api), templates: noS3Port }]) {
+        const status = await reconcileWith(api, context, "dedicated: true");
+        expect(status).toMatchObject({ condition: "Dedicated", message: expect.not.stringContaining("providers") as unknown });
+      }
+      expect(api.mutatingCalls()).not.toContain(`apply ${LAUNCHER}`);
+      expect(launcherConfigOf(undefined, "artifactServer")).toEqual({ block: undefined });
+    });
   });
 });
