@@ -5,7 +5,7 @@ import { CoreV1Api, ListWatch, Watch, type KubeConfig, type V1ConfigMap, type V1
 import type { Logger } from "../log.js";
 import type { ManagerKube } from "./kube.js";
 import type { ManagerMetrics } from "./metrics.js";
-import { launcherConfigOf, reconcileNamespace, type NamespaceStatus, type ReconcileContext } from "./reconcile.js";
+import { launcherConfigOf, reconcileNamespace, SHARED_MESSAGE, type NamespaceStatus, type ReconcileContext } from "./reconcile.js";
 
 export interface ControllerOptions {
   readonly kubeConfig: KubeConfig;
@@ -169,7 +169,8 @@ export class Controller {
     if (status.condition === "Conflict") metrics.errors.inc({ stage: "conflict" });
     metrics.dedicated.set([...this.statuses.values()].filter((entry) => entry.condition === "Dedicated").length);
     metrics.invalid.set([...this.statuses.values()].filter((entry) => entry.condition === "InvalidBlock" || entry.condition === "Conflict").length);
-    if (exists && !(previous === undefined && status.condition === "Shared" && status.message === "served by the shared server")) {
+    // A manager's start reports no event for a namespace it finds shared (with or without a kept claim).
+    if (exists && !(previous === undefined && status.condition === "Shared" && status.message.startsWith(SHARED_MESSAGE))) {
       const target = hasConfigMap
         ? { apiVersion: "v1", kind: "ConfigMap", namespace: status.namespace, name: launcherConfigMap }
         : { apiVersion: "v1", kind: "Namespace", namespace: status.namespace, name: status.namespace };

@@ -90,6 +90,9 @@ export function launcherConfigOf(configMap: LauncherConfigMap | undefined, block
   return { block: configMap.data?.[blockKey], providers: { value: configMap.data?.[LAUNCHER_PROVIDERS_KEY], managers } };
 }
 
+/** The status message of a namespace the shared server serves, with nothing of the manager's done there now. */
+export const SHARED_MESSAGE = "served by the shared server";
+
 const refOf = (object: KubeObject): ObjectRef => ({
   apiVersion: object.apiVersion,
   kind: object.kind,
@@ -232,15 +235,20 @@ export async function reconcileNamespace(
   // anything not ours stay; the namespace's claim last, so a removal cut off half-way is still ours to finish.
   const released = await releaseLauncherProviders(context, namespace, launcher);
   let removed = 0;
+  let claimKept = false;
   for (const object of [...objects].reverse()) {
-    if (object.kind === "PersistentVolumeClaim") continue;
     const current = await context.api.get(refOf(object));
+    if (object.kind === "PersistentVolumeClaim") {
+      // Said in every later status too: the manager's own write to kfp-launcher triggers one more reconcile.
+      claimKept = current !== undefined && isOurs(context, current);
+      continue;
+    }
     if (current === undefined || !isOurs(context, current)) continue;
     await context.api.delete(refOf(object));
     removed += 1;
   }
   const claim = await context.api.get(claimRef(namespace));
   if (claim !== undefined && holderOf(claim) === context.identity) await context.api.delete(claimRef(namespace));
-  const message = removed > 0 ? `${removed} objects removed, the claim kept` : "served by the shared server";
+  const message = removed > 0 ? `${removed} objects removed, the claim kept` : claimKept ? `${SHARED_MESSAGE}, the claim kept` : SHARED_MESSAGE;
   return { namespace, condition: "Shared", dedicated: false, message: released ? `${message}; ${context.launcherConfigMap} ${LAUNCHER_PROVIDERS_KEY} removed` : message };
 }
