@@ -2,28 +2,46 @@
 // defaults): namespaces labelled for Kubeflow cost no pod until their kfp-launcher ConfigMap opts in; then
 // the manager brings up a scoped server (the chart's quota honoured) the shared server's filesystem-storage config names; opting out
 // removes the workload and keeps the claim, opting back in finds the data again; a manager killed in the
-// middle of a reconcile converges after its restart. Also measures opt-in-to-available and the manager's RSS.
+// middle of a reconcile converges after its restart. The dedicated server answers S3 where kfp-launcher's
+// providers (merged by the manager) send KFP's launcher, with the namespace's own key pair and for that
+// namespace only. Also measures opt-in-to-available and the manager's RSS.
+import { randomBytes } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { V1ConfigMap } from "@kubernetes/client-node";
+import { loadYaml, type V1ConfigMap } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { artifactUrl, ClientPod, serviceUrl } from "../support/clients.js";
 import { kubectl } from "../support/commands.js";
 import { env } from "../support/env.js";
 import { fullname, helmInstall, helmUninstall, type Release } from "../support/install.js";
-import { apps, core, listPods, podReady, waitForDeploymentAvailable, waitForPersistentVolumeClaimBound } from "../support/kube.js";
-import { poll } from "../support/poll.js";
+import { apply, apps, core, listPods, podReady, waitForDeploymentAvailable, waitForPersistentVolumeClaimBound } from "../support/kube.js";
+import { concurrently, poll } from "../support/poll.js";
+import {
+  goClientsImage,
+  namespaceKey,
+  profileEditor,
+  signedS3Request,
+  startGoClients,
+  waitForGoClients,
+  xmlText,
+  type S3SecretRef,
+} from "../support/s3.js";
 import { e2eSuite } from "../support/suite.js";
 import { startTenantClients, type Tenant } from "../support/tenants.js";
 
 const suite = e2eSuite("manager");
 const KUBEFLOW_LABEL = "pipelines.kubeflow.org/enabled";
 const SHARED_NAMESPACES = 20;
-// The chart's namespace quota reaches the manager's servers too; small enough that a refused upload fits in
-// socket buffers, so the client finishes sending before the 507.
-const QUOTA_BYTES = 64 * 1024;
+// The chart's namespace quota reaches the manager's servers too. Room for the KFP launcher client's 7 MiB
+// multipart upload; the quota test fills it to 20,000 bytes below with one write and is then refused a
+// 40,000-byte one, small enough to fit in socket buffers, so the client finishes sending before the 507.
+const QUOTA_BYTES = 16 * 1024 * 1024;
 const CHUNK_BYTES = 40_000;
+const FILL_BYTES = QUOTA_BYTES - CHUNK_BYTES / 2;
 const LAUNCHER = "kfp-launcher";
+/** The master key namespace keys are derived from, given to the release by reference (s3.masterKey). */
+const MASTER_KEY = randomBytes(32).toString("base64url");
+const MASTER_KEY_SECRET = "e2e-s3-master-key";
 
 interface NamespaceStatus {
   condition: string;
@@ -38,6 +56,7 @@ let name: string;
 const namespaces: string[] = [];
 let optIn: string;
 let tenant: Tenant;
+let goImage: string;
 const figures: Record<string, number | string> = {};
 
 const server = () => `${name}-${optIn}`;
@@ -47,13 +66,14 @@ const sharedUrl = () => serviceUrl(name, release.namespace);
 function launcherConfigMap(namespace: string, block: string | undefined): V1ConfigMap {
   return {
     metadata: { name: LAUNCHER, namespace },
-    data: { defaultPipelineRoot: `kfp-artifacts://${namespace}`, ...(block === undefined ? {} : { artifactServer: block }) },
+    // The root Kubeflow's profile controller writes.
+    data: { defaultPipelineRoot: `minio://mlpipeline/private-artifacts/${namespace}/v2/artifacts`, ...(block === undefined ? {} : { artifactServer: block }) },
   };
 }
 
-/** An unconditional update of the whole ConfigMap, as a namespace owner's `kubectl apply` would be. */
-async function setBlock(namespace: string, block: string | undefined): Promise<void> {
-  await core.replaceNamespacedConfigMap({ name: LAUNCHER, namespace, body: launcherConfigMap(namespace, block) });
+/** The namespace owner changes the block alone (`kubectl patch`, `kubectl apply` of their keys): the manager's `providers` stays. */
+async function setBlock(namespace: string, block: string): Promise<void> {
+  await kubectl(["patch", "configmap", LAUNCHER, "-n", namespace, "--type", "merge", "-p", JSON.stringify({ data: { artifactServer: block } })], { timeoutMs: 30_000 });
 }
 
 async function managerStatus(): Promise<Record<string, NamespaceStatus>> {
@@ -150,12 +170,18 @@ suite.setup(async () => {
   // The manager's default selector: pipelines.kubeflow.org/enabled=true. Another release's manager in the
   // same cluster would also serve an opted-in namespace here (under its own names), so every assertion on
   // an opted-in namespace names this release's objects.
+  await core.createNamespacedSecret({ namespace: release.namespace, body: { metadata: { name: MASTER_KEY_SECRET }, stringData: { masterkey: MASTER_KEY } } });
   const installing = performance.now();
-  await helmInstall(release, {
-    persistence: { size: "1Gi" },
-    limits: { namespaceQuotaBytes: String(QUOTA_BYTES) },
-    tests: { enabled: false },
-  });
+  // The Go clients' image is built (or found unchanged) and loaded while the release starts.
+  [, goImage] = await concurrently(
+    helmInstall(release, {
+      persistence: { size: "1Gi" },
+      limits: { namespaceQuotaBytes: String(QUOTA_BYTES) },
+      s3: { masterKey: { existingSecret: MASTER_KEY_SECRET, key: "masterkey" } },
+      tests: { enabled: false },
+    }),
+    goClientsImage(),
+  );
   figures.installSeconds = (performance.now() - installing) / 1000;
 });
 
@@ -209,16 +235,116 @@ describe("the server manager", () => {
     expect(foreign.status).toBe(404);
     expect(ClientPod.json<{ error: { message: string } }>(foreign).error.message).toContain(optIn);
 
-    // The quota holds on the manager's server: the second write would pass it and stores nothing.
-    const fill = (char: string) => ({ fill: { size: CHUNK_BYTES, char } });
-    const [first, second, missing] = await tenant.client.requestAll([
-      { url: artifactUrl(dedicatedUrl(), optIn, "quota/first.bin"), method: "PUT", body: fill("a") },
-      { url: artifactUrl(dedicatedUrl(), optIn, "quota/second.bin"), method: "PUT", body: fill("b") },
+    // The quota holds on the manager's server: the second write would pass it and stores nothing. The
+    // first is deleted afterwards, to leave room for the S3 test.
+    const fill = (size: number, char: string) => ({ fill: { size, char } });
+    const [first, second, missing, freed] = await tenant.client.requestAll([
+      { url: artifactUrl(dedicatedUrl(), optIn, "quota/first.bin"), method: "PUT", body: fill(FILL_BYTES, "a") },
+      { url: artifactUrl(dedicatedUrl(), optIn, "quota/second.bin"), method: "PUT", body: fill(CHUNK_BYTES, "b") },
       { url: artifactUrl(dedicatedUrl(), optIn, "quota/second.bin") },
+      { url: artifactUrl(dedicatedUrl(), optIn, "quota/first.bin"), method: "DELETE" },
     ] as const);
     expect(first.status).toBe(201);
     expect(second.status).toBe(507);
     expect(missing.status).toBe(404);
+    expect(freed.status).toBe(204);
+  });
+
+  it("serves S3 where kfp-launcher's providers send KFP's launcher, with the namespace's own key pair, for that namespace only", async () => {
+    interface MinioProvider {
+      endpoint?: string;
+      disableSSL?: boolean;
+      forcePathStyle?: boolean;
+      credentials?: { fromEnv?: boolean; secretRef?: S3SecretRef };
+    }
+    const started = performance.now();
+    // What KFP's launcher reads: the pipeline root and the providers the manager merged into kfp-launcher.
+    const launcher = await poll(
+      async () => {
+        const data = (await core.readNamespacedConfigMap({ name: LAUNCHER, namespace: optIn })).data;
+        return data?.providers === undefined ? undefined : data;
+      },
+      { timeoutMs: 30_000, intervalMs: 250, what: `the manager to merge providers into ${optIn}'s ${LAUNCHER}` },
+    );
+    expect(launcher.defaultPipelineRoot).toBe(`minio://mlpipeline/private-artifacts/${optIn}/v2/artifacts`);
+    expect(launcher.artifactServer).toBe("dedicated: true\n");
+    const provider = loadYaml<{ minio?: { default?: MinioProvider } }>(launcher.providers ?? "").minio?.default;
+    expect(provider).toMatchObject({ endpoint: `${server()}.${optIn}.svc:9000`, disableSSL: true, forcePathStyle: true, credentials: { fromEnv: false } });
+    const secretRef = provider?.credentials?.secretRef;
+    expect(secretRef).toEqual({ secretName: `${name}-s3-namespace-key`, accessKeyKey: "accesskey", secretKeyKey: "secretkey" });
+    if (secretRef === undefined || provider?.endpoint === undefined) throw new Error(`no endpoint or secretRef in ${LAUNCHER} providers: ${launcher.providers ?? ""}`);
+    const endpoint = provider.endpoint;
+    // The launcher's reading of the root: bucket, then the key prefix, which it ends with a `/`.
+    const [, bucket = "", root = ""] = /^minio:\/\/([^/]+)\/(.+?)\/?$/.exec(launcher.defaultPipelineRoot ?? "") ?? [];
+    const prefix = `${root}/`;
+
+    // The Secret it names holds the namespace's own pair; no Secret of the namespace holds the master key,
+    // and the server is given neither the master key nor a static pair.
+    const key = namespaceKey(MASTER_KEY, optIn);
+    const decode = (value: string) => Buffer.from(value, "base64").toString();
+    const secrets = (await core.listNamespacedSecret({ namespace: optIn })).items;
+    const pair = secrets.find((secret) => secret.metadata?.name === secretRef.secretName)?.data ?? {};
+    expect(decode(pair[secretRef.accessKeyKey] ?? "")).toBe(key.accessKeyId);
+    expect(decode(pair[secretRef.secretKeyKey] ?? "")).toBe(key.secretAccessKey);
+    for (const secret of secrets) {
+      for (const value of Object.values(secret.data ?? {})) expect(decode(value), `Secret ${optIn}/${secret.metadata?.name ?? ""}`).not.toContain(MASTER_KEY);
+    }
+    const deployment = await apps.readNamespacedDeployment({ name: server(), namespace: optIn });
+    const envNames = (deployment.spec?.template.spec?.containers ?? []).flatMap((container) => (container.env ?? []).map((variable) => variable.name));
+    expect(envNames).toContain("S3_NAMESPACE_ACCESS_KEY");
+    for (const forbidden of ["S3_MASTER_KEY", "S3_ACCESS_KEY", "S3_SECRET_KEY"]) expect(envNames).not.toContain(forbidden);
+
+    // Pipeline steps as Kubeflow runs them (default-editor, the key by that secretRef) at that endpoint:
+    // KFP's launcher client puts, lists, gets (bytes compared) and deletes under the root; the KFP and Argo
+    // stacks are refused another namespace's prefix of the same bucket.
+    const other = namespaces[1] ?? "";
+    await apply(profileEditor(optIn, `${name}-edit`));
+    await startGoClients(goImage, [
+      { namespace: optIn, name: "s3-kfp-launcher", endpoint, scenario: "kfp-launcher", bucket, prefix, secret: secretRef },
+      {
+        namespace: optIn,
+        name: "s3-isolation",
+        endpoint,
+        scenario: "denied",
+        bucket,
+        prefix: `private-artifacts/${other}/`,
+        allowedBucket: bucket,
+        allowedPrefix: `private-artifacts/${optIn}/`,
+        secret: secretRef,
+      },
+    ]);
+    // Meanwhile, the same pair on the bucket named like each namespace: its own lists what the native API
+    // stored there; another namespace's is AccessDenied.
+    const s3Url = `http://${endpoint}`;
+    const [own, foreign] = await tenant.client.requestAll([
+      await signedS3Request(`${s3Url}/${optIn}`, key, "GET", { "list-type": "2", prefix: "managed/" }),
+      await signedS3Request(`${s3Url}/${other}`, key, "GET", { "list-type": "2" }),
+    ] as const);
+    expect(own.status, own.text).toBe(200);
+    expect(xmlText(own.text, "Key")).toBe("managed/model.txt");
+    expect(foreign.status, foreign.text).toBe(403);
+    expect(xmlText(foreign.text, "Code")).toBe("AccessDenied");
+
+    const [launcherRun, isolation] = await Promise.all([waitForGoClients(optIn, "s3-kfp-launcher"), waitForGoClients(optIn, "s3-isolation")]);
+    expect(launcherRun.exitCode, launcherRun.logs).toBe(0);
+    expect(launcherRun.logs).toContain(`against http://${endpoint} bucket "${bucket}" prefix "${prefix}"`);
+    for (const check of ["list the directory two keys per page (ListObjectsV2 continuation tokens)", "the directory lists empty after the deletes"]) {
+      expect(launcherRun.logs, launcherRun.logs).toContain(`ok   ${check}\n`);
+    }
+    expect(launcherRun.logs).toMatch(/^kfp-launcher: \d+ passed, 0 failed$/m);
+    expect(isolation.exitCode, isolation.logs).toBe(0);
+    const denied = `${bucket}/private-artifacts/${other}/`;
+    for (const check of [
+      `KFP stack: write, read and delete in the allowed place ${bucket}/private-artifacts/${optIn}/`,
+      `KFP stack: write under ${denied}: AccessDenied`,
+      `KFP stack: read under ${denied}: AccessDenied`,
+      `KFP stack: list under ${denied}: AccessDenied`,
+      `Argo stack: FPutObject under ${denied}: AccessDenied`,
+    ]) {
+      expect(isolation.logs, isolation.logs).toContain(`ok   ${check}\n`);
+    }
+    expect(isolation.logs).toMatch(/^denied: \d+ passed, 0 failed$/m);
+    figures.s3ChecksSeconds = (performance.now() - started) / 1000;
   });
 
   it("is listed with its endpoint by the shared server's filesystem-storage config", async () => {
@@ -265,7 +391,12 @@ describe("the server manager", () => {
     );
     figures.optOutToRemovedSeconds = (performance.now() - started) / 1000;
     const status = await waitForCondition([optIn], "Shared");
-    expect(status[optIn]?.message).toMatch(/removed, the claim kept/);
+    // The last reconcile may be the one the manager's own write to kfp-launcher triggered: both keep the claim.
+    expect(status[optIn]?.message).toMatch(/the claim kept/);
+    // KFP's launcher goes back to its default; the owner's keys stay; the namespace's key pair goes with the server.
+    const launcher = (await core.readNamespacedConfigMap({ name: LAUNCHER, namespace: optIn })).data ?? {};
+    expect(launcher).toEqual({ defaultPipelineRoot: `minio://mlpipeline/private-artifacts/${optIn}/v2/artifacts`, artifactServer: "dedicated: false\n" });
+    expect(await gone(() => core.readNamespacedSecret({ name: `${name}-s3-namespace-key`, namespace: optIn }))).toBe(true);
     const claim = await core.readNamespacedPersistentVolumeClaim({ name: server(), namespace: optIn });
     expect(claim.metadata?.deletionTimestamp).toBeUndefined();
     expect(claim.status?.phase).toBe("Bound");

@@ -105,27 +105,52 @@ export async function deleteKubeflowPipelinesEditRole(): Promise<void> {
   }
 }
 
+interface Unsigned {
+  readonly service: "iam" | "s3";
+  readonly region: string;
+  readonly method: string;
+  readonly query?: Readonly<Record<string, string>>;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: string;
+}
+
 /**
- * A request signed for IAM as Kubeflow's profile controller signs it (botocore, region `foobar`), for a
- * client pod to send (`credential: "none"`, so the pod adds no Bearer token). The pod's fetch writes the
- * same Host header that was signed.
+ * A request signed with SigV4, for a client pod to send (`credential: "none"`, so the pod adds no Bearer
+ * token). The pod's fetch writes the same Host header that was signed.
  */
-export async function signedIamRequest(url: string, key: S3Key, params: Readonly<Record<string, string>>): Promise<ClientRequest> {
+async function signedRequest(url: string, key: S3Key, request: Unsigned): Promise<ClientRequest> {
   const target = new URL(url);
-  const body = new URLSearchParams({ ...params, Version: "2010-05-08" }).toString();
-  const signer = new SignatureV4({ credentials: key, region: "foobar", service: "iam", sha256: Sha256 });
+  const signer = new SignatureV4({ credentials: key, region: request.region, service: request.service, sha256: Sha256 });
   const signed = await signer.sign({
-    method: "POST",
+    method: request.method,
     protocol: "http:",
     hostname: target.hostname,
     port: Number(target.port),
     path: target.pathname,
-    query: {},
-    headers: { host: target.host, "content-type": "application/x-www-form-urlencoded; charset=utf-8" },
-    body,
+    query: { ...request.query },
+    headers: { host: target.host, ...request.headers },
+    ...(request.body === undefined ? {} : { body: request.body }),
   });
   const headers = Object.fromEntries(Object.entries(signed.headers).filter(([name]) => name.toLowerCase() !== "host"));
-  return { url, method: "POST", headers, body: { text: body }, credential: "none" };
+  const query = new URLSearchParams(request.query).toString();
+  return {
+    url: query === "" ? url : `${url}?${query}`,
+    method: request.method,
+    headers,
+    ...(request.body === undefined ? {} : { body: { text: request.body } }),
+    credential: "none",
+  };
+}
+
+/** A request signed for IAM as Kubeflow's profile controller signs it (botocore, region `foobar`). */
+export async function signedIamRequest(url: string, key: S3Key, params: Readonly<Record<string, string>>): Promise<ClientRequest> {
+  const body = new URLSearchParams({ ...params, Version: "2010-05-08" }).toString();
+  return signedRequest(url, key, { service: "iam", region: "foobar", method: "POST", headers: { "content-type": "application/x-www-form-urlencoded; charset=utf-8" }, body });
+}
+
+/** An S3 request with no body (a GET, a listing), signed as the AWS SDKs sign it (region us-east-1, path-style URL). */
+export async function signedS3Request(url: string, key: S3Key, method: string, query: Readonly<Record<string, string>> = {}): Promise<ClientRequest> {
+  return signedRequest(url, key, { service: "s3", region: "us-east-1", method, query });
 }
 
 /** The text of the first `<tag>` element of an XML answer (S3 and IAM answers are flat enough). */
@@ -242,7 +267,18 @@ export interface GoClientsPodSpec {
   /** denied only: where the same keys must work (the positive control). */
   readonly allowedBucket?: string;
   readonly allowedPrefix?: string;
+  /** The Secret holding the key, as kfp-launcher's `secretRef` names one; Kubeflow's `mlpipeline-minio-artifact` by default. */
+  readonly secret?: S3SecretRef;
 }
+
+/** kfp-launcher's `credentials.secretRef`: a Secret of the pod's namespace and its two keys. */
+export interface S3SecretRef {
+  readonly secretName: string;
+  readonly accessKeyKey: string;
+  readonly secretKeyKey: string;
+}
+
+const KUBEFLOW_SECRET_REF: S3SecretRef = { secretName: KUBEFLOW_S3_SECRET, accessKeyKey: "accesskey", secretKeyKey: "secretkey" };
 
 export interface GoClientsRun {
   readonly exitCode: number;
@@ -254,7 +290,7 @@ const SCENARIO_TIMEOUT = "120s";
 
 /**
  * A pipeline step's pod as Kubeflow runs one in a profile: ServiceAccount `default-editor`, the S3 key from
- * the namespace's `mlpipeline-minio-artifact` Secret. Runs once (restartPolicy Never) under the restricted
+ * the namespace's `mlpipeline-minio-artifact` Secret (or the one `spec.secret` names). Runs once (restartPolicy Never) under the restricted
  * Pod Security profile; /tmp (HOME, TMPDIR: the scenario's fixtures) is the only writable place.
  */
 function goClientsPod(image: string, spec: GoClientsPodSpec): Manifest {
@@ -267,7 +303,8 @@ function goClientsPod(image: string, spec: GoClientsPodSpec): Manifest {
     "allowed-prefix": spec.allowedPrefix,
     timeout: SCENARIO_TIMEOUT,
   };
-  const secretEnv = (name: string, key: string) => ({ name, valueFrom: { secretKeyRef: { name: KUBEFLOW_S3_SECRET, key } } });
+  const secret = spec.secret ?? KUBEFLOW_SECRET_REF;
+  const secretEnv = (name: string, key: string) => ({ name, valueFrom: { secretKeyRef: { name: secret.secretName, key } } });
   return {
     apiVersion: "v1",
     kind: "Pod",
@@ -287,7 +324,12 @@ function goClientsPod(image: string, spec: GoClientsPodSpec): Manifest {
           imagePullPolicy: "Never",
           command: [`/${GO_CLIENTS_BINARY}`],
           args: Object.entries(flags).flatMap(([name, value]) => (value === undefined ? [] : [`-${name}=${value}`])),
-          env: [secretEnv("S3_ACCESS_KEY", "accesskey"), secretEnv("S3_SECRET_KEY", "secretkey"), { name: "HOME", value: "/tmp" }, { name: "TMPDIR", value: "/tmp" }],
+          env: [
+            secretEnv("S3_ACCESS_KEY", secret.accessKeyKey),
+            secretEnv("S3_SECRET_KEY", secret.secretKeyKey),
+            { name: "HOME", value: "/tmp" },
+            { name: "TMPDIR", value: "/tmp" },
+          ],
           resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } },
           securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
           volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
