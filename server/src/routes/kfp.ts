@@ -11,16 +11,16 @@ import type { ArtifactVerb, Identity } from "../auth/types.js";
 import { badRequest, conflict, HttpError, notFound } from "../errors.js";
 import type { AppEnv } from "../http/env.js";
 import { base64Stream, ENCODE_STEP_BYTES } from "../http/base64-stream.js";
+import { declaredLength } from "../http/declared-length.js";
 import { rawPath, requestBody, sendArtifactBody, sendStream } from "../http/transport.js";
 import { packArchive } from "../storage/archive.js";
 import type { ProducedBody } from "../storage/body.js";
 import { BODY_BUFFER_BYTES } from "../storage/buffer-pool.js";
-import { decodePathTail, parseKey, parseSegment, validateNamespace } from "../storage/names.js";
+import { artifactUri, decodePathTail, parseKey, parseSegment, validateNamespace } from "../storage/names.js";
 import type { RunIndex, RunRecord } from "../storage/runs.js";
 import type { ArtifactStore } from "../storage/store.js";
 import type { AccessCore } from "./access.js";
 import { defineApi, type ErrorBody, type FaultHandling } from "./api.js";
-import { artifactUri, contentLength } from "./native.js";
 
 /** Where the KFP API is mounted (with the filesystem-storage endpoint); the routes below are relative to it. */
 export const KFP_API_PATH = "/apis";
@@ -214,7 +214,7 @@ function registerRoutes(app: Hono<AppEnv>, deps: KfpApiDeps): void {
       const inForce = await runs.claim(record);
       if (inForce.pipeline !== record.pipeline) throw conflict("this run is recorded with another pipeline in this namespace");
     }
-    const result = await store.put({ namespace: record.namespace, key, body: requestBody(c), declaredSize: contentLength(c) });
+    const result = await store.put({ namespace: record.namespace, key, body: requestBody(c), declaredSize: declaredLength(c) });
     c.get("record").bytesIn = result.size;
     return c.json({ uri: artifactUri(record.namespace, key.key) }, 200);
   });

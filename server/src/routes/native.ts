@@ -4,8 +4,9 @@ import { badRequest, conflict } from "../errors.js";
 import type { AppEnv } from "../http/env.js";
 import { writePrecondition } from "../http/preconditions.js";
 import { attachmentDisposition, ifRangeAllows, notModified, parseRange } from "../http/ranges.js";
+import { declaredLength } from "../http/declared-length.js";
 import { rawPath, requestBody, sendArtifactBody, sendStream } from "../http/transport.js";
-import { decodePathTail, parseKey, type ArtifactKey } from "../storage/names.js";
+import { artifactUri, decodePathTail, parseKey, type ArtifactKey } from "../storage/names.js";
 import { packArchive } from "../storage/archive.js";
 import type { ArtifactStore } from "../storage/store.js";
 import type { AccessCore } from "./access.js";
@@ -24,11 +25,6 @@ export interface NativeApiDeps {
   readonly faults: FaultHandling;
 }
 
-/** kfp-artifacts://<namespace>/<key>: the artifact's URI, derived with no lookup. */
-export function artifactUri(namespace: string, key: string): string {
-  return `kfp-artifacts://${namespace}/${key}`;
-}
-
 export const etagOf = (sha256: string) => `"${sha256}"`;
 
 /** Namespace and key from the raw request target (the router sees a normalized URL). */
@@ -39,13 +35,6 @@ function artifactTarget(c: Context<AppEnv>): { namespace: string; key: ArtifactK
   const key = parseKey(decodePathTail(encodedKey));
   c.get("record").key = key.key;
   return { namespace: decodePathTail(namespace, "namespace"), key };
-}
-
-export function contentLength(c: Context<AppEnv>): number | undefined {
-  const header = c.req.header("content-length");
-  if (header === undefined) return undefined;
-  if (!/^\d+$/.test(header)) throw badRequest("Content-Length must be a whole number");
-  return Number(header);
 }
 
 function expectedChecksum(c: Context<AppEnv>): string | undefined {
@@ -112,7 +101,7 @@ function registerRoutes(app: Hono<AppEnv>, deps: NativeApiDeps): void {
     const request = {
       namespace,
       key,
-      declaredSize: contentLength(c),
+      declaredSize: declaredLength(c),
       expectedSha256: expectedChecksum(c),
       createOnly: createOnly(c),
       precondition: writePrecondition((name) => c.req.header(name), etagOf),

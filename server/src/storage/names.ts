@@ -63,3 +63,8 @@ export function parseSegment(value: string, what: string): string {
   if (segments.length !== 1) throw badRequest(`${what} must not contain '/'`);
   return value;
 }
+
+/** kfp-artifacts://<namespace>/<key>: the artifact's URI, derived from its names with no lookup. */
+export function artifactUri(namespace: string, key: string): string {
+  return `kfp-artifacts://${namespace}/${key}`;
+}
