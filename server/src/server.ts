@@ -79,6 +79,7 @@ export async function startServer(config: Config, logger: Logger, runtime: Runti
       lifecycle.shuttingDown = true;
       // Background jobs stop at their next step while the listeners drain.
       await Promise.all([jobs.stop(), drain(servers, config, logger)]);
+      await store.close();
       await runtime.stop();
       logger.info("stopped");
     })());

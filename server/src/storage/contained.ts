@@ -157,6 +157,14 @@ export class VolumeRoot {
     return new VolumeRoot(fd, real, onRefused);
   }
 
+  /**
+   * Closes the directories kept open below the root (those in use once let go). The root's own
+   * descriptor stays open: its number must never name something else while a late caller may still use it.
+   */
+  close(): Promise<void> {
+    return this.#kept.close();
+  }
+
   /** The real path of `segments` below the root, as a descriptor opened there reads back. */
   realPath(segments: readonly string[]): string {
     return segments.length === 0 ? this.real : `${this.real}/${segments.join("/")}`;

@@ -36,6 +36,8 @@ export interface DirectorySource<Held> {
  */
 export class HeldDirectoryCache<Held> {
   readonly #kept = new Map<string, Kept>();
+  /** After close(): directories are still opened for their callers, but none is kept. */
+  #closed = false;
 
   constructor(
     private readonly source: DirectorySource<Held>,
@@ -64,7 +66,7 @@ export class HeldDirectoryCache<Held> {
     }
     const opened = await this.source.open(segments);
     // Another caller may have opened and kept the same directory meanwhile: this one stays its own.
-    if (opened === undefined || this.#kept.has(name)) return opened;
+    if (opened === undefined || this.#closed || this.#kept.has(name)) return opened;
     const fresh: Kept = { handle: this.source.handleOf(opened), users: 1, dropped: false };
     this.#kept.set(name, fresh);
     for (const [oldest, entry] of this.#kept) {
@@ -74,6 +76,21 @@ export class HeldDirectoryCache<Held> {
       if (entry.users === 0) void entry.handle.close().catch(() => {});
     }
     return this.#lease(fresh);
+  }
+
+  /**
+   * Lets go of every kept directory: those no one holds close now, the others when their last holder
+   * lets go. For the store's shutdown: a FileHandle left to the garbage collector is closed with a
+   * warning, and a server made again in the same process (tests) would otherwise hold them for ever.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const idle: Kept[] = [];
+    for (const [name, kept] of this.#kept) {
+      this.#drop(name, kept);
+      if (kept.users === 0) idle.push(kept);
+    }
+    await Promise.all(idle.map((kept) => kept.handle.close()));
   }
 
   #lease(kept: Kept): Held {

@@ -56,6 +56,11 @@ export class ArtifactStore {
     await this.sweepTemporaryFiles(true);
   }
 
+  /** Closes what the store keeps open between requests; for shutdown, once the listeners have drained. */
+  close(): Promise<void> {
+    return this.#volume.close();
+  }
+
   /** Removes temporary files left by a crash (leftovers.ts); `includeOwnHost` at start-up only. */
   sweepTemporaryFiles(includeOwnHost: boolean): Promise<number> {
     return sweepTemporaryFiles(this.#volume, includeOwnHost);

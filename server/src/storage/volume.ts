@@ -82,6 +82,11 @@ export class Volume {
     return this.#rootIdentity;
   }
 
+  /** Lets go of the directories held below the root, once nothing is served any more (shutdown). */
+  async close(): Promise<void> {
+    await this.#root?.close();
+  }
+
   /** The volume's root, held; open() sets it before anything is served. */
   get root(): VolumeRoot {
     if (this.#root === undefined) throw new Error("ArtifactStore.init() has not run");

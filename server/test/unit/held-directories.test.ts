@@ -27,6 +27,7 @@ describe("VolumeRoot.openDirectory with kept directories", () => {
   });
 
   afterEach(async () => {
+    await volume.close();
     closeSync(rootFd);
     await fs.rm(root, { recursive: true, force: true });
     await fs.rm(outside, { recursive: true, force: true });
@@ -151,5 +152,22 @@ describe("HeldDirectoryCache", () => {
     expect(closed).toEqual([]);
     await second!.close();
     expect(closed).toEqual([100]);
+  });
+
+  it("close() closes the idle directories now, a held one when its holder lets go, and keeps none after", async () => {
+    const { source, closed } = fakeVolume();
+    const cache = new HeldDirectoryCache(source, 4);
+    await (await cache.acquire(["a"]))!.close();
+    const held = await cache.acquire(["b"]);
+    await cache.close();
+    expect(cache.size).toBe(0);
+    expect(closed).toEqual([100]);
+    await held!.close();
+    expect(closed).toEqual([100, 101]);
+    // Opened for its caller, not kept: its close() closes it.
+    const late = await cache.acquire(["a"]);
+    expect(cache.size).toBe(0);
+    await late!.close();
+    expect(closed).toEqual([100, 101, 102]);
   });
 });
