@@ -1,8 +1,7 @@
 // Structured JSON logs: one object per line on stdout, level-filtered.
+import { pino } from "pino";
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export type LogFields = Record<string, unknown>;
-
-const LEVEL_RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export interface Logger {
   debug(msg: string, fields?: LogFields): void;
@@ -48,20 +47,41 @@ export function stdoutPerTurn(): (line: string) => void {
 }
 
 /**
- * A logger writing to `write`; by default to its own stdoutPerTurn(). A process makes one logger at its
- * entry point (server.ts, manager/main.ts) and passes it down, so its lines keep their order.
+ * Fields whose values are credentials wherever they appear in a log line (top level or one object down,
+ * e.g. a request's headers): the line keeps the field, its value becomes "[redacted]".
+ */
+const SECRET_FIELDS = ["authorization", "cookie", "token", "password", "secretKey", "secretAccessKey", "x-amz-security-token"];
+const REDACTED_PATHS = SECRET_FIELDS.flatMap((field) => [`["${field}"]`, `*["${field}"]`]);
+
+/** An Error in a field (`error`, `err`, `cause`) keeps its type, message, stack and chain of causes. */
+function serializeError(value: unknown): unknown {
+  return value instanceof Error ? pino.stdSerializers.errWithCause(value) : value;
+}
+
+/**
+ * A logger writing one JSON object per line to `write`; by default to its own stdoutPerTurn(). A
+ * process makes one logger at its entry point (server.ts, manager/main.ts) and passes it down, so its
+ * lines keep their order. pino formats the line: Errors with their stacks and causes, credentials
+ * redacted by field name.
  */
 export function createLogger(level: LogLevel, write: (line: string) => void = stdoutPerTurn()): Logger {
-  const threshold = LEVEL_RANK[level];
-  const emit = (lvl: LogLevel, msg: string, fields?: LogFields) => {
-    if (LEVEL_RANK[lvl] < threshold) return;
-    write(`${JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...fields })}\n`);
-  };
+  const lines = pino(
+    {
+      level,
+      base: undefined,
+      messageKey: "msg",
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      serializers: { error: serializeError, err: serializeError, cause: serializeError },
+      redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
+    },
+    { write },
+  );
   return {
-    debug: (msg, fields) => emit("debug", msg, fields),
-    info: (msg, fields) => emit("info", msg, fields),
-    warn: (msg, fields) => emit("warn", msg, fields),
-    error: (msg, fields) => emit("error", msg, fields),
+    debug: (msg, fields) => lines.debug(fields ?? {}, msg),
+    info: (msg, fields) => lines.info(fields ?? {}, msg),
+    warn: (msg, fields) => lines.warn(fields ?? {}, msg),
+    error: (msg, fields) => lines.error(fields ?? {}, msg),
   };
 }
 

@@ -20,7 +20,7 @@ beforeAll(async () => {
         throw new HttpError(409, "Conflict", "refused here");
       });
       api.get("/broken", () => {
-        throw new Error("open /secret/volume/path failed");
+        throw new Error("open /secret/volume/path failed", { cause: Object.assign(new Error("the disk said no"), { code: "EIO" }) });
       });
       api.get("/full", () => {
         throw Object.assign(new Error("ENOSPC: no space left on device, write '/secret/volume/x'"), { code: "ENOSPC" });
@@ -85,15 +85,18 @@ describe("sub-apps mounted with app.route()", () => {
     expect(lines.filter((line) => line.route === "unmatched").length).toBeGreaterThanOrEqual(2);
   });
 
-  it("hide an unexpected error from the client (500, no path, no stack) and log it with its stack", async () => {
+  it("hide an unexpected error from the client (500, no path, no stack) and log it with its stack and cause", async () => {
     const broken = await get("/plain/broken");
     expect(broken.status).toBe(500);
     const text = await broken.text();
     expect(JSON.parse(text)).toEqual({ plain: "Internal: internal server error" });
     expect(text).not.toContain("/secret");
     const logged = server.logs.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.msg === "unhandled error");
-    expect(logged?.error).toContain("/secret/volume/path");
-    expect(logged?.stack).toMatch(/api-shape\.test\.ts/);
+    const error = logged?.error as { message?: string; stack?: string; cause?: { code?: string } } | undefined;
+    expect(error?.message).toContain("/secret/volume/path");
+    expect(error?.stack).toMatch(/api-shape\.test\.ts/);
+    expect(error?.cause?.code).toBe("EIO");
+    expect(text).not.toContain("disk said no");
   });
 
   it("name a filesystem error the volume explains: no space is 507, without the path", async () => {

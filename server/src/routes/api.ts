@@ -57,7 +57,7 @@ async function classify(error: unknown, c: Context<AppEnv>, { logger, checkVolum
     return fault;
   }
   // Unexpected: the details (stack, paths) go to our log only, never to the client.
-  logger.error("unhandled error", { ...where, error: String(error), stack: (error as Error | undefined)?.stack });
+  logger.error("unhandled error", { ...where, error });
   return new HttpError(500, INTERNAL_ERROR_CODE, "internal server error");
 }
 

@@ -653,7 +653,7 @@ function asS3Error(error: HttpError): S3Error {
 /** A DeleteObjects entry's error: HttpErrors translated, anything else logged and hidden. */
 function toS3Error(error: unknown, logger: FaultHandling["logger"]): S3Error {
   if (error instanceof HttpError) return asS3Error(error);
-  logger.error("unhandled error", { operation: "s3:DeleteObjects", error: String(error), stack: (error as Error | undefined)?.stack });
+  logger.error("unhandled error", { operation: "s3:DeleteObjects", error });
   return asS3Error(new HttpError(500, INTERNAL_ERROR_CODE, "internal server error"));
 }
 

@@ -45,3 +45,58 @@ describe("linesPerTurn", () => {
     ]);
   });
 });
+
+describe("createLogger", () => {
+  const logged = async (log: (logger: ReturnType<typeof createLogger>) => void) => {
+    const lines: string[] = [];
+    log(createLogger("info", (line) => lines.push(line)));
+    await nextTurn();
+    return lines.join("").trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>);
+  };
+
+  it("writes time, level, message and fields as one JSON object per line", async () => {
+    const [line] = await logged((logger) => logger.info("started", { port: 8080 }));
+    expect(line).toMatchObject({ level: "info", msg: "started", port: 8080 });
+    expect(new Date(String(line?.time)).toISOString()).toBe(line?.time);
+  });
+
+  it("keeps an Error's type, message, stack and causes (JSON.stringify would write {})", async () => {
+    const cause = Object.assign(new Error("EACCES on the volume"), { code: "EACCES" });
+    const [line] = await logged((logger) => logger.error("unhandled error", { error: new TypeError("commit failed", { cause }) }));
+    expect(line?.error).toMatchObject({ type: "TypeError", message: "commit failed", cause: { message: "EACCES on the volume", code: "EACCES" } });
+    expect((line?.error as { stack: string }).stack).toMatch(/log\.test\.ts/);
+  });
+
+  it("leaves an error given as text as it is", async () => {
+    const [line] = await logged((logger) => logger.warn("volume fault", { error: "ENOSPC" }));
+    expect(line?.error).toBe("ENOSPC");
+  });
+
+  it("redacts credentials by field name, at the top level and one object down, and keeps the rest", async () => {
+    const [line] = await logged((logger) =>
+      logger.info("request", {
+        authorization: "Bearer eyJhbGciOi",
+        headers: { authorization: "AWS4-HMAC-SHA256 Credential=minio/…", "x-amz-security-token": "FwoGZXIvYXdzE", host: "kfp-artifacts" },
+        credentials: { secretAccessKey: "minio123-secret", accessKeyId: "minio" },
+        token: "sa-token",
+      }),
+    );
+    const text = JSON.stringify(line);
+    for (const secret of ["eyJhbGciOi", "Credential=minio", "FwoGZXIvYXdzE", "minio123-secret", "sa-token"]) expect(text).not.toContain(secret);
+    expect(line).toMatchObject({
+      authorization: "[redacted]",
+      headers: { authorization: "[redacted]", "x-amz-security-token": "[redacted]", host: "kfp-artifacts" },
+      credentials: { secretAccessKey: "[redacted]", accessKeyId: "minio" },
+      token: "[redacted]",
+    });
+  });
+
+  it("filters below its level", () => {
+    const lines: string[] = [];
+    const logger = createLogger("warn", (line) => lines.push(line));
+    logger.debug("d");
+    logger.info("i");
+    logger.warn("w");
+    expect(lines.map((line) => (JSON.parse(line) as { msg: string }).msg)).toEqual(["w"]);
+  });
+});
