@@ -18,6 +18,7 @@ import { apply, apps, core, listPods, podReady, waitForDeploymentAvailable, wait
 import { concurrently, poll } from "../support/poll.js";
 import {
   goClientsImage,
+  isolationChecks,
   namespaceKey,
   profileEditor,
   signedS3Request,
@@ -333,14 +334,7 @@ describe("the server manager", () => {
     }
     expect(launcherRun.logs).toMatch(/^kfp-launcher: \d+ passed, 0 failed$/m);
     expect(isolation.exitCode, isolation.logs).toBe(0);
-    const denied = `${bucket}/private-artifacts/${other}/`;
-    for (const check of [
-      `KFP stack: write, read and delete in the allowed place ${bucket}/private-artifacts/${optIn}/`,
-      `KFP stack: write under ${denied}: AccessDenied`,
-      `KFP stack: read under ${denied}: AccessDenied`,
-      `KFP stack: list under ${denied}: AccessDenied`,
-      `Argo stack: FPutObject under ${denied}: AccessDenied`,
-    ]) {
+    for (const check of isolationChecks(`${bucket}/private-artifacts/${optIn}/`, `${bucket}/private-artifacts/${other}/`)) {
       expect(isolation.logs, isolation.logs).toContain(`ok   ${check}\n`);
     }
     expect(isolation.logs).toMatch(/^denied: \d+ passed, 0 failed$/m);

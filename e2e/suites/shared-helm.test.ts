@@ -24,6 +24,7 @@ import {
   createKubeflowPipelinesEditRole,
   deleteKubeflowPipelinesEditRole,
   goClientsImage,
+  isolationChecks,
   KUBEFLOW_PIPELINES_EDIT,
   KUBEFLOW_S3_SECRET,
   namespaceKey,
@@ -167,17 +168,7 @@ describe("shared server, Helm", () => {
     expect(result.exitCode, result.logs).toBe(0);
     const allowed = `mlpipeline/private-artifacts/${teamA.namespace}/`;
     const denied = `mlpipeline/private-artifacts/${teamB.namespace}/`;
-    for (const check of [
-      `KFP stack: write, read and delete in the allowed place ${allowed}`,
-      `Argo stack: put, get and remove in the allowed place ${allowed}`,
-      `KFP stack: write under ${denied}: AccessDenied`,
-      `KFP stack: read under ${denied}: AccessDenied`,
-      `KFP stack: list under ${denied}: AccessDenied`,
-      `Argo stack: FPutObject under ${denied}: AccessDenied`,
-      `Argo stack: RemoveObject under ${denied}: AccessDenied`,
-    ]) {
-      expect(result.logs, result.logs).toContain(`ok   ${check}\n`);
-    }
+    for (const check of isolationChecks(allowed, denied)) expect(result.logs, result.logs).toContain(`ok   ${check}\n`);
     expect(result.logs).toMatch(/^denied: \d+ passed, 0 failed$/m);
     // Nothing reached team-b's namespace.
     const list = await teamB.client.request({ url: listUrl(url, teamB.namespace, "go-clients-denied/") });

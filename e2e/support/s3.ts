@@ -285,6 +285,22 @@ export interface GoClientsRun {
   readonly logs: string;
 }
 
+/**
+ * The `denied` scenario's checks (kubeflow/manifests' isolation test), each of which the pod's log must
+ * list as `ok`: `allowed` and `denied` are `<bucket>/<prefix>` of its two places.
+ */
+export function isolationChecks(allowed: string, denied: string): string[] {
+  return [
+    `KFP stack: write, read and delete in the allowed place ${allowed}`,
+    `Argo stack: put, get and remove in the allowed place ${allowed}`,
+    `KFP stack: write under ${denied}: AccessDenied`,
+    `KFP stack: read under ${denied}: AccessDenied`,
+    `KFP stack: list under ${denied}: AccessDenied`,
+    `Argo stack: FPutObject under ${denied}: AccessDenied`,
+    `Argo stack: RemoveObject under ${denied}: AccessDenied`,
+  ];
+}
+
 const GO_CLIENTS_CONTAINER = "s3-go-clients";
 const SCENARIO_TIMEOUT = "120s";
 
