@@ -55,16 +55,19 @@ export async function assemble(
   });
   await store.init();
   const runs = new RunIndex(store.layout.runsDir, store.layout.scratch, config.fsync);
-  const metrics = createMetrics({
-    freeBytes: () => store.freeBytes(),
-    usedBytesByNamespace: () => store.usage.entries(),
-  });
+  const metrics = createMetrics(
+    {
+      freeBytes: () => store.freeBytes(),
+      usedBytesByNamespace: () => store.usage.entries(),
+    },
+    runtime.registry,
+  );
   const authorizer = overrides.authorizer ?? createAuthorizer(config, { registry: metrics.registry, logger });
   const lifecycle: Lifecycle = { shuttingDown: false };
   const app = createApp(config, { store, runs, authorizer, metrics, logger, lifecycle });
   const multipart = new MultipartUploads(store, store.layout.internalDir);
   await multipart.init();
-  const jobs = await createServerJobs(config, { store, multipart, logger, registry: metrics.registry, now: runtime.now });
+  const jobs = await createServerJobs(config, { store, multipart, logger, registry: runtime.registry, runner: runtime.jobs, now: runtime.now });
   const s3App = config.s3.enabled
     ? createSurface({ logger, metrics, faults: faultHandling(store, logger) }, [
         createS3App(config.s3, {
@@ -78,5 +81,5 @@ export async function assemble(
         }),
       ])
     : undefined;
-  return { app, s3App, multipart, jobs: jobs.runner, store, runs, metrics, authorizer, lifecycle, runtime };
+  return { app, s3App, multipart, jobs: runtime.jobs, store, runs, metrics, authorizer, lifecycle, runtime };
 }

@@ -1,6 +1,8 @@
 // The process-wide resources of one server: built once by the entry point (server.ts), handed to
 // assemble.ts and from there to whatever needs them. Nothing below keeps mutable state in a module, so
 // two servers in one process (tests) share nothing but the process itself.
+import { Registry } from "prom-client";
+import { JobRunner } from "./jobs/runner.js";
 import type { Logger } from "./log.js";
 import { BufferPool } from "./storage/buffer-pool.js";
 import { createSidecarCache, type SidecarCache } from "./storage/meta.js";
@@ -22,7 +24,11 @@ export interface Runtime {
   readonly sidecarCache: SidecarCache;
   /** Buffers file bodies are read into on their way to the socket (storage/buffer-pool.ts). */
   readonly bodyBuffers: BufferPool;
-  /** Stops what runs on its own (the upload workers); the next upload starts them again. */
+  /** The Prometheus registry /metrics serves: every metric of this server registers here. */
+  readonly registry: Registry;
+  /** The background job scheduler (jobs/runner.ts); the server adds its jobs (jobs/server-jobs.ts). */
+  readonly jobs: JobRunner;
+  /** Stops what runs on its own: the job scheduler (waiting for running jobs to pause) and the upload workers (the next upload starts them again). */
   stop(): Promise<void>;
 }
 
@@ -37,14 +43,22 @@ export interface RuntimeOptions {
 
 export function createRuntime(options: RuntimeOptions): Runtime {
   const uploadWriters = new UploadWriterPool(options.uploadWorkers ?? DEFAULT_UPLOAD_WORKERS);
+  const now = options.now ?? Date.now;
+  const registry = new Registry();
+  const jobs = new JobRunner(options.logger, registry, now);
   return {
     logger: options.logger,
-    now: options.now ?? Date.now,
+    now,
     tempNames: options.tempNames ?? new TempNames(),
     uploadWriters,
     youngGc: new YoungGc(),
     sidecarCache: createSidecarCache(),
     bodyBuffers: new BufferPool(),
-    stop: () => uploadWriters.stop(),
+    registry,
+    jobs,
+    stop: async () => {
+      await jobs.stop();
+      await uploadWriters.stop();
+    },
   };
 }

@@ -229,7 +229,9 @@ describe("process failures", () => {
       timeout: 15_000,
     });
     expect(result.status).toBe(1);
-    expect(result.stdout).toMatch(/could not start.*upload-worker\.mjs is missing beside server\.mjs/);
+    const failure = JSON.parse(result.stdout.trim().split("\n").at(-1) ?? "{}") as { msg?: string; error?: string };
+    expect(failure.msg).toBe("could not start");
+    expect(failure.error).toMatch(/upload-worker\.mjs is missing beside server\.mjs/);
   });
 
   it("a port already in use: one fatal JSON line naming it, exit code 2, no stack trace", async () => {

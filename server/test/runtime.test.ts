@@ -69,4 +69,33 @@ describe("createRuntime", () => {
     expect(second.uploadWriters.runningWorkers).toBe(1);
     await second.stop();
   });
+
+  it("each runtime schedules its own jobs on its own metrics registry; stop() lets a running job finish its step and schedules no more", async () => {
+    const first = createRuntime({ logger: silentLogger });
+    const second = createRuntime({ logger: silentLogger });
+    let runs = 0;
+    let release: () => void = () => {};
+    first.jobs.add({
+      name: "count",
+      intervalMs: 60_000,
+      run: async (context) => {
+        runs += 1;
+        await new Promise<void>((resolve) => (release = resolve));
+        await context.step();
+      },
+    });
+    // A second server on the same runtime would schedule every job twice: refused.
+    expect(() => first.jobs.add({ name: "count", intervalMs: 60_000, run: async () => {} })).toThrow(/already scheduled/);
+    expect(() => second.jobs.runNow("count")).toThrow(/no job named count/);
+    const running = first.jobs.runNow("count");
+    const stopped = first.stop();
+    release();
+    await Promise.all([running, stopped]);
+    await first.jobs.runNow("count");
+    expect(runs).toBe(1);
+    const metric = async (runtime: Runtime) => (await runtime.registry.getSingleMetricAsString("kfp_artifacts_job_runs_total"));
+    expect(await metric(first)).toContain('job_name="count",outcome="preempted"');
+    expect(await metric(second)).not.toContain('job_name="count"');
+    await second.stop();
+  });
 });

@@ -72,6 +72,8 @@ export class JobRunner {
   }
 
   add(job: JobDefinition): void {
+    // One runtime serves one server: a second server on it would schedule every job twice.
+    if (this.#jobs.some((known) => known.name === job.name)) throw new Error(`a job named ${job.name} is already scheduled`);
     this.#jobs.push(job);
   }
 
@@ -122,7 +124,7 @@ export class JobRunner {
       this.#metrics.lastSuccess.set({ job_name: job.name }, this.now() / 1000);
     } catch (error) {
       this.#metrics.runs.inc({ job_name: job.name, outcome: error instanceof JobPreempted ? "preempted" : "error" });
-      if (!(error instanceof JobPreempted)) this.logger.warn("background job failed", { job: job.name, error: String(error) });
+      if (!(error instanceof JobPreempted)) this.logger.warn("background job failed", { job: job.name, error });
     } finally {
       this.#metrics.duration.set({ job_name: job.name }, (performance.now() - started) / 1000);
       await lease?.release().catch(() => {});

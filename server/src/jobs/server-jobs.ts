@@ -12,7 +12,7 @@ import { RetentionPolicy } from "../retention/policy.js";
 import { createRetentionMetrics, sweepRetention } from "../retention/sweep.js";
 import type { MultipartUploads } from "../s3/multipart.js";
 import type { ArtifactStore } from "../storage/store.js";
-import { JobRunner } from "./runner.js";
+import type { JobRunner } from "./runner.js";
 import { VolumeLease } from "./volume-lease.js";
 
 const TEMPORARY_FILES_INTERVAL_MS = 60_000;
@@ -23,17 +23,16 @@ const ORPHANS_INTERVAL_MS = 6 * 60 * 60_000;
 const LEASE_MS = 2 * 60_000;
 
 export interface ServerJobs {
-  readonly runner: JobRunner;
   readonly bucketLifecycles: LifecycleStore;
   readonly policy: RetentionPolicy;
 }
 
 export async function createServerJobs(
   config: Config,
-  deps: { store: ArtifactStore; multipart: MultipartUploads; logger: Logger; registry: Registry; now?: () => number },
+  deps: { store: ArtifactStore; multipart: MultipartUploads; logger: Logger; registry: Registry; runner: JobRunner; now: () => number },
 ): Promise<ServerJobs> {
   const { store, multipart, logger } = deps;
-  const now = deps.now ?? Date.now;
+  const { runner, now } = deps;
   const jobsDir = path.join(store.layout.internalDir, "jobs");
   const bucketLifecycles = new LifecycleStore(path.join(store.layout.internalDir, "lifecycle"));
   await bucketLifecycles.load();
@@ -47,7 +46,6 @@ export async function createServerJobs(
   const orphanMetrics = createOrphanMetrics(deps.registry);
   const lease = (name: string) => new VolumeLease(jobsDir, name, store.layout.tempNames.ownPrefix, LEASE_MS, now);
 
-  const runner = new JobRunner(logger, deps.registry, now);
   runner.add({
     name: "temporary-files",
     intervalMs: TEMPORARY_FILES_INTERVAL_MS,
@@ -86,5 +84,5 @@ export async function createServerJobs(
       await sweepOrphans({ store, cursorFile: path.join(jobsDir, "orphans.cursor"), dryRun: config.retention.dryRun, logger, metrics: orphanMetrics }, context);
     },
   });
-  return { runner, bucketLifecycles, policy };
+  return { bucketLifecycles, policy };
 }

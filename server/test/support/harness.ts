@@ -104,12 +104,14 @@ export async function startChildServer(
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`child server did not listen within ${timeoutMs} ms:\n${output}`)), timeoutMs);
     const onData = () => {
-      const match = /"msg":"listening"[^\n]*"port":(\d+)/.exec(output);
-      if (match) {
-        s3Port = /"msg":"listening"[^\n]*"s3Port":(\d+)/.exec(output)?.[1];
+      // The "listening" line once it is complete (the field order is the logger's business).
+      const line = output.split("\n").slice(0, -1).find((text) => text.includes('"msg":"listening"'));
+      if (line !== undefined) {
+        const listening = JSON.parse(line) as { port: number; s3Port?: number };
+        s3Port = listening.s3Port === undefined ? undefined : String(listening.s3Port);
         clearTimeout(timer);
         child.stdout.off("data", onData);
-        resolve(Number(match[1]));
+        resolve(listening.port);
       }
     };
     child.stdout.on("data", onData);
