@@ -14,7 +14,7 @@ import { assemble, type Assembled } from "../src/assemble.js";
 import { loadConfig, parseRetentionRules } from "../src/config.js";
 import { JobRunner, JobPreempted, type JobContext } from "../src/jobs/runner.js";
 import { VolumeLease } from "../src/jobs/volume-lease.js";
-import { silentLogger } from "../src/log.js";
+import { createLogger, silentLogger } from "../src/log.js";
 import { LifecycleStore } from "../src/retention/lifecycle.js";
 import { DAY_MS, RetentionPolicy } from "../src/retention/policy.js";
 import { createRetentionMetrics, sweepRetention } from "../src/retention/sweep.js";
@@ -210,6 +210,33 @@ describe("the retention sweep", () => {
     expect(resumed.scanned).toBe(600);
     expect(await listFiles(path.join(a.root, "team-a"))).toHaveLength(600);
     await expect(fs.access(deps.cursorFile)).rejects.toThrow();
+  });
+
+  it("a dry run counts every artifact it would remove but names only the first 1,000, and removes nothing", async () => {
+    const a = await server({ RETENTION_DAYS: "1" });
+    await fs.mkdir(path.join(a.root, "team-a/old"), { recursive: true });
+    for (let i = 0; i < 1005; i += 1) await fs.writeFile(path.join(a.root, "team-a", `old/${String(i).padStart(4, "0")}`), "x");
+    clock = later(2);
+    const lines: string[] = [];
+    const report = await sweepRetention(
+      {
+        store: a.store,
+        policy: new RetentionPolicy(1, () => []),
+        cursorFile: path.join(a.root, ".kfp-artifacts/jobs/retention.cursor"),
+        dryRun: true,
+        logger: createLogger("info", (line) => lines.push(line)),
+        metrics: createRetentionMetrics(new Registry()),
+      },
+      { now: () => clock, step: () => Promise.resolve(false) },
+    );
+    expect(report.wouldExpire).toBe(1005);
+    expect(report.wouldExpireListed).toHaveLength(1000);
+    expect(report.wouldExpireListed[0]).toBe("team-a/old/0000");
+    expect(report.expired).toBe(0);
+    expect(await listFiles(path.join(a.root, "team-a"))).toHaveLength(1005);
+    const listing = lines.map((line) => JSON.parse(line) as { msg: string; artifacts?: string[]; total?: number }).find((line) => line.msg === "retention dry run: would remove");
+    expect(listing?.artifacts).toHaveLength(1000);
+    expect(listing?.total).toBe(1005);
   });
 
   it("FSYNC=true: removals are made durable with one fsync per directory per tick, not one per file", async () => {

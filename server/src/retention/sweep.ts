@@ -20,6 +20,8 @@ import { DAY_MS, type RetentionPolicy } from "./policy.js";
 
 /** Progress is saved after this many files, so a resumed sweep repeats at most this much. */
 const CURSOR_EVERY = 500;
+/** A dry run names at most this many artifacts (it counts them all). */
+const DRY_RUN_LISTED = 1000;
 
 export interface RetentionMetrics {
   readonly expiredObjects: Counter<typeof NAMESPACE_LABEL>;
@@ -54,8 +56,10 @@ export interface SweepReport {
   readonly scanned: number;
   readonly expired: number;
   readonly expiredBytes: number;
-  /** Dry run: what would have been removed. */
-  readonly wouldExpire: string[];
+  /** Dry run: how many artifacts would have been removed. */
+  readonly wouldExpire: number;
+  /** Dry run: the first DRY_RUN_LISTED of them (namespace/key), so a sweep of millions stays small in memory and in the log. */
+  readonly wouldExpireListed: readonly string[];
   readonly resumedFrom: { namespace: string; key: string } | undefined;
 }
 
@@ -81,7 +85,8 @@ export async function sweepRetention(deps: RetentionSweepDeps, context: JobConte
   let scanned = 0;
   let expired = 0;
   let expiredBytes = 0;
-  const wouldExpire: string[] = [];
+  let wouldExpire = 0;
+  const wouldExpireListed: string[] = [];
   const cutoffFor = (days: number) => started - days * DAY_MS;
   // Removals are made durable a tick at a time: one fsync per directory, not one per file.
   const syncs = new DirectorySyncs(store.options.fsync);
@@ -101,7 +106,8 @@ export async function sweepRetention(deps: RetentionSweepDeps, context: JobConte
         const stat = await fs.lstat(file.path).catch(() => undefined);
         if (stat === undefined || !stat.isFile() || stat.mtimeMs >= cutoffFor(days)) continue;
         if (deps.dryRun) {
-          wouldExpire.push(`${namespace}/${file.key}`);
+          wouldExpire += 1;
+          if (wouldExpireListed.length < DRY_RUN_LISTED) wouldExpireListed.push(`${namespace}/${file.key}`);
           continue;
         }
         try {
@@ -129,9 +135,9 @@ export async function sweepRetention(deps: RetentionSweepDeps, context: JobConte
   const durationSeconds = (context.now() - started) / 1000;
   metrics.lastSweep.set(context.now() / 1000);
   metrics.lastSweepDuration.set(durationSeconds);
-  logger.info("retention sweep", { scanned, expired, expiredBytes, dryRun: deps.dryRun || undefined, wouldExpire: deps.dryRun ? wouldExpire.length : undefined, resumed: resumedFrom !== undefined || undefined, durationSeconds });
-  if (deps.dryRun && wouldExpire.length > 0) logger.info("retention dry run: would remove", { artifacts: wouldExpire.slice(0, 1000) });
-  return { scanned, expired, expiredBytes, wouldExpire, resumedFrom };
+  logger.info("retention sweep", { scanned, expired, expiredBytes, dryRun: deps.dryRun || undefined, wouldExpire: deps.dryRun ? wouldExpire : undefined, resumed: resumedFrom !== undefined || undefined, durationSeconds });
+  if (deps.dryRun && wouldExpire > 0) logger.info("retention dry run: would remove", { artifacts: wouldExpireListed, listed: wouldExpireListed.length, total: wouldExpire });
+  return { scanned, expired, expiredBytes, wouldExpire, wouldExpireListed, resumedFrom };
 }
 
 function asCursor(parsed: unknown): Cursor | undefined {
