@@ -1,7 +1,7 @@
 // The Hono environment of this server: Node's request/response (every app is served by
 // @hono/node-server), and the per-request audit record.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { ArtifactVerb } from "../auth/types.js";
+import type { AccessRequest, ArtifactVerb } from "../auth/types.js";
 
 export interface RequestRecord {
   namespace?: string;
@@ -19,7 +19,19 @@ export interface RequestRecord {
   bytesIn?: number;
 }
 
+/**
+ * What the authorization core (routes/access.ts) keeps for the rest of a request, on the request's own
+ * variables (a WeakMap per request would cost the garbage collector more): the request as the
+ * authentication adapters see it, and who is calling once established.
+ */
+export interface AccessState {
+  readonly request: AccessRequest;
+  /** The core that established `caller`, whose adapter's type it has. */
+  owner?: object;
+  caller?: Promise<unknown>;
+}
+
 export type AppEnv = {
   Bindings: { incoming?: IncomingMessage; outgoing?: ServerResponse };
-  Variables: { record: RequestRecord };
+  Variables: { record: RequestRecord; access?: AccessState };
 };
