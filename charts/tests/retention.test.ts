@@ -60,7 +60,7 @@ describe("retention environment", () => {
         RETENTION_SWEEP_INTERVAL_SECONDS: "3600",
         RETENTION_DRY_RUN: "false",
       });
-      expect(loadConfig(resolvedEnv(workload)).retention).toEqual({ defaultDays: 0, rules: [], sweepIntervalMs: 3_600_000, dryRun: false });
+      expect(loadConfig(resolvedEnv(workload)).retention).toEqual({ defaultDays: 0, rules: [], sweepIntervalMs: 3_600_000, orphanSweepIntervalMs: 21_600_000, dryRun: false });
     }
   });
 
@@ -83,6 +83,7 @@ describe("retention environment", () => {
         { namespace: "team-a", prefix: "tmp/", days: 1 },
       ],
       sweepIntervalMs: 600_000,
+      orphanSweepIntervalMs: 21_600_000,
       dryRun: true,
     });
     const teamA = loadConfig(resolvedEnv(findObject(objects, "Deployment", "kfp-artifacts-team-a", "team-a")));
@@ -92,7 +93,7 @@ describe("retention environment", () => {
       { namespace: "team-a", prefix: "tmp/", days: 1 },
     ]);
     const teamC = loadConfig(resolvedEnv(findObject(objects, "Deployment", "kfp-artifacts-team-c", "team-c")));
-    expect(teamC.retention).toEqual({ defaultDays: 30, rules: [], sweepIntervalMs: 600_000, dryRun: true });
+    expect(teamC.retention).toEqual({ defaultDays: 30, rules: [], sweepIntervalMs: 600_000, orphanSweepIntervalMs: 21_600_000, dryRun: true });
   });
 
   it("puts the same environment on a DaemonSet", async () => {
@@ -132,6 +133,7 @@ const rejections: { name: string; options: RenderOptions; error: RegExp }[] = [
   { name: "a prefix override with no prefix", options: { set: ["retention.prefixDays.team-a=1"] }, error: /'team-a' does not match/ },
   { name: "a prefix override with a comma", options: { set: ["retention.prefixDays.team-a/a\\,b/=1"] }, error: /'team-a\/a,b\/' does not match/ },
   { name: "a sweep interval under 10 seconds", options: { set: ["retention.sweepIntervalSeconds=5"] }, error: /retention\/sweepIntervalSeconds/ },
+  { name: "an orphan sweep interval under a minute", options: { set: ["retention.orphanSweepIntervalSeconds=30"] }, error: /retention\/orphanSweepIntervalSeconds/ },
   { name: "a dry-run switch that is a string", options: { setString: ["retention.dryRun=yes"] }, error: /retention\/dryRun/ },
   { name: "an unknown retention key", options: { set: ["retention.maxAgeDays=3"] }, error: /additional properties 'maxAgeDays' not allowed/ },
   { name: "an unknown alert rule key", options: { set: ["prometheusRule.severity=page"] }, error: /additional properties 'severity' not allowed/ },
@@ -229,6 +231,21 @@ describe("PrometheusRule", () => {
       expect(alert.annotations.description, alert.alert).toContain("{{ $labels.service }}");
       expect(alert.annotations.summary).toBeTruthy();
     }
+  });
+
+  it("gives every server the orphan sweep's interval, and the maintenance alert two of its runs and a quarter of an hour", async () => {
+    const objects = await renderChart({ set: ["prometheusRule.enabled=true", "retention.orphanSweepIntervalSeconds=3600", "dedicated.namespaces={team-a}"] });
+    for (const workload of workloads(objects)) {
+      const env = resolvedEnv(workload);
+      expect(env.ORPHAN_SWEEP_INTERVAL_SECONDS, workload.metadata.name).toBe("3600");
+      expect(loadConfig(env).retention.orphanSweepIntervalMs, workload.metadata.name).toBe(3_600_000);
+    }
+    const maintenance = alertRules(findObject(objects, "PrometheusRule", "kfp-artifacts", NAMESPACE)).find((a) => a.alert.endsWith("MaintenanceJobFailing"));
+    expect(maintenance?.expr).toContain("[8100s]");
+    expect(maintenance?.annotations.description).toContain("more than once in 8100s");
+    // Never shorter than two runs of the 10-minute multipart job.
+    const frequent = await renderChart({ set: ["prometheusRule.enabled=true", "retention.orphanSweepIntervalSeconds=60"] });
+    expect(alertRules(findObject(frequent, "PrometheusRule", "kfp-artifacts", NAMESPACE)).find((a) => a.alert.endsWith("MaintenanceJobFailing"))?.expr).toContain("[2100s]");
   });
 
   it("refuses a nearly-full threshold at or below the free space where writes stop", async () => {

@@ -285,6 +285,10 @@ const envSchema = z.object({
     description: "Time between two retention sweeps (one server per volume at a time, by a lease on the volume).",
     chartValue: "retention.sweepIntervalSeconds",
   }),
+  ORPHAN_SWEEP_INTERVAL_SECONDS: documented(positiveInt(60, 7 * 24 * 3600).prefault(String(6 * 3600)), {
+    description: "Time between two sweeps of orphaned digest sidecars and run records, whose artifacts are gone (one server per volume at a time, by a lease on the volume; docs/retention.md).",
+    chartValue: "retention.orphanSweepIntervalSeconds",
+  }),
   RETENTION_DRY_RUN: documented(boolean.prefault("false"), {
     description: "Log what each sweep would remove, and remove nothing.",
     chartValue: "retention.dryRun",
@@ -366,6 +370,8 @@ export type RetentionConfig = Readonly<{
   /** Namespace and prefix overrides from the environment. */
   rules: readonly RetentionRule[];
   sweepIntervalMs: number;
+  /** The orphan sweep's interval (digest sidecars and run records of artifacts that are gone). */
+  orphanSweepIntervalMs: number;
   dryRun: boolean;
 }>;
 
@@ -500,6 +506,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       defaultDays: e.RETENTION_DAYS,
       rules: Object.freeze(retentionRules),
       sweepIntervalMs: e.RETENTION_SWEEP_INTERVAL_SECONDS * 1000,
+      orphanSweepIntervalMs: e.ORPHAN_SWEEP_INTERVAL_SECONDS * 1000,
       dryRun: e.RETENTION_DRY_RUN,
     }),
     logLevel: e.LOG_LEVEL,

@@ -29,6 +29,8 @@ namespace only, so it gets the overrides of that namespace only.
   value: {{ join "," $prefixDays | quote }}
 - name: RETENTION_SWEEP_INTERVAL_SECONDS
   value: {{ int $retention.sweepIntervalSeconds | toString | quote }}
+- name: ORPHAN_SWEEP_INTERVAL_SECONDS
+  value: {{ int $retention.orphanSweepIntervalSeconds | toString | quote }}
 - name: RETENTION_DRY_RUN
   value: {{ $retention.dryRun | toString | quote }}
 {{- end -}}

@@ -17,8 +17,6 @@ import { VolumeLease } from "./volume-lease.js";
 
 const TEMPORARY_FILES_INTERVAL_MS = 60_000;
 const MULTIPART_INTERVAL_MS = 10 * 60_000;
-/** Orphans only come from crashes, manual removals and runs that ended long ago: a few sweeps a day. */
-const ORPHANS_INTERVAL_MS = 6 * 60 * 60_000;
 /** A lease outlives a holder's silence this long: renewals come every few hundred files. */
 const LEASE_MS = 2 * 60_000;
 
@@ -78,7 +76,8 @@ export async function createServerJobs(
   });
   runner.add({
     name: "orphans",
-    intervalMs: ORPHANS_INTERVAL_MS,
+    // Orphans only come from crashes, manual removals and runs that ended long ago: by default a few sweeps a day.
+    intervalMs: config.retention.orphanSweepIntervalMs,
     lease: lease("orphans"),
     run: async (context) => {
       await sweepOrphans({ store, cursorFile: path.join(jobsDir, "orphans.cursor"), dryRun: config.retention.dryRun, logger, metrics: orphanMetrics }, context);
