@@ -107,3 +107,40 @@ describe("a small PUT", () => {
     expect(await fs.readdir(store.layout.tmpDir)).toEqual([]);
   });
 });
+
+/** FileHandle's prototype, to count the directory fsyncs the commits make (the file's is the upload worker's). */
+async function fileHandlePrototype(): Promise<{ sync: () => Promise<void> }> {
+  const handle = await fs.open(store.options.root, "r");
+  await handle.close();
+  return Object.getPrototypeOf(handle) as { sync: () => Promise<void> };
+}
+
+describe("durable small PUTs into one directory at once", () => {
+  it("share its fsyncs: the commits that land while the first one's flush runs are made durable by one more flush, each answered after a flush that began after its rename", async () => {
+    // The second write opens the directory its first made and keeps it open: the commits share that descriptor.
+    for (const name of ["warm", "warm2"]) await store.put({ namespace: "team-a", key: parseKey(`group/${name}`), body: bodyOf(name) });
+    const prototype = await fileHandlePrototype();
+    const original = prototype.sync;
+    let openGate!: () => void;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    /** For each directory fsync, the entries of the directory when it began. */
+    const flushedEntries: string[][] = [];
+    vi.spyOn(prototype, "sync").mockImplementation(async function (this: fs.FileHandle) {
+      flushedEntries.push((await fs.readdir(`${store.options.root}/team-a/group`)).sort());
+      if (flushedEntries.length === 1) await gate;
+      return original.call(this);
+    });
+    const answered: string[] = [];
+    const keys = Array.from({ length: 9 }, (_, index) => `k${index}`);
+    const puts = keys.map((name) => store.put({ namespace: "team-a", key: parseKey(`group/${name}`), body: bodyOf(name) }).then(() => answered.push(name)));
+    // Every rename has happened while the first flush is held: all nine entries are in the directory.
+    await vi.waitFor(async () => expect((await fs.readdir(`${store.options.root}/team-a/group`)).length).toBe(11), { timeout: 10_000 });
+    expect(flushedEntries).toHaveLength(1);
+    expect(answered).toEqual([]);
+    openGate();
+    await Promise.all(puts);
+    expect(flushedEntries).toHaveLength(2);
+    // The second flush began with every entry in place: it covers each commit the first did not.
+    expect(flushedEntries[1]).toEqual(["warm", "warm2", ...keys].sort());
+  });
+});

@@ -10,6 +10,7 @@ import { ConfigError } from "../config.js";
 import { badRequest, conflict, insufficientStorage, notFound } from "../errors.js";
 import type { Runtime } from "../runtime.js";
 import { sizeOfFiles, VolumeRoot, type HeldDirectory } from "./contained.js";
+import { GroupedDirectorySyncs } from "./directory-sync.js";
 import { VolumeLayout } from "./layout.js";
 import { Sidecars } from "./meta.js";
 import { NamespaceLock } from "./mutex.js";
@@ -43,6 +44,8 @@ export class Volume {
   readonly commitLock = new NamespaceLock();
   readonly sidecars: Sidecars;
   readonly replacements: Replacements;
+  /** With FSYNC: the directory fsyncs that commits into one directory at once share (directory-sync.ts). */
+  readonly directorySyncs = new GroupedDirectorySyncs();
   /** With a quota: usage kept on the volume, under a lock every server on it honours (shared-usage.ts). */
   readonly sharedUsage: SharedUsage | undefined;
   #rootIdentity: RootIdentity = -1;
@@ -156,7 +159,7 @@ export class Volume {
 
   /**
    * Puts `source` at the key with `place` (a rename or a link to the entry's path), then fsyncs the
-   * parent. A peer process on the same volume may have removed the parent meanwhile (its delete prunes
+   * parent (one fsync shared with the commits that landed in it meanwhile). A peer process on the same volume may have removed the parent meanwhile (its delete prunes
    * the directories it leaves empty, ours among them while the new entry was not there yet): then the
    * parents are made again and the step retried, a bounded number of times.
    */
@@ -173,7 +176,7 @@ export class Volume {
         if (current !== parent) await current.close();
         current = await this.makeParents(namespace, key);
       }
-      if (this.options.fsync) await current.sync();
+      if (this.options.fsync) await this.directorySyncs.sync(current.handle);
     } finally {
       if (current !== parent) await current.close();
     }
