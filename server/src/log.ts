@@ -47,11 +47,12 @@ export function stdoutPerTurn(): (line: string) => void {
 }
 
 /**
- * Fields whose values are credentials wherever they appear in a log line (top level or one object down,
- * e.g. a request's headers): the line keeps the field, its value becomes "[redacted]".
+ * Fields whose values are credentials: at the top level of a log line and inside its `headers` or
+ * `credentials` object, the line keeps the field and its value becomes "[redacted]". Named paths, not
+ * wildcards: pino's wildcard redaction costs about 30 µs a line, more than a whole small GET.
  */
 const SECRET_FIELDS = ["authorization", "cookie", "token", "password", "secretKey", "secretAccessKey", "x-amz-security-token"];
-const REDACTED_PATHS = SECRET_FIELDS.flatMap((field) => [`["${field}"]`, `*["${field}"]`]);
+const REDACTED_PATHS = SECRET_FIELDS.flatMap((field) => [`["${field}"]`, `headers["${field}"]`, `credentials["${field}"]`]);
 
 /** An Error in a field (`error`, `err`, `cause`) keeps its type, message, stack and chain of causes. */
 function serializeError(value: unknown): unknown {

@@ -72,7 +72,7 @@ describe("createLogger", () => {
     expect(line?.error).toBe("ENOSPC");
   });
 
-  it("redacts credentials by field name, at the top level and one object down, and keeps the rest", async () => {
+  it("redacts credentials by field name, at the top level and in headers and credentials, and keeps the rest", async () => {
     const [line] = await logged((logger) =>
       logger.info("request", {
         authorization: "Bearer eyJhbGciOi",
