@@ -30,16 +30,26 @@ export interface WrittenFile {
   readonly mtimeNs: bigint;
 }
 
+/** How an upload ends: its sidecar when asked (with a file), an fsync when asked, then its close. */
+export interface FinishRequest {
+  readonly fsync: boolean;
+  readonly sidecar: SidecarRequest | undefined;
+}
+
 export type WriterRequest =
   /**
    * Start an upload on this worker: with `file`, create it (O_CREAT|O_EXCL) and append the bytes to it;
    * keep the `digests` asked for. An S3 upload's MD5 may run on a second worker, which gets no `file`.
    */
   | { readonly op: "open"; readonly id: number; readonly file: { readonly path: string; readonly mode: number } | undefined; readonly digests: readonly Digest[] }
-  /** Hash (and append, with a file) the first `length` bytes of `slot`; always answered with "written", which frees it. */
-  | { readonly op: "write"; readonly id: number; readonly slot: number; readonly length: number }
+  /**
+   * Hash (and append, with a file) the first `length` bytes of `slot`; answered with "written", which
+   * frees it. With `finish` (a whole body in one slot, on one worker), the finish follows at once and
+   * its one reply ("finished", "failed" or "aborted") frees the slot instead: one hand-off per write fewer.
+   */
+  | { readonly op: "write"; readonly id: number; readonly slot: number; readonly length: number; readonly finish?: FinishRequest | undefined }
   /** Write the sidecar when asked (with a file), fsync when asked, close, and answer the digests. */
-  | { readonly op: "finish"; readonly id: number; readonly fsync: boolean; readonly sidecar: SidecarRequest | undefined }
+  | ({ readonly op: "finish"; readonly id: number } & FinishRequest)
   /** Close without a digest (the event loop removes the file). Always answered. */
   | { readonly op: "abort"; readonly id: number };
 

@@ -10,7 +10,7 @@ import { createHash, type Hash } from "node:crypto";
 import fs from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { metaFor } from "./sidecar-format.js";
-import type { Digest, SidecarRequest, WorkerSetup, WriterReply, WriterRequest, WrittenFile } from "./upload-protocol.js";
+import type { Digest, FinishRequest, SidecarRequest, WorkerSetup, WriterReply, WriterRequest, WrittenFile } from "./upload-protocol.js";
 
 interface OpenUpload {
   /** The temporary file, on the worker that writes it; undefined on a worker that only hashes. */
@@ -118,16 +118,26 @@ function handle(request: WriterRequest): void {
         fail(request.id, error, upload);
       }
     }
+    // Written whole: the finish's reply gives the slot back. Failed: "failed" went first, and this frees it.
+    if (request.finish !== undefined && bytes === request.length && upload !== undefined && upload !== "failed" && !upload.failed) {
+      finish(request.id, upload, request.finish);
+      return;
+    }
     reply({ op: "written", id: request.id, slot: request.slot, bytes });
     return;
   }
   if (upload === undefined || upload === "failed" || upload.failed || upload.syncing) return;
+  finish(request.id, upload, request);
+}
+
+/** Writes the sidecar when asked, fsyncs when asked, closes, and answers the digests (or the failure). */
+function finish(id: number, upload: OpenUpload, request: FinishRequest): void {
   const digests: Partial<Record<Digest, string>> = {};
   for (const [digest, hash] of upload.hashes) digests[digest] = hash.digest("hex");
   const { fd } = upload;
   if (fd === undefined) {
-    uploads.delete(request.id);
-    reply({ op: "finished", id: request.id, digests, file: undefined, sidecar: false });
+    uploads.delete(id);
+    reply({ op: "finished", id, digests, file: undefined, sidecar: false });
     return;
   }
   let file: WrittenFile;
@@ -135,28 +145,28 @@ function handle(request: WriterRequest): void {
     file = identityOf(fd);
   } catch (error) {
     // The upload is still known: its abort closes the descriptor.
-    fail(request.id, error, upload);
+    fail(id, error, upload);
     return;
   }
   const sidecar = request.sidecar !== undefined && writeSidecar(request.sidecar, digests, file);
   if (!request.fsync) {
     try {
-      uploads.delete(request.id);
+      uploads.delete(id);
       fs.closeSync(fd);
-      reply({ op: "finished", id: request.id, digests, file, sidecar });
+      reply({ op: "finished", id, digests, file, sidecar });
     } catch (error) {
-      fail(request.id, error, upload);
+      fail(id, error, upload);
     }
     return;
   }
   upload.syncing = true;
   fs.fsync(fd, (syncError) => {
     fs.close(fd, (closeError) => {
-      uploads.delete(request.id);
+      uploads.delete(id);
       const error = syncError ?? closeError;
-      if (upload.abortWhenSynced) reply({ op: "aborted", id: request.id });
-      else if (error !== null) fail(request.id, error, undefined);
-      else reply({ op: "finished", id: request.id, digests, file, sidecar });
+      if (upload.abortWhenSynced) reply({ op: "aborted", id: id });
+      else if (error !== null) fail(id, error, undefined);
+      else reply({ op: "finished", id, digests, file, sidecar });
     });
   });
 }

@@ -12,7 +12,7 @@ import { existsSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { Digest, SidecarRequest, WorkerSetup, WriterReply, WriterRequest, WrittenFile } from "./upload-protocol.js";
+import type { Digest, FinishRequest, SidecarRequest, WorkerSetup, WriterReply, WriterRequest, WrittenFile } from "./upload-protocol.js";
 
 /**
  * One hand-over: amortizes the message cost (≈ 20 µs) over 8 socket reads. It is also what each upload
@@ -113,6 +113,8 @@ export class UploadWriter {
   #md5: string | undefined;
   #file: WrittenFile | undefined;
   #sidecarWritten = false;
+  /** The slot a write that also finishes the upload holds: its finish's reply gives it back. */
+  #finishingSlot: number | undefined;
 
   constructor(
     readonly id: number,
@@ -158,15 +160,25 @@ export class UploadWriter {
    */
   async finish(fsync: boolean, sidecar?: SidecarRequest): Promise<string> {
     this.#throwIfFailed();
+    const wholeInOneSlot = this.#lanes.length === 0 && this.#batchBytes > 0 && this.#batchBytes <= SLOT_BYTES;
     this.#open(true);
-    const handingOver = this.#handOver(true);
-    if (handingOver !== undefined) await handingOver;
-    // Read afresh: a failure may have arrived while waiting (TypeScript would keep the earlier narrowing).
-    this.#throwIfFailed();
-    const finishing = this.#wait("finished");
-    // Only the writing worker (the first lane) has the file, and so the identity the sidecar names.
-    this.#lanes.forEach((lane, index) => lane.send({ op: "finish", id: this.id, fsync, sidecar: index === 0 ? sidecar : undefined }));
-    await finishing;
+    const slot = wholeInOneSlot && this.#lanes.length === 1 ? this.slots.take() : undefined;
+    if (slot !== undefined) {
+      // The whole body, written and finished in one request with one reply.
+      const finishing = this.#wait("finished");
+      this.#finishingSlot = slot;
+      this.#post(slot, { fsync, sidecar });
+      await finishing;
+    } else {
+      const handingOver = this.#handOver(true);
+      if (handingOver !== undefined) await handingOver;
+      // Read afresh: a failure may have arrived while waiting (TypeScript would keep the earlier narrowing).
+      this.#throwIfFailed();
+      const finishing = this.#wait("finished");
+      // Only the writing worker (the first lane) has the file, and so the identity the sidecar names.
+      this.#lanes.forEach((lane, index) => lane.send({ op: "finish", id: this.id, fsync, sidecar: index === 0 ? sidecar : undefined }));
+      await finishing;
+    }
     this.#close();
     if (this.#sha256 === undefined || this.#file === undefined) throw new Error("the upload worker finished without the file's digest and identity");
     return this.#sha256;
@@ -199,6 +211,8 @@ export class UploadWriter {
       else this.#settle(this.#failure);
       return;
     }
+    // Whatever ends the upload on its worker also gives back the slot its finishing write held.
+    if (reply.op !== "written") this.#giveBackFinishingSlot();
     switch (reply.op) {
       case "failed":
         this.#failure ??= workerError(reply.code, reply.message);
@@ -284,7 +298,15 @@ export class UploadWriter {
     }
   }
 
-  #post(slot: number): void {
+  /** The slot of a write that finished the upload (written and finished in one request), until its reply. */
+  #giveBackFinishingSlot(): void {
+    const slot = this.#finishingSlot;
+    this.#finishingSlot = undefined;
+    // Not held any more when "written" freed it (the write failed): never given back twice.
+    if (slot !== undefined && this.#held.delete(slot)) this.slots.give(slot);
+  }
+
+  #post(slot: number, finish?: FinishRequest): void {
     this.#open(false);
     const view = this.slots.view(slot);
     let length = 0;
@@ -298,7 +320,7 @@ export class UploadWriter {
     }
     this.#batchBytes -= length;
     this.#held.set(slot, this.#lanes.length);
-    for (const lane of this.#lanes) lane.send({ op: "write", id: this.id, slot, length });
+    for (const lane of this.#lanes) lane.send({ op: "write", id: this.id, slot, length, finish });
   }
 
   #throwIfFailed(): void {

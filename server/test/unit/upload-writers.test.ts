@@ -4,7 +4,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { SLOT_BYTES, UploadWriterPool } from "../../src/storage/upload-writers.js";
 
 let dir: string;
@@ -142,6 +142,49 @@ describe("UploadWriterPool", () => {
       }
     } finally {
       await small.stop();
+    }
+  });
+
+  it("writes and finishes a body that fits one slot with one reply from the worker, which gives the slot back", async () => {
+    const single = new UploadWriterPool(1, 1);
+    try {
+      for (const fsync of [false, true]) {
+        const body = randomBytes(4096);
+        const file = path.join(dir, `one-reply-${fsync}`);
+        const writer = single.begin(file, 0o600, { md5: true });
+        const receive = vi.spyOn(Object.getPrototypeOf(writer) as { receive: (reply: unknown) => void }, "receive");
+        expect(writer.write(body)).toBeUndefined();
+        expect(await writer.finish(fsync)).toBe(sha256(body));
+        const replies = receive.mock.calls.map(([reply]) => reply as { op: string; id: number }).filter((reply) => reply.id === writer.id);
+        receive.mockRestore();
+        expect(replies.map((reply) => reply.op)).toEqual(["finished"]);
+        expect(writer.md5).toBe(md5(body));
+        expect((await readFile(file)).equals(body)).toBe(true);
+        // The pool's only slot is free again: a whole slot is handed over at once.
+        const next = single.begin(path.join(dir, `after-one-reply-${fsync}`), 0o600);
+        expect(next.write(new Uint8Array(SLOT_BYTES))).toBeUndefined();
+        await next.finish(false);
+      }
+    } finally {
+      await single.stop();
+    }
+  });
+
+  it("gives a one-slot body's slot back when its write fails (an existing file), and its abort is answered", async () => {
+    const single = new UploadWriterPool(1, 1);
+    try {
+      const existing = path.join(dir, "one-slot-existing");
+      await writeFile(existing, "keep me");
+      const writer = single.begin(existing, 0o600);
+      expect(writer.write(new Uint8Array(10))).toBeUndefined();
+      await expect(writer.finish(true)).rejects.toMatchObject({ code: "EEXIST" });
+      await writer.abort();
+      expect(await readFile(existing, "utf8")).toBe("keep me");
+      const next = single.begin(path.join(dir, "after-one-slot-failure"), 0o600);
+      expect(next.write(new Uint8Array(SLOT_BYTES))).toBeUndefined();
+      await next.finish(false);
+    } finally {
+      await single.stop();
     }
   });
 
