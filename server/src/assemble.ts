@@ -67,7 +67,7 @@ export async function assemble(
   const app = createApp(config, { store, runs, authorizer, metrics, logger, lifecycle });
   const multipart = new MultipartUploads(store, store.layout.internalDir);
   await multipart.init();
-  const jobs = await createServerJobs(config, { store, multipart, logger, registry: runtime.registry, runner: runtime.jobs, now: runtime.now });
+  const jobs = await createServerJobs(config, { store, multipart, logger, runtime });
   const s3App = config.s3.enabled
     ? createSurface({ logger, metrics, faults: faultHandling(store, logger) }, [
         createS3App(config.s3, {

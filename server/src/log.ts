@@ -40,7 +40,7 @@ export function linesPerTurn(write: (text: string) => void): { write: (line: str
 }
 
 /** Standard output, lines per turn (linesPerTurn); what is pending is written when the process exits. */
-export function stdoutPerTurn(): (line: string) => void {
+function stdoutPerTurn(): (line: string) => void {
   const lines = linesPerTurn((text) => process.stdout.write(text));
   process.on("exit", lines.flush);
   return lines.write;

@@ -71,7 +71,7 @@ export async function sendStream(
  * Sends a body held in memory. Written to the Node response directly: building a Web Response (and its
  * Headers) for @hono/node-server to take apart again was a measurable share of a small GET.
  */
-export function sendBody(c: Context<AppEnv>, status: number, headers: Record<string, string>, body: Uint8Array<ArrayBuffer>): Response {
+function sendBody(c: Context<AppEnv>, status: number, headers: Record<string, string>, body: Uint8Array<ArrayBuffer>): Response {
   const outgoing = nodeResponse(c);
   outgoing.writeHead(status, headers);
   outgoing.end(body);

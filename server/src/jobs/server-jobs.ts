@@ -3,7 +3,6 @@
 // (digest sidecars and run records of artifacts that are gone); the last three one server at a time per
 // volume, each by its own lease.
 import path from "node:path";
-import type { Registry } from "prom-client";
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 import { LifecycleStore } from "../retention/lifecycle.js";
@@ -12,7 +11,7 @@ import { RetentionPolicy } from "../retention/policy.js";
 import { createRetentionMetrics, sweepRetention } from "../retention/sweep.js";
 import type { MultipartUploads } from "../s3/multipart.js";
 import type { ArtifactStore } from "../storage/store.js";
-import type { JobRunner } from "./runner.js";
+import type { Runtime } from "../runtime.js";
 import { VolumeLease } from "./volume-lease.js";
 
 const TEMPORARY_FILES_INTERVAL_MS = 60_000;
@@ -27,10 +26,10 @@ export interface ServerJobs {
 
 export async function createServerJobs(
   config: Config,
-  deps: { store: ArtifactStore; multipart: MultipartUploads; logger: Logger; registry: Registry; runner: JobRunner; now: () => number },
+  deps: { store: ArtifactStore; multipart: MultipartUploads; logger: Logger; runtime: Pick<Runtime, "registry" | "jobs" | "now"> },
 ): Promise<ServerJobs> {
   const { store, multipart, logger } = deps;
-  const { runner, now } = deps;
+  const { jobs: runner, now, registry } = deps.runtime;
   const jobsDir = path.join(store.layout.internalDir, "jobs");
   const bucketLifecycles = new LifecycleStore(path.join(store.layout.internalDir, "lifecycle"));
   await bucketLifecycles.load();
@@ -40,8 +39,8 @@ export async function createServerJobs(
     ...config.retention.rules,
     ...bucketLifecycles.retentionRules({ kubeflowBucket: config.s3.kubeflowBucket, systemNamespace: config.s3.systemNamespace, namespaces: () => namespaces }),
   ]);
-  const retentionMetrics = createRetentionMetrics(deps.registry);
-  const orphanMetrics = createOrphanMetrics(deps.registry);
+  const retentionMetrics = createRetentionMetrics(registry);
+  const orphanMetrics = createOrphanMetrics(registry);
   const lease = (name: string) => new VolumeLease(jobsDir, name, store.layout.tempNames.ownPrefix, LEASE_MS, now);
 
   runner.add({
