@@ -61,6 +61,7 @@ export async function assemble(
       usedBytesByNamespace: () => store.usage.entries(),
     },
     runtime.registry,
+    runtime.metricsText,
   );
   const authorizer = overrides.authorizer ?? createAuthorizer(config, { registry: metrics.registry, logger });
   const lifecycle: Lifecycle = { shuttingDown: false };

@@ -183,6 +183,11 @@ const envSchema = z.object({
     description: "A request that sends or receives nothing for this long, while the server is not working on it, is aborted (slow clients).",
     chartValue: "limits.idleTimeoutSeconds",
   }),
+  SERVER_PROCESSES: documented(positiveInt(1, 64).prefault("1"), {
+    description:
+      "Server processes sharing the ports. One process serves from one core; on a pod with more CPU, more processes serve more small requests at once (each holds about 100 MB). The only way to use more cores on a ReadWriteOnce claim, which allows one pod.",
+    chartValue: "processes",
+  }),
   FSYNC: documented(boolean.prefault("true"), {
     description: "Durable writes (fsync of file and directory); `false` only for benchmarks or scratch volumes.",
     chartValue: "persistence.fsync",
@@ -339,6 +344,8 @@ export type Config = Readonly<{
   shutdownGraceMs: number;
   idleTimeoutMs: number;
   fsync: boolean;
+  /** Server processes sharing the ports (processes.ts); 1: this process serves alone. */
+  processes: number;
   nodeName: string;
   s3: S3Config;
   retention: RetentionConfig;
@@ -489,6 +496,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     idleTimeoutMs: e.IDLE_TIMEOUT_SECONDS * 1000,
     fsync: e.FSYNC,
+    processes: e.SERVER_PROCESSES,
     nodeName: e.NODE_NAME,
     s3: Object.freeze({
       enabled: e.S3_ENABLED,

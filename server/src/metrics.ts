@@ -11,6 +11,8 @@ export const NAMESPACE_LABEL = "artifact_namespace";
 
 export interface HttpMetrics {
   readonly registry: Registry;
+  /** What /metrics answers (Runtime.metricsText): the registry's samples, or all server processes'. */
+  readonly text: () => Promise<string>;
   readonly requests: Counter<"route" | "method" | "status">;
   readonly duration: Histogram<"route" | "method">;
   readonly bytesReceived: Counter<"route">;
@@ -22,12 +24,14 @@ export interface VolumeSources {
   usedBytesByNamespace(): Iterable<[string, number]>;
 }
 
-export function createMetrics(volume: VolumeSources, registry = new Registry()): HttpMetrics {
+export function createMetrics(volume: VolumeSources, registry = new Registry(), text: () => Promise<string> = () => registry.metrics()): HttpMetrics {
   collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
   new Gauge({
     name: `${METRIC_PREFIX}volume_free_bytes`,
     help: "Bytes available to the server on the artifact volume.",
     registers: [registry],
+    // Several server processes see the same volume: one figure, not their sum.
+    aggregator: "max",
     async collect() {
       // A volume that is gone has no free bytes to report; the rest of the scrape must still answer.
       const free = await volume.freeBytes().catch(() => undefined);
@@ -40,13 +44,22 @@ export function createMetrics(volume: VolumeSources, registry = new Registry()):
     help: "Bytes of artifacts stored per namespace (namespaces measured by this process).",
     labelNames: [NAMESPACE_LABEL],
     registers: [registry],
+    // Each of several server processes measures the same namespaces: the largest view, not their sum.
+    aggregator: "max",
     collect() {
       this.reset();
       for (const [namespace, bytes] of volume.usedBytesByNamespace()) this.set({ [NAMESPACE_LABEL]: namespace }, bytes);
     },
   });
+  // 1 in every process: with several server processes the scrape's sum says how many answered it.
+  new Gauge({
+    name: `${METRIC_PREFIX}server_processes`,
+    help: "Server processes whose samples this scrape combines (SERVER_PROCESSES while all of them run).",
+    registers: [registry],
+  }).set(1);
   return {
     registry,
+    text,
     requests: new Counter({
       name: `${METRIC_PREFIX}http_requests_total`,
       help: "HTTP requests by route pattern, method and status.",

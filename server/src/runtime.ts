@@ -16,6 +16,12 @@ export interface Runtime {
   readonly now: () => number;
   /** This start's identity, in every temporary file's name (storage/temp-names.ts). */
   readonly tempNames: TempNames;
+  /**
+   * Whether the store's start-up sweep takes every temporary file an earlier start on this host left.
+   * False in the second and later of several server processes (processes.ts): the first is live on the
+   * same host and already swept before they started.
+   */
+  readonly sweepsEarlierStartsOnHost: boolean;
   /** The worker threads that hash and write uploads (storage/upload-writers.ts). */
   readonly uploadWriters: UploadWriterPool;
   /** Young collections paced by upload bytes received (storage/young-gc.ts). */
@@ -26,6 +32,8 @@ export interface Runtime {
   readonly bodyBuffers: BufferPool;
   /** The Prometheus registry /metrics serves: every metric of this server registers here. */
   readonly registry: Registry;
+  /** What /metrics answers: this registry's samples, or with several server processes all of theirs combined (processes.ts). */
+  readonly metricsText: () => Promise<string>;
   /** The background job scheduler (jobs/runner.ts); the server adds its jobs (jobs/server-jobs.ts). */
   readonly jobs: JobRunner;
   /** Stops what runs on its own: the job scheduler (waiting for running jobs to pause) and the upload workers (the next upload starts them again). */
@@ -39,22 +47,28 @@ export interface RuntimeOptions {
   readonly tempNames?: TempNames;
   /** Upload worker threads; default: one per spare core, at most 4. */
   readonly uploadWorkers?: number;
+  /** Default true: see Runtime. */
+  readonly sweepsEarlierStartsOnHost?: boolean;
+  /** Default: a new registry, whose own samples /metrics answers. */
+  readonly metrics?: { readonly registry: Registry; readonly text: () => Promise<string> };
 }
 
 export function createRuntime(options: RuntimeOptions): Runtime {
   const uploadWriters = new UploadWriterPool(options.uploadWorkers ?? DEFAULT_UPLOAD_WORKERS);
   const now = options.now ?? Date.now;
-  const registry = new Registry();
+  const registry = options.metrics?.registry ?? new Registry();
   const jobs = new JobRunner(options.logger, registry, now);
   return {
     logger: options.logger,
     now,
     tempNames: options.tempNames ?? new TempNames(),
+    sweepsEarlierStartsOnHost: options.sweepsEarlierStartsOnHost ?? true,
     uploadWriters,
     youngGc: new YoungGc(),
     sidecarCache: createSidecarCache(),
     bodyBuffers: new BufferPool(),
     registry,
+    metricsText: options.metrics?.text ?? (() => registry.metrics()),
     jobs,
     stop: async () => {
       await jobs.stop();

@@ -1,11 +1,14 @@
 // Process entry point — the only file that touches the process: configuration from the environment,
 // the runtime (runtime.ts: every process-wide resource, made here once), the listening socket, signals
 // and graceful shutdown.
+import cluster from "node:cluster";
 import type { Server } from "node:http";
+import { Registry } from "prom-client";
 import { assemble } from "./assemble.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import { listen as listenOn } from "./http/listener.js";
 import { createLogger, type Logger } from "./log.js";
+import { joinServerProcesses, serverProcessIndex, superviseServerProcesses, type ServerProcessGroup } from "./processes.js";
 import { createRuntime, type Runtime } from "./runtime.js";
 import type { ArtifactStore } from "./storage/store.js";
 import { VERSION } from "./version.js";
@@ -140,7 +143,18 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel);
   process.on("unhandledRejection", (reason) => logger.error("unhandled rejection", { error: String(reason) }));
-  const runtime = createRuntime({ logger });
+  if (config.processes > 1 && cluster.isPrimary) {
+    process.exit(await superviseServerProcesses(config.processes, logger));
+  }
+  // One of several server processes (processes.ts), or the only one.
+  const index = serverProcessIndex();
+  const registry = new Registry();
+  const group: ServerProcessGroup | undefined = index === undefined ? undefined : joinServerProcesses(registry);
+  const runtime = createRuntime({
+    logger,
+    sweepsEarlierStartsOnHost: index === undefined || index === 1,
+    metrics: { registry, text: group === undefined ? () => registry.metrics() : () => group.metricsText() },
+  });
   let running: RunningServer;
   try {
     running = await startServer(config, logger, runtime);
@@ -152,6 +166,7 @@ async function main(): Promise<void> {
     logger.error("could not start", { error: String(error) });
     process.exit(1);
   }
+  group?.started();
   const onSignal = (signal: NodeJS.Signals) => {
     logger.info("signal received", { signal });
     running.shutdown().then(

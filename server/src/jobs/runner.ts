@@ -51,8 +51,8 @@ function jobMetrics(registry: Registry): JobMetrics {
   }
   return {
     runs: new Counter({ name: `${METRIC_PREFIX}job_runs_total`, help: "Background job runs by job and outcome (ok, error, skipped: another server holds the lease).", labelNames: ["job_name", "outcome"], registers: [registry] }),
-    duration: new Gauge({ name: `${METRIC_PREFIX}job_last_duration_seconds`, help: "Duration of each background job's last run.", labelNames: ["job_name"], registers: [registry] }),
-    lastSuccess: new Gauge({ name: `${METRIC_PREFIX}job_last_success_timestamp_seconds`, help: "When each background job last completed successfully (Unix seconds).", labelNames: ["job_name"], registers: [registry] }),
+    duration: new Gauge({ name: `${METRIC_PREFIX}job_last_duration_seconds`, help: "Duration of each background job's last run.", labelNames: ["job_name"], registers: [registry], aggregator: "max" }),
+    lastSuccess: new Gauge({ name: `${METRIC_PREFIX}job_last_success_timestamp_seconds`, help: "When each background job last completed successfully (Unix seconds).", labelNames: ["job_name"], registers: [registry], aggregator: "max" }),
   };
 }
 

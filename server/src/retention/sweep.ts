@@ -46,8 +46,8 @@ export function createRetentionMetrics(registry: Registry): RetentionMetrics {
   return {
     expiredObjects: new Counter({ name: name("expired_objects_total"), help: "Artifacts removed by the retention sweep, by namespace.", labelNames: [NAMESPACE_LABEL], registers: [registry] }),
     expiredBytes: new Counter({ name: name("expired_bytes_total"), help: "Bytes removed by the retention sweep, by namespace.", labelNames: [NAMESPACE_LABEL], registers: [registry] }),
-    lastSweep: new Gauge({ name: name("last_sweep_timestamp_seconds"), help: "When the last complete retention sweep ended (Unix seconds).", registers: [registry] }),
-    lastSweepDuration: new Gauge({ name: name("last_sweep_duration_seconds"), help: "How long the last complete retention sweep took.", registers: [registry] }),
+    lastSweep: new Gauge({ name: name("last_sweep_timestamp_seconds"), help: "When the last complete retention sweep ended (Unix seconds).", registers: [registry], aggregator: "max" }),
+    lastSweepDuration: new Gauge({ name: name("last_sweep_duration_seconds"), help: "How long the last complete retention sweep took.", registers: [registry], aggregator: "max" }),
     errors: new Counter({ name: name("sweep_errors_total"), help: "Artifacts the retention sweep could not judge or remove.", registers: [registry] }),
   };
 }

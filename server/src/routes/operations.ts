@@ -84,7 +84,7 @@ function registerRoutes(app: Hono<AppEnv>, deps: OperationsDeps): void {
   });
 
   app.get("/metrics", async (c) => {
-    const body = await deps.metrics.registry.metrics();
+    const body = await deps.metrics.text();
     return c.body(body, 200, { "Content-Type": deps.metrics.registry.contentType });
   });
 }

@@ -53,7 +53,7 @@ export class ArtifactStore {
   /** Creates the internal directories and sweeps crash leftovers. Call once before serving. */
   async init(): Promise<void> {
     await this.#volume.open();
-    await this.sweepTemporaryFiles(true);
+    await this.sweepTemporaryFiles(this.#volume.options.runtime.sweepsEarlierStartsOnHost);
   }
 
   /** Closes what the store keeps open between requests; for shutdown, once the listeners have drained. */
