@@ -62,6 +62,8 @@ imagePullSecrets:
   value: {{ int .Values.limits.idleTimeoutSeconds | toString | quote }}
 - name: FSYNC
   value: {{ .Values.persistence.fsync | toString | quote }}
+- name: SERVER_PROCESSES
+  value: {{ int .Values.processes | toString | quote }}
 {{ include "kfp-artifacts.retentionEnv" (dict "root" . "server" .) }}
 - name: SHUTDOWN_DELAY_SECONDS
   value: {{ .Values.shutdownDelaySeconds | toString | quote }}
