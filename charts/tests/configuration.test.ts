@@ -49,6 +49,7 @@ describe("the chart and the server's configuration", () => {
     ["limits.maxArchiveExpandedBytes=50Gi", "MAX_ARCHIVE_EXPANDED_BYTES", "50Gi"],
     ["limits.idleTimeoutSeconds=300", "IDLE_TIMEOUT_SECONDS", "300"],
     ["persistence.fsync=false", "FSYNC", "false"],
+    ["processes=3", "SERVER_PROCESSES", "3"],
     ["s3.multipartExpiryHours=24", "S3_MULTIPART_EXPIRY_HOURS", "24"],
   ])("passes %s to %s on every server", async (assignment, name, expected) => {
     const workloads = await everyServerWorkload([assignment]);

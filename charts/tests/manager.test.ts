@@ -38,7 +38,7 @@ async function managerTemplates(set: string[] = []) {
 describe("the manager's templates", () => {
   for (const [label, set] of [
     ["defaults", []],
-    ["RWX, replicas' PDB on, resources", ["persistence.accessMode=ReadWriteMany", "podDisruptionBudget.enabled=true", "resources.limits.memory=1Gi"]],
+    ["RWX, replicas' PDB on, resources, processes", ["persistence.accessMode=ReadWriteMany", "podDisruptionBudget.enabled=true", "resources.limits.memory=1Gi", "processes=3"]],
     [
       "pod extensions, strategy, pull secrets, scheduling, extraEnv",
       [

@@ -82,6 +82,7 @@ describe("shared server on ReadWriteOnce (the default)", () => {
       NAMESPACE_QUOTA_BYTES: "0",
       SHUTDOWN_DELAY_SECONDS: "5",
       SHUTDOWN_GRACE_SECONDS: "25",
+      SERVER_PROCESSES: "1",
       LOG_LEVEL: "info",
     });
     const nodeName = container.env?.find((variable) => variable.name === "NODE_NAME");
