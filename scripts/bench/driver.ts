@@ -8,7 +8,8 @@
 //
 // Settings (environment): BENCH_DIR (.bench), BENCH_SIZE_MIB (1024), BENCH_ROUNDS (5),
 // BENCH_RPS_SECONDS (5), BENCH_CONNECTIONS (32), BENCH_CONCURRENCY (64), BENCH_CONCURRENT_MIB (16),
-// BENCH_WRK_THREADS (1), BENCH_NGINX_WORKERS (auto), BENCH_ONLY (comma-separated row ids),
+// BENCH_WRK_THREADS (1), BENCH_PROCESSES (1: SERVER_PROCESSES of kfp-artifacts' servers),
+// BENCH_NGINX_WORKERS (auto or a number; default BENCH_PROCESSES), BENCH_ONLY (comma-separated row ids),
 // BENCH_CPU_PROF (1: run the servers under `node --cpu-prof`, profiles in $BENCH_DIR/profiles/server-<label>/),
 // SERVER_BUNDLE (server/dist/server.mjs), BENCH_NODE (the node binary that runs the servers; default:
 // the one running this driver), BENCH_PEERS_DIR (~/.cache/peers: the minio and weed binaries of the S3
@@ -48,7 +49,9 @@ const settings = {
   concurrency: intSetting("BENCH_CONCURRENCY", 64, 1, 256),
   concurrentMiB: intSetting("BENCH_CONCURRENT_MIB", 16, 1, 1024),
   wrkThreads: intSetting("BENCH_WRK_THREADS", 1, 1, 16),
-  nginxWorkers: process.env.BENCH_NGINX_WORKERS || "auto",
+  /** SERVER_PROCESSES of kfp-artifacts' servers; nginx gets as many workers unless BENCH_NGINX_WORKERS says otherwise. */
+  processes: intSetting("BENCH_PROCESSES", 1, 1, 64),
+  nginxWorkers: process.env.BENCH_NGINX_WORKERS || process.env.BENCH_PROCESSES || "1",
   only: (process.env.BENCH_ONLY ?? "").split(",").map((id) => id.trim()).filter(Boolean),
   cpuProfile: process.env.BENCH_CPU_PROF === "1",
   bundle: path.resolve(process.env.SERVER_BUNDLE || path.join(repoRoot, "server/dist/server.mjs")),
@@ -123,6 +126,7 @@ async function startArtifactServer(label: string, env: Record<string, string>): 
       S3_ACCESS_KEY: S3_CREDENTIALS.accessKeyId,
       S3_SECRET_KEY: S3_CREDENTIALS.secretAccessKey,
       S3_REGION: S3_CREDENTIALS.region,
+      SERVER_PROCESSES: String(settings.processes),
       ...env,
     },
     path.join(work.logs, `server-${label}.log`),
@@ -154,17 +158,26 @@ async function startBareNode(mode: "fixed" | "discard"): Promise<{ service: Serv
   return { service, url };
 }
 
-/** Seconds for one thread of `node` to SHA-256 `file` (read from the page cache in 1 MiB pieces). */
-async function timedSha256(file: string): Promise<number> {
+/** Seconds for one thread of `node` to digest `file` (read from the page cache in 1 MiB pieces). */
+async function timedDigest(file: string, algorithm: "sha256" | "md5" = "sha256"): Promise<number> {
   const program =
-    "const fs=require('node:fs');const h=require('node:crypto').createHash('sha256');const b=Buffer.allocUnsafe(1<<20);" +
+    `const fs=require('node:fs');const h=require('node:crypto').createHash('${algorithm}');const b=Buffer.allocUnsafe(1<<20);` +
     "const fd=fs.openSync(process.argv[1]);const t=process.hrtime.bigint();let n;" +
     "while((n=fs.readSync(fd,b,0,b.length,null))>0)h.update(b.subarray(0,n));h.digest();" +
     "process.stdout.write(String(Number(process.hrtime.bigint()-t)/1e9));";
   const result = await runChecked(settings.node, ["-e", program, file], TRANSFER_TIMEOUT_MS);
   const seconds = Number(result.stdout.trim());
-  if (!(seconds > 0)) throw new CannotMeasure(`SHA-256 of ${file}: no time printed`);
+  if (!(seconds > 0)) throw new CannotMeasure(`${algorithm} of ${file}: no time printed`);
   return seconds;
+}
+
+/** Sequential durable 4 KiB commits per second with nothing but their system calls (scripts/bench/flush-chain.mjs). */
+async function flushChainRate(mode: "two-flushes" | "one-flush"): Promise<number> {
+  const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", DIR: path.join(work.dd, `flush-chain-${mode}`), MODE: mode, SECONDS_BOUND: "3" };
+  const result = await run(settings.node, [path.join(repoRoot, "scripts/bench/flush-chain.mjs")], 60_000, env);
+  const rate = Number(result.stdout.trim());
+  if (result.code !== 0 || !(rate > 0)) throw new CannotMeasure(`flush-chain.mjs (${mode}) exited ${result.code}: ${result.stderr.trim().slice(0, 300)}`);
+  return rate;
 }
 
 async function startNginx(filesDir: string): Promise<{ service: Service; url: string }> {
@@ -995,10 +1008,14 @@ async function main(): Promise<number> {
       const bareReceive: number[] = [];
       const davPut: number[] = [];
       const hashRates: number[] = [];
+      const md5Rates: number[] = [];
+      const twoFlushes: number[] = [];
+      const oneFlush: number[] = [];
       const ddRates: number[] = [];
       const davFile = path.join(work.nginx, "dav", "ceiling.bin");
       const ddTarget = path.join(work.dd, "ceiling.bin");
       await wrk(`${fixed.url}/`, [], 1);
+      await fixed.service.resetPeakRss();
       for (let round = 0; round < rounds; round += 1) {
         bareRps.push((await wrk(`${fixed.url}/`, [], settings.rpsSeconds)).requestsPerSecond);
         nginxRps.push((await wrk(nginxSmallUrl, [], settings.rpsSeconds)).requestsPerSecond);
@@ -1006,7 +1023,12 @@ async function main(): Promise<number> {
         await rm(davFile, { force: true });
         await settleDisk();
         davPut.push(settings.sizeMiB / (await timedUpload("PUT", `${nginx.url}/dav/ceiling.bin`, big, bytes, [201])));
-        hashRates.push(settings.sizeMiB / (await timedSha256(big)));
+        hashRates.push(settings.sizeMiB / (await timedDigest(big)));
+        md5Rates.push(settings.sizeMiB / (await timedDigest(big, "md5")));
+        await settleDisk();
+        twoFlushes.push(await flushChainRate("two-flushes"));
+        await settleDisk();
+        oneFlush.push(await flushChainRate("one-flush"));
         await rm(ddTarget, { force: true });
         await settleDisk();
         ddRates.push(settings.sizeMiB / (await timedDd(big, ddTarget)));
@@ -1033,6 +1055,24 @@ async function main(): Promise<number> {
           `${ratio(hashRates, ddRates)} dd conv=fdatasync (${formatNumber(median(ddRates))} MiB/s)`,
           "durable PUT: one upload's digest is one sequential hash",
         ],
+        [
+          `MD5 of ${settings.sizeMiB} MiB in one thread (the S3 ETag of a PutObject or UploadPart)`,
+          `${formatNumber(median(md5Rates))} MiB/s`,
+          `${ratio(md5Rates, hashRates)} the SHA-256 above`,
+          "S3 PUT: its MD5 beside the SHA-256 every write computes; one digest cannot be split across threads",
+        ],
+        [
+          "Sequential 4 KiB commits, system calls only: temporary file, fsync, rename, directory fsync (FSYNC=true's contract)",
+          `${formatNumber(median(twoFlushes))} commits/s`,
+          `${ratio(twoFlushes, oneFlush)} one fdatasync per object, no directory fsync (${formatNumber(median(oneFlush))}/s, MinIO's flush of a small object)`,
+          "sequential durable 4 KiB PUT: two flushes a commit, which one connection cannot share",
+        ],
+        [
+          "Resident memory of Node's HTTP server alone (the fixed 4 KiB server above, peak over its rounds)",
+          `${formatNumber(megabytes(await fixed.service.peakRssBytes()))} MB`,
+          "—",
+          "RSS: what any server written in Node holds before its own code and data",
+        ],
       );
     }
 
@@ -1056,7 +1096,8 @@ async function main(): Promise<number> {
       ? []
       : ["", "Ceilings on this machine, same run (medians of at least 3 rounds):", "", markdownTable(["Measured", "figure", "against the row's baseline", "bounds"], ceilings)]),
     `- ${settings.rounds} interleaved rounds per row in ABBA order (server, baseline, baseline, server, …); ratio = median ÷ median; ✔/✘ = the target (docs/performance.md) met or not.`,
-    `- Peak RSS: the server process's VmHWM, reset before each of its rounds; the maximum over the rounds. In brackets: its RSS before the row's first round (one process serves several rows, and the kernel resets the peak to the current RSS, not below).`,
+    `- kfp-artifacts' servers: SERVER_PROCESSES=${settings.processes}${settings.processes > 1 ? " (a primary and that many server processes)" : ""}; nginx: worker_processes ${settings.nginxWorkers}.`,
+    `- Peak RSS: the server's VmHWM (with several processes, the sum of each one's), reset before each of its rounds; the maximum over the rounds. In brackets: its RSS before the row's first round (one server serves several rows, and the kernel resets the peak to the current RSS, not below).`,
     `- Load average (1, 5, 15 min): ${loadAtStart.map((l) => l.toFixed(2)).join(" ")} at start, ${loadAtEnd.map((l) => l.toFixed(2)).join(" ")} at end; ${formatNumber(minutes, 1)} minutes in all.`,
     "",
     "Machine:",

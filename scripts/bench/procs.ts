@@ -2,7 +2,7 @@
 // server, nginx) with their peak memory, and waiting for a port to answer.
 import { spawn, type ChildProcess } from "node:child_process";
 import { openSync, closeSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import http from "node:http";
 import net from "node:net";
 
@@ -85,18 +85,23 @@ export class Service {
     return !this.exited;
   }
 
-  /** Resets the kernel's peak-RSS counter (VmHWM), so the next reading is the peak of what follows. */
+  /** Resets the kernel's peak-RSS counter (VmHWM) of each of its processes, so the next reading is the peak of what follows. */
   async resetPeakRss(): Promise<void> {
-    await writeFile(`/proc/${this.pid}/clear_refs`, "5");
+    for (const pid of await processTree(this.pid)) await writeFile(`/proc/${pid}/clear_refs`, "5");
   }
 
-  /** Peak resident memory in bytes since start or the last resetPeakRss(). */
+  /**
+   * Peak resident memory in bytes since start or the last resetPeakRss(), summed over the process and
+   * its descendants (a server with SERVER_PROCESSES, nginx's workers): the sum of each one's peak, an
+   * upper bound of their peak together.
+   */
   async peakRssBytes(): Promise<number> {
-    return (await statusKiB(this.pid, "VmHWM")) * 1024;
+    return (await sumOverTree(this.pid, "VmHWM")) * 1024;
   }
 
+  /** Resident memory in bytes now, summed over the process and its descendants. */
   async rssBytes(): Promise<number> {
-    return (await statusKiB(this.pid, "VmRSS")) * 1024;
+    return (await sumOverTree(this.pid, "VmRSS")) * 1024;
   }
 
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
@@ -108,6 +113,29 @@ export class Service {
     await gone;
     clearTimeout(timer);
   }
+}
+
+/** `pid` and its descendants, from /proc/<pid>/task/<tid>/children. */
+async function processTree(pid: number): Promise<number[]> {
+  const tree = [pid];
+  for (let next = 0; next < tree.length; next++) {
+    const parent = tree[next] ?? pid;
+    const tasks = await readdir(`/proc/${parent}/task`).catch(() => [] as string[]);
+    for (const task of tasks) {
+      const children = await readFile(`/proc/${parent}/task/${task}/children`, "utf8").catch(() => "");
+      tree.push(...children.split(" ").filter(Boolean).map(Number));
+    }
+  }
+  return tree;
+}
+
+async function sumOverTree(pid: number, field: string): Promise<number> {
+  let total = 0;
+  for (const member of await processTree(pid)) {
+    // A descendant that exited between the listing and this read adds nothing; the process itself must answer.
+    total += member === pid ? await statusKiB(member, field) : await statusKiB(member, field).catch(() => 0);
+  }
+  return total;
 }
 
 async function statusKiB(pid: number, field: string): Promise<number> {
