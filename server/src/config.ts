@@ -185,7 +185,7 @@ const envSchema = z.object({
   }),
   SERVER_PROCESSES: documented(positiveInt(1, 64).prefault("1"), {
     description:
-      "Server processes sharing the ports. One process serves from one core; on a pod with more CPU, more processes serve more small requests at once (each holds about 100 MB). The only way to use more cores on a ReadWriteOnce claim, which allows one pod.",
+      "Server processes sharing the ports. One process serves from one core; on a pod with more CPU, more processes serve more small requests at once (each holds about 110 MB, and the primary that hands them connections about 95 MB). The only way to use more cores on a ReadWriteOnce claim, which allows one pod.",
     chartValue: "processes",
   }),
   FSYNC: documented(boolean.prefault("true"), {
