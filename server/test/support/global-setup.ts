@@ -3,7 +3,7 @@
 // the end: the suites write gigabytes of volumes, uploads and clusters' files under os.tmpdir(), and a
 // machine that runs them day after day (CI runs on a developer's machine) would otherwise fill its disk.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
@@ -12,6 +12,8 @@ export default function setup(): () => void {
   execFileSync(process.execPath, [path.join(root, "scripts/build.mjs")], { cwd: root, stdio: "inherit" });
   // Test workers start after this and inherit the environment: their os.tmpdir() is this directory.
   const runDir = mkdtempSync(path.join(os.tmpdir(), "kfp-artifacts-tests-"));
+  // As /tmp itself: tests run children as other users (the image's UID), which must reach their directories.
+  chmodSync(runDir, 0o1777);
   process.env.TMPDIR = runDir;
   return () => {
     try {
