@@ -21,7 +21,7 @@ const common = {
 await Promise.all([
   build({
     ...common,
-    entryPoints: ["server/src/server.ts"],
+    entryPoints: ["server/src/main.ts"],
     outfile: "server/dist/server.mjs",
     // node-fetch 2 (under @kubernetes/client-node) reaches Node's built-in punycode through whatwg-url
     // and tr46; on Node 21+ loading it prints a deprecation warning at every start. The npm package is

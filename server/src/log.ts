@@ -61,7 +61,7 @@ function serializeError(value: unknown): unknown {
 
 /**
  * A logger writing one JSON object per line to `write`; by default to its own stdoutPerTurn(). A
- * process makes one logger at its entry point (server.ts, manager/main.ts) and passes it down, so its
+ * process makes one logger at its entry point (main.ts, manager/main.ts) and passes it down, so its
  * lines keep their order. pino formats the line: Errors with their stacks and causes, credentials
  * redacted by field name.
  */
@@ -84,6 +84,12 @@ export function createLogger(level: LogLevel, write: (line: string) => void = st
     warn: (msg, fields) => lines.warn(fields ?? {}, msg),
     error: (msg, fields) => lines.error(fields ?? {}, msg),
   };
+}
+
+/** A problem with the configuration: one JSON line, exit code 2 (what a crash loop's logs should show). */
+export function exitFatal(message: string): never {
+  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: "fatal", msg: message })}\n`);
+  process.exit(2);
 }
 
 /** A logger that keeps nothing; for tests that do not look at logs. */

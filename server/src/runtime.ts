@@ -1,4 +1,4 @@
-// The process-wide resources of one server: built once by the entry point (server.ts), handed to
+// The process-wide resources of one server: built once by a serving process (server.ts), handed to
 // assemble.ts and from there to whatever needs them. Nothing below keeps mutable state in a module, so
 // two servers in one process (tests) share nothing but the process itself.
 import { Registry } from "prom-client";

@@ -1,18 +1,16 @@
-// Process entry point — the only file that touches the process: configuration from the environment,
-// the runtime (runtime.ts: every process-wide resource, made here once), the listening socket, signals
-// and graceful shutdown.
-import cluster from "node:cluster";
+// A server process: the runtime (runtime.ts: every process-wide resource, made here once), the listening
+// sockets, signals and graceful shutdown. The entry point (main.ts) loads this module once it has the
+// configuration and knows this process serves.
 import type { Server } from "node:http";
 import { Registry } from "prom-client";
 import { assemble } from "./assemble.js";
-import { ConfigError, loadConfig, type Config } from "./config.js";
+import { ConfigError, type Config } from "./config.js";
 import { listen as listenOn } from "./http/listener.js";
-import { createLogger, type Logger } from "./log.js";
-import { joinServerProcesses, serverProcessIndex, superviseServerProcesses, type ServerProcessGroup } from "./processes.js";
+import { exitFatal as fatal, type Logger } from "./log.js";
+import { joinServerProcesses, serverProcessIndex, type ServerProcessGroup } from "./processes.js";
 import { createRuntime, type Runtime } from "./runtime.js";
 import type { ArtifactStore } from "./storage/store.js";
 import { VERSION } from "./version.js";
-import { runCredentialsCommand } from "./s3/credentials-command.js";
 
 export interface RunningServer {
   readonly server: Server;
@@ -116,12 +114,6 @@ async function drain(servers: readonly Server[], config: Pick<Config, "shutdownD
   }
 }
 
-/** A problem with the configuration: one JSON line, exit code 2 (what a crash loop's logs should show). */
-function fatal(message: string): never {
-  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: "fatal", msg: message })}\n`);
-  process.exit(2);
-}
-
 /** A socket that cannot be opened is a configuration problem too: what to say about it, if it is one. */
 function listenFailure(error: unknown, config: Config): string | undefined {
   const { code, port, address } = error as NodeJS.ErrnoException & { port?: number; address?: string };
@@ -133,19 +125,8 @@ function listenFailure(error: unknown, config: Config): string | undefined {
   return `HOST=${config.host}: ${where} is not an address of this machine`;
 }
 
-async function main(): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) fatal(error.message);
-    throw error;
-  }
-  const logger = createLogger(config.logLevel);
-  process.on("unhandledRejection", (reason) => logger.error("unhandled rejection", { error: String(reason) }));
-  if (config.processes > 1 && cluster.isPrimary) {
-    process.exit(await superviseServerProcesses(config.processes, logger));
-  }
+/** Serves until a signal ends it: what the entry point (main.ts) runs in a process that serves. */
+export async function serve(config: Config, logger: Logger): Promise<void> {
   // One of several server processes (processes.ts), or the only one.
   const index = serverProcessIndex();
   const registry = new Registry();
@@ -179,13 +160,4 @@ async function main(): Promise<void> {
   };
   process.once("SIGTERM", onSignal);
   process.once("SIGINT", onSignal);
-}
-
-// Run only as the entry point (the bundle or `node server.ts`), not when imported by tests.
-if (process.argv[1] !== undefined && /server\.(m?js|ts)$/.test(process.argv[1])) {
-  if (process.argv[2] === "s3-credentials") {
-    process.exitCode = runCredentialsCommand(process.argv.slice(3), process.env, (text) => process.stdout.write(text), (text) => process.stderr.write(text));
-  } else {
-    void main();
-  }
 }
