@@ -137,13 +137,20 @@ async function startArtifactServer(label: string, env: Record<string, string>): 
   return { service, url, s3Url: `http://127.0.0.1:${s3Port}`, root, label };
 }
 
-/** The s3Port of the server's "listening" log line (JSON, one object per line). */
+/**
+ * The s3Port of the server's "listening" log line (JSON, one object per line). Waited for: with
+ * SERVER_PROCESSES the line comes through the primary and may land after /healthz first answers.
+ */
 async function listeningS3Port(logFile: string): Promise<number> {
-  for (const line of (await readFile(logFile, "utf8")).split("\n")) {
-    if (!line.includes('"listening"')) continue;
-    const fields = JSON.parse(line) as { msg?: unknown; s3Port?: unknown };
-    if (fields.msg === "listening" && typeof fields.s3Port === "number") return fields.s3Port;
-  }
+  const deadline = Date.now() + 10_000;
+  do {
+    for (const line of (await readFile(logFile, "utf8")).split("\n")) {
+      if (!line.includes('"listening"') || !line.endsWith("}")) continue;
+      const fields = JSON.parse(line) as { msg?: unknown; s3Port?: unknown };
+      if (fields.msg === "listening" && typeof fields.s3Port === "number") return fields.s3Port;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  } while (Date.now() < deadline);
   throw new CannotMeasure(`${logFile}: no "listening" line with an s3Port`);
 }
 
