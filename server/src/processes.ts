@@ -122,12 +122,18 @@ export function superviseServerProcesses(count: number, logger: Logger): Promise
           listening = true;
           resolve();
         } else if (message.type === METRICS_REQUEST) {
+          // The asker may have exited meanwhile: a reply to a closed channel is dropped, not thrown.
+          const reply = (answer: { text: string } | { error: string }) => {
+            if (worker.isConnected()) worker.send({ type: METRICS_REPLY, id: message.id, ...answer });
+          };
           aggregator.clusterMetrics().then(
-            (text) => worker.send({ type: METRICS_REPLY, id: message.id, text }),
-            (error: unknown) => worker.send({ type: METRICS_REPLY, id: message.id, error: String(error) }),
+            (text) => reply({ text }),
+            (error: unknown) => reply({ error: String(error) }),
           );
         }
       });
+      // A send that races the process's exit reports here; the exit itself is handled below.
+      worker.on("error", (error) => logger.debug("server process channel", { process: index, error: String(error) }));
       // "close": the process has exited and its output has all been forwarded.
       worker.process.once("close", (code: number | null, signal: NodeJS.Signals | null) => {
         live.delete(worker);
