@@ -1,5 +1,5 @@
-// Shared (central) server installed with Helm: the common contract, the S3 endpoint as Kubeflow uses it,
-// then what only a Helm release has: an upgrade that changes configuration, `helm test`, and
+// Shared (central) server installed with Helm, with two server processes in its pod: the common
+// contract, the S3 endpoint as Kubeflow uses it, then what only a Helm release has: an upgrade that changes configuration, `helm test`, and
 // `helm uninstall` keeping the PVC.
 //
 // The S3 part lays the release out as Kubeflow would: the system key in `mlpipeline-minio-artifact` next
@@ -48,6 +48,9 @@ const SYSTEM_KEY: S3Key = { accessKeyId: `e2e-system-${randomBytes(4).toString("
 const S3_PORT = 9000;
 const baseValues = (): Values => ({
   persistence: { size: "1Gi" },
+  // Two server processes behind the pod's ports (SERVER_PROCESSES): the whole shared contract below,
+  // the S3 clients, the upgrade and the pod deletion run against a primary and two servers in the image.
+  processes: 2,
   s3: { systemNamespace: release.namespace, credentials: { existingSecret: KUBEFLOW_S3_SECRET }, aliases: { seaweedfs: true, minioService: true } },
 });
 
@@ -122,6 +125,12 @@ async function servicePorts(service: string): Promise<Record<string, [number, st
 
 describe("shared server, Helm", () => {
   describeSharedServer(() => server);
+
+  it("serves from both of its processes: /metrics through the Service combines them", async () => {
+    const answer = await server.teamA.client.request({ url: `${server.url}/metrics`, credential: "none" });
+    expect(answer.status).toBe(200);
+    expect(answer.text).toMatch(/^kfp_artifacts_server_processes 2$/m);
+  });
 
   it("answers S3 on the Service's http-s3 port and through the seaweedfs and minio-service aliases", async () => {
     const ns = release.namespace;
