@@ -6,6 +6,7 @@
 import type { AccessRequest } from "../auth/types.js";
 import { createHash, createHmac, createSecretKey, timingSafeEqual, type Hash, type Hmac, type KeyObject } from "node:crypto";
 import { SignatureV4, getCanonicalHeaders } from "@smithy/signature-v4";
+import { LRUCache } from "lru-cache";
 import type { HttpRequest, QueryParameterBag, SourceData } from "@smithy/types";
 import { S3Error, accessDenied, invalidArgument } from "./errors.js";
 
@@ -81,33 +82,67 @@ function toBytes(data: SourceData): Uint8Array | string {
   return new Uint8Array(data);
 }
 
-/** The signer's protected canonicalisation, reached by subclassing (it is the SDK's own code path). */
+/**
+ * The signer's protected canonicalisation, reached by subclassing (it is the SDK's own code path). It
+ * only canonicalises: the signature itself is the HMAC of its string to sign with the derived key
+ * below, so one instance per region and service serves every key.
+ */
 class Verifier extends SignatureV4 {
-  constructor(accessKeyId: string, secretAccessKey: string, region: string, service: string) {
+  constructor(region: string, service: string) {
     // S3 does not double-encode paths (uriEscapePath: false); we pass the canonical path ourselves.
-    super({ credentials: { accessKeyId, secretAccessKey }, region, service, sha256: NodeSha256, uriEscapePath: false });
+    super({ credentials: { accessKeyId: "", secretAccessKey: "" }, region, service, sha256: NodeSha256, uriEscapePath: false });
   }
 
-  async requestSignature(request: HttpRequest, signedHeaders: ReadonlySet<string>, payloadHash: string, claim: SignatureClaim): Promise<string> {
+  async requestStringToSign(request: HttpRequest, signedHeaders: ReadonlySet<string>, payloadHash: string, claim: SignatureClaim, scope: string): Promise<string> {
     const canonicalHeaders = getCanonicalHeaders(request, undefined, new Set(signedHeaders));
     const canonical = this.createCanonicalRequest(request, canonicalHeaders, payloadHash);
-    const scope = `${claim.longDate.slice(0, 8)}/${claim.region}/${claim.service}/aws4_request`;
-    const stringToSign = await this.createStringToSign(claim.longDate, scope, canonical, ALGORITHM);
-    return this.sign(stringToSign, { signingDate: claim.date, signingRegion: claim.region, signingService: claim.service });
+    return this.createStringToSign(claim.longDate, scope, canonical, ALGORITHM);
   }
+}
+
+/** Canonicalisers by region and service (both from the client's credential scope, hence bounded). */
+const verifiers = new LRUCache<string, Verifier>({ max: 16 });
+
+function verifierFor(region: string, service: string): Verifier {
+  const id = `${region}\n${service}`;
+  let verifier = verifiers.get(id);
+  if (verifier === undefined) verifiers.set(id, (verifier = new Verifier(region, service)));
+  return verifier;
+}
+
+/**
+ * Signature V4's signing key (HMAC-SHA256 of the date, region, service and "aws4_request", keyed from
+ * "AWS4" + the secret), derived once per key and day. The SDK's signer derives it through a cache
+ * whose lookup costs an HMAC of the secret and four awaits on every request: 24 µs of a 4 KiB S3
+ * GET's 269 µs on this machine, against about 3 µs for the one HMAC with a cached KeyObject.
+ */
+const signingKeys = new LRUCache<string, KeyObject>({ max: 1024 });
+
+function signingKey(secretAccessKey: string, shortDate: string, region: string, service: string): KeyObject {
+  const id = `${shortDate}\n${region}\n${service}\n${secretAccessKey}`;
+  let key = signingKeys.get(id);
+  if (key === undefined) {
+    let derived = createHmac("sha256", `AWS4${secretAccessKey}`).update(shortDate).digest();
+    for (const part of [region, service, "aws4_request"]) derived = createHmac("sha256", derived).update(part).digest();
+    signingKeys.set(id, (key = createSecretKey(derived)));
+  }
+  return key;
 }
 
 /** Verifies a request's signature and, for signed streaming bodies, each chunk's. */
 export class RequestSigner {
   readonly #verifier: Verifier;
   readonly #scope: string;
+  readonly #key: KeyObject;
 
   constructor(
     readonly claim: SignatureClaim,
     secretAccessKey: string,
   ) {
-    this.#verifier = new Verifier(claim.accessKeyId, secretAccessKey, claim.region, claim.service);
-    this.#scope = `${claim.longDate.slice(0, 8)}/${claim.region}/${claim.service}/aws4_request`;
+    const shortDate = claim.longDate.slice(0, 8);
+    this.#verifier = verifierFor(claim.region, claim.service);
+    this.#scope = `${shortDate}/${claim.region}/${claim.service}/aws4_request`;
+    this.#key = signingKey(secretAccessKey, shortDate, claim.region, claim.service);
   }
 
   /** Throws SignatureDoesNotMatch unless the request is signed by this key; `bodySha256` for body-hash mode. */
@@ -136,24 +171,24 @@ export class RequestSigner {
       headers,
     };
     const payloadHash = payloadHashOf(claim, bodySha256);
-    const expected = await this.#verifier.requestSignature(httpRequest, signed, payloadHash, claim);
+    const expected = this.#sign(await this.#verifier.requestStringToSign(httpRequest, signed, payloadHash, claim, this.#scope));
     if (!sameSignature(expected, claim.signature)) throw signatureMismatch();
   }
 
   /** The signature a chunk of a signed streaming body must carry, given the previous one. */
   chunkSignature(previous: string, chunkSha256: string): Promise<string> {
     const toSign = ["AWS4-HMAC-SHA256-PAYLOAD", this.claim.longDate, this.#scope, previous, EMPTY_SHA256, chunkSha256].join("\n");
-    return this.#sign(toSign);
+    return Promise.resolve(this.#sign(toSign));
   }
 
   /** The signature of a signed streaming body's trailer (its header lines, each ending in "\n"). */
   trailerSignature(previous: string, trailerText: string): Promise<string> {
     const trailerHash = createHash("sha256").update(trailerText).digest("hex");
-    return this.#sign(["AWS4-HMAC-SHA256-TRAILER", this.claim.longDate, this.#scope, previous, trailerHash].join("\n"));
+    return Promise.resolve(this.#sign(["AWS4-HMAC-SHA256-TRAILER", this.claim.longDate, this.#scope, previous, trailerHash].join("\n")));
   }
 
-  #sign(stringToSign: string): Promise<string> {
-    return this.#verifier.sign(stringToSign, { signingDate: this.claim.date, signingRegion: this.claim.region, signingService: this.claim.service });
+  #sign(stringToSign: string): string {
+    return createHmac("sha256", this.#key).update(stringToSign).digest("hex");
   }
 }
 
