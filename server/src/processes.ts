@@ -44,10 +44,12 @@ export function serverProcessIndex(): number | undefined {
   return Number.isSafeInteger(index) && index > 0 ? index : undefined;
 }
 
-/** What a server process uses of the group: the metrics of all processes, and saying it serves. */
+/** What a server process uses of the group: its registry, the metrics of all processes, and saying it serves. */
 export interface ServerProcessGroup {
+  /** This process's metrics, which the primary asks for and combines with the others'. */
+  readonly registry: Registry;
   /** The Prometheus exposition of every process's samples, combined. */
-  metricsText(): Promise<string>;
+  text(): Promise<string>;
   /** Tells the primary this process listens: the next processes may start. */
   started(): void;
 }
@@ -68,7 +70,8 @@ export function joinServerProcesses(registry: Registry): ServerProcessGroup {
     else request.reject(new Error(`metrics of the server processes: ${String(message.error)}`));
   });
   return {
-    metricsText: () =>
+    registry,
+    text: () =>
       new Promise<string>((resolve, reject) => {
         const id = nextId++;
         const timer = setTimeout(() => {

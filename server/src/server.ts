@@ -7,7 +7,7 @@ import { assemble } from "./assemble.js";
 import { ConfigError, type Config } from "./config.js";
 import { listen as listenOn } from "./http/listener.js";
 import { exitFatal as fatal, type Logger } from "./log.js";
-import { joinServerProcesses, serverProcessIndex, type ServerProcessGroup } from "./processes.js";
+import { joinServerProcesses, serverProcessIndex } from "./processes.js";
 import { createRuntime, type Runtime } from "./runtime.js";
 import type { ArtifactStore } from "./storage/store.js";
 import { VERSION } from "./version.js";
@@ -129,13 +129,8 @@ function listenFailure(error: unknown, config: Config): string | undefined {
 export async function serve(config: Config, logger: Logger): Promise<void> {
   // One of several server processes (processes.ts), or the only one.
   const index = serverProcessIndex();
-  const registry = new Registry();
-  const group: ServerProcessGroup | undefined = index === undefined ? undefined : joinServerProcesses(registry);
-  const runtime = createRuntime({
-    logger,
-    sweepsEarlierStartsOnHost: index === undefined || index === 1,
-    metrics: { registry, text: group === undefined ? () => registry.metrics() : () => group.metricsText() },
-  });
+  const group = index === undefined ? undefined : joinServerProcesses(new Registry());
+  const runtime = createRuntime({ logger, sweepsEarlierStartsOnHost: index === undefined || index === 1, ...(group && { metrics: group }) });
   let running: RunningServer;
   try {
     running = await startServer(config, logger, runtime);

@@ -31,24 +31,27 @@ export interface SignatureClaim {
   readonly accessKeyId: string;
   /** YYYYMMDD'T'HHMMSS'Z' */
   readonly longDate: string;
-  readonly date: Date;
   readonly region: string;
   readonly service: string;
   readonly signedHeaders: readonly string[];
   readonly signature: string;
   readonly payload: PayloadMode;
-  /** Presigned URLs: seconds from `date` until they expire. */
+  /** Presigned URLs: seconds from `longDate` until they expire. */
   readonly expiresSeconds: number | undefined;
 }
 
 /** What a signature covers: the request as the authorization core sees it (path and query as sent). */
 export type WireRequest = AccessRequest;
 
-/** node:crypto behind the interface the smithy signer takes (plain hash, or HMAC with a secret). */
+/**
+ * node:crypto behind the hash interface the smithy signer takes. Only its canonicalisation runs here
+ * (the SHA-256 of the canonical request); signatures are HMACs with the derived key below, so the
+ * secret-keyed form the interface allows is never asked for.
+ */
 class NodeSha256 {
-  #hash: Hash | Hmac;
+  readonly #hash: Hash | Hmac;
   constructor(secret?: SourceData) {
-    this.#hash = secret === undefined ? createHash("sha256") : createHmac("sha256", hmacKey(secret));
+    this.#hash = secret === undefined ? createHash("sha256") : createHmac("sha256", toBytes(secret));
   }
   update(data: SourceData): void {
     this.#hash.update(toBytes(data));
@@ -56,24 +59,6 @@ class NodeSha256 {
   digest(): Promise<Uint8Array> {
     return Promise.resolve(new Uint8Array(this.#hash.digest()));
   }
-}
-
-/**
- * HMAC keys as KeyObjects, one per signing key (the signer reuses its derived keys' buffers): on Node 24
- * createHmac with a byte key costs 14-16 µs, with a KeyObject about 3 µs, a third of a small GET's
- * signature check.
- */
-const keyObjects = new WeakMap<object, KeyObject>();
-
-function hmacKey(secret: SourceData): KeyObject | string {
-  if (typeof secret === "string") return secret;
-  let key = keyObjects.get(secret);
-  if (key === undefined) {
-    const bytes = toBytes(secret) as Uint8Array;
-    key = createSecretKey(bytes);
-    keyObjects.set(secret, key);
-  }
-  return key;
 }
 
 function toBytes(data: SourceData): Uint8Array | string {
@@ -291,7 +276,7 @@ export function readSignatureClaim(request: WireRequest, now: number): Signature
     throw invalidArgument("Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified.");
   }
 
-  let claim: Omit<SignatureClaim, "payload" | "date" | "longDate"> & { longDate: string; shortDate: string };
+  let claim: Omit<SignatureClaim, "payload" | "longDate"> & { longDate: string; shortDate: string };
   if (authorization !== null) {
     if (!authorization.startsWith(`${ALGORITHM} `)) throw invalidArgument(`Unsupported Authorization type; use ${ALGORITHM}.`);
     const fields = new Map<string, string>();
@@ -350,7 +335,7 @@ export function readSignatureClaim(request: WireRequest, now: number): Signature
     throw new S3Error(403, "RequestTimeTooSkewed", "The difference between the request time and the server's time is too large.");
   }
   const { shortDate: _shortDate, ...rest } = claim;
-  return { ...rest, date, payload: payloadModeOf(request.headers.get("x-amz-content-sha256"), claim.presigned) };
+  return { ...rest, payload: payloadModeOf(request.headers.get("x-amz-content-sha256"), claim.presigned) };
 }
 
 /** An RFC 1123 Date header as SigV4's long date (clients that sign Date instead of x-amz-date). */
