@@ -46,8 +46,8 @@ export function run(command: string, args: readonly string[], timeoutMs: number,
 }
 
 /** Like run(), but a non-zero exit is a failure to measure. */
-export async function runChecked(command: string, args: readonly string[], timeoutMs: number): Promise<RunResult> {
-  const result = await run(command, args, timeoutMs);
+export async function runChecked(command: string, args: readonly string[], timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<RunResult> {
+  const result = await run(command, args, timeoutMs, env);
   if (result.code !== 0) {
     throw new CannotMeasure(`${command} ${args.join(" ")} exited ${result.code}: ${result.stderr.trim().slice(0, 500)}`);
   }
