@@ -15,7 +15,10 @@ const common = {
   // with two entry points sharing the Kubernetes client.
   minifyWhitespace: true,
   minifySyntax: true,
-  keepNames: true,
+  // Not keepNames: nothing here reads a function's or class's name, and its wrappers ran per request
+  // (Hono's Context fields are arrow functions, each renamed with Object.defineProperty per instance):
+  // 5 % of a 4 KiB GET's CPU time. Without it, a symbol esbuild renames for a collision (Request2) keeps
+  // that name in a stack trace; the source map still points to the source.
 };
 
 await Promise.all([
