@@ -48,9 +48,11 @@ export interface DirectoryRead {
 }
 
 export class Reads {
-  readonly #smallFiles = new SmallFileCache(SMALL_FILE_BYTES, SMALL_FILES_TOTAL_BYTES);
+  readonly #smallFiles: SmallFileCache;
 
-  constructor(private readonly volume: Volume) {}
+  constructor(private readonly volume: Volume) {
+    this.#smallFiles = new SmallFileCache(SMALL_FILE_BYTES, SMALL_FILES_TOTAL_BYTES, (dev) => volume.isLocalDevice(dev));
+  }
 
   /**
    * The artifact at `key` for reading. A small artifact read before costs one lstat(2) instead of

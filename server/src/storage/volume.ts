@@ -17,6 +17,7 @@ import { NamespaceLock } from "./mutex.js";
 import type { ArtifactKey } from "./names.js";
 import { Replacements } from "./replacement.js";
 import { SharedUsage } from "./shared-usage.js";
+import { localFileSystem } from "./small-files.js";
 import { isNoSpace, volumeFull, type UploadContext } from "./upload.js";
 import { NamespaceUsage } from "./usage.js";
 import type { RootIdentity } from "./volume-health.js";
@@ -49,6 +50,8 @@ export class Volume {
   /** With a quota: usage kept on the volume, under a lock every server on it honours (shared-usage.ts). */
   readonly sharedUsage: SharedUsage | undefined;
   #rootIdentity: RootIdentity = -1;
+  /** The root's device when its file system is local (small-files.ts): lstat there runs on the event loop. */
+  #localDevice: bigint | undefined;
   /** The root held open: every artifact path is resolved from it (contained.ts). */
   #root: VolumeRoot | undefined;
 
@@ -74,6 +77,8 @@ export class Volume {
       // Someone changed the volume directly (a symlink, or a directory moved while it was opened).
       this.options.runtime.logger.warn("refused a path that passes through a symlink or was moved while it was opened", { namespace: segments[0] }),
     );
+    const [rootStat, rootFileSystem] = await Promise.all([fs.stat(this.options.root, { bigint: true }), fs.statfs(this.options.root)]);
+    this.#localDevice = localFileSystem(rootFileSystem.type) === undefined ? undefined : rootStat.dev;
     for (const directory of [this.layout.internalDir, this.layout.tmpDir, this.layout.metaDir, this.layout.runsDir]) {
       await writableDirectory(directory, this.options.root);
     }
@@ -83,6 +88,11 @@ export class Volume {
   /** The root directory's descriptor, held since open(): readiness checks the root is still that directory. */
   get rootIdentity(): RootIdentity {
     return this.#rootIdentity;
+  }
+
+  /** Whether `dev` is the root's device and its file system is local: stat there never waits on a network. */
+  isLocalDevice(dev: bigint): boolean {
+    return dev === this.#localDevice;
   }
 
   /** Lets go of the directories held below the root, once nothing is served any more (shutdown). */
