@@ -30,7 +30,7 @@ export function accessLog({ logger, metrics }: { logger: Logger; metrics: HttpMe
       metrics.bytesReceived.inc({ route }, bytesIn);
       metrics.bytesSent.inc({ route }, bytesOut);
       const level = status >= 500 ? "error" : record.decision === "deny" ? "warn" : PROBE_ROUTES.has(route) ? "debug" : "info";
-      logger[level]("request", {
+      logger.request(level, {
         method: c.req.method,
         route,
         namespace: record.namespace,

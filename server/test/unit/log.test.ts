@@ -100,3 +100,52 @@ describe("createLogger", () => {
     expect(lines.map((line) => (JSON.parse(line) as { msg: string }).msg)).toEqual(["w"]);
   });
 });
+
+describe("Logger.request, the access log's line", () => {
+  const raw = (level: "debug" | "info" | "warn" | "error", log: (logger: ReturnType<typeof createLogger>) => void) => {
+    const lines: string[] = [];
+    log(createLogger(level, (line) => lines.push(line)));
+    return lines;
+  };
+
+  it("is the object pino writes for the same fields: level, time, the fields in order, msg, one line each", () => {
+    const fields = { method: "GET", route: "/v1/namespaces/:namespace/artifacts/*", namespace: "team-a", key: "a/b.bin", status: 200, bytesIn: 0, bytesOut: 4400, durationMs: 0.3, groups: ["system:authenticated"], aborted: true };
+    const [fast, viaPino] = raw("info", (logger) => {
+      logger.request("info", fields);
+      logger.info("request", fields);
+    });
+    expect(fast?.endsWith("}\n")).toBe(true);
+    expect(fast?.split("\n")).toHaveLength(2);
+    const parse = (line: string | undefined) => JSON.parse(line ?? "") as Record<string, unknown>;
+    const { time: fastTime, ...fastRest } = parse(fast);
+    const { time: pinoTime, ...pinoRest } = parse(viaPino);
+    expect(Object.keys(parse(fast))).toEqual(Object.keys(parse(viaPino)));
+    expect(fastRest).toEqual(pinoRest);
+    expect(fastRest).toMatchObject({ level: "info", msg: "request", status: 200, groups: ["system:authenticated"] });
+    expect(new Date(String(fastTime)).toISOString()).toBe(fastTime);
+    expect(Math.abs(Date.parse(String(fastTime)) - Date.parse(String(pinoTime)))).toBeLessThan(1000);
+  });
+
+  it("leaves out undefined fields, writes a line with none, and escapes whatever a key holds", () => {
+    const hostile = 'quote " backslash \\ newline \n tab \t nul \u0000 "msg":"forged"';
+    const lines = raw("info", (logger) => {
+      logger.request("warn", { key: hostile, user: undefined, status: 403 });
+      logger.request("info", {});
+    });
+    expect(lines).toHaveLength(2);
+    for (const line of lines) expect(line.slice(0, -1)).not.toContain("\n");
+    const [denied, empty] = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(denied).toEqual({ level: "warn", time: denied?.time, key: hostile, status: 403, msg: "request" });
+    expect(Object.keys(empty ?? {})).toEqual(["level", "time", "msg"]);
+  });
+
+  it("honours the logger's level, as the other methods do", () => {
+    const lines = raw("warn", (logger) => {
+      logger.request("debug", { route: "/healthz" });
+      logger.request("info", { route: "/v1" });
+      logger.request("warn", { route: "/denied" });
+      logger.request("error", { route: "/failed" });
+    });
+    expect(lines.map((line) => (JSON.parse(line) as { route: string }).route)).toEqual(["/denied", "/failed"]);
+  });
+});
