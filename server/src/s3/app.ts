@@ -110,7 +110,7 @@ function registerRoutes(app: Hono<AppEnv>, config: S3Config, deps: S3AppDeps): v
     if (claim.service !== service) throw new S3Error(400, "AuthorizationHeaderMalformed", `The credential scope's service must be '${service}'.`);
     const signer = new RequestSigner(claim, resolved.secretAccessKey);
     const bodySha256 = body === undefined ? undefined : createHash("sha256").update(body).digest("hex");
-    await signer.verifyRequest(wire, bodySha256);
+    signer.verifyRequest(wire, bodySha256);
     if (claim.payload.kind === "sha256" && bodySha256 !== undefined && bodySha256 !== claim.payload.sha256) {
       throw new S3Error(400, "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.");
     }

@@ -4,7 +4,7 @@
 // signer (@smithy/signature-v4), and compare in constant time. The same signer then checks every chunk
 // of a STREAMING-AWS4-HMAC-SHA256-PAYLOAD body (chunked.ts).
 import type { AccessRequest } from "../auth/types.js";
-import { createHash, createHmac, createSecretKey, timingSafeEqual, type Hash, type Hmac, type KeyObject } from "node:crypto";
+import { createHash, createHmac, createSecretKey, hash, timingSafeEqual, type Hash, type Hmac, type KeyObject } from "node:crypto";
 import { SignatureV4, getCanonicalHeaders } from "@smithy/signature-v4";
 import { LRUCache } from "lru-cache";
 import type { HttpRequest, QueryParameterBag, SourceData } from "@smithy/types";
@@ -44,9 +44,9 @@ export interface SignatureClaim {
 export type WireRequest = AccessRequest;
 
 /**
- * node:crypto behind the hash interface the smithy signer takes. Only its canonicalisation runs here
- * (the SHA-256 of the canonical request); signatures are HMACs with the derived key below, so the
- * secret-keyed form the interface allows is never asked for.
+ * node:crypto behind the hash interface the smithy signer's constructor requires. Nothing here asks it
+ * for a hash: the canonical request is hashed in one call (requestStringToSign) and signatures are
+ * HMACs with the derived key below.
  */
 class NodeSha256 {
   readonly #hash: Hash | Hmac;
@@ -78,10 +78,14 @@ class Verifier extends SignatureV4 {
     super({ credentials: { accessKeyId: "", secretAccessKey: "" }, region, service, sha256: NodeSha256, uriEscapePath: false });
   }
 
-  async requestStringToSign(request: HttpRequest, signedHeaders: ReadonlySet<string>, payloadHash: string, claim: SignatureClaim, scope: string): Promise<string> {
+  requestStringToSign(request: HttpRequest, signedHeaders: ReadonlySet<string>, payloadHash: string, claim: SignatureClaim, scope: string): string {
     const canonicalHeaders = getCanonicalHeaders(request, undefined, new Set(signedHeaders));
     const canonical = this.createCanonicalRequest(request, canonicalHeaders, payloadHash);
-    return this.createStringToSign(claim.longDate, scope, canonical, ALGORITHM);
+    // The string to sign is four lines: the algorithm, the date, the scope and the canonical request's
+    // SHA-256 in hex. The signer's own createStringToSign makes the same string through its async hash
+    // interface (a Uint8Array copy, an await, a hex loop): 28-36 µs of a 4 KiB GET's event-loop time
+    // here, against one call of node:crypto's one-shot hash.
+    return `${ALGORITHM}\n${claim.longDate}\n${scope}\n${hash("sha256", canonical, "hex")}`;
   }
 }
 
@@ -131,7 +135,7 @@ export class RequestSigner {
   }
 
   /** Throws SignatureDoesNotMatch unless the request is signed by this key; `bodySha256` for body-hash mode. */
-  async verifyRequest(request: WireRequest, bodySha256?: string): Promise<void> {
+  verifyRequest(request: WireRequest, bodySha256?: string): void {
     const { claim } = this;
     const signed = new Set(claim.signedHeaders);
     const headers: Record<string, string> = {};
@@ -156,7 +160,7 @@ export class RequestSigner {
       headers,
     };
     const payloadHash = payloadHashOf(claim, bodySha256);
-    const expected = this.#sign(await this.#verifier.requestStringToSign(httpRequest, signed, payloadHash, claim, this.#scope));
+    const expected = this.#sign(this.#verifier.requestStringToSign(httpRequest, signed, payloadHash, claim, this.#scope));
     if (!sameSignature(expected, claim.signature)) throw signatureMismatch();
   }
 
