@@ -9,6 +9,7 @@ import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { VolumeRoot } from "../../src/storage/contained.js";
 import { HeldDirectoryCache, type DirectorySource } from "../../src/storage/held-directories.js";
+import { settledWithin, withStalledThreadPool } from "../support/thread-pool.js";
 
 describe("VolumeRoot.openDirectory with kept directories", () => {
   let root: string;
@@ -53,6 +54,20 @@ describe("VolumeRoot.openDirectory with kept directories", () => {
     // Closing a holder does not close the kept descriptor: it still reads back its path.
     expect(await fs.readlink(`/proc/self/fd/${second!.handle.fd}`)).toBe(path.join(await fs.realpath(root), "ns", "a"));
     await second!.close();
+  });
+
+  it("checks a kept directory on the event loop: handed out again while every thread of the pool is stalled", async () => {
+    const first = await volume.openDirectory(["ns", "a"]);
+    const firstFd = first!.handle.fd;
+    await first!.close();
+    await withStalledThreadPool(outside, async () => {
+      const again = volume.openDirectory(["ns", "a"]);
+      expect(await settledWithin(again, 1000)).toBe("settled");
+      const held = await again;
+      expect(held?.handle.fd).toBe(firstFd);
+      await held?.close();
+    });
+    expect(refused).toEqual([]);
   });
 
   it("does not use a kept directory that was moved: the path is opened again", async () => {

@@ -1,9 +1,8 @@
 // The small-file cache on real files: an entry is served only while lstat finds the very file version
 // it was read from, whether that lstat runs on the event loop (a local file system) or in the thread
 // pool (any other), and memory stays within its bounds.
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, openSync, statfsSync } from "node:fs";
+import { statfsSync } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
@@ -11,6 +10,7 @@ import { parseKey } from "../../src/storage/names.js";
 import { localFileSystem, SmallFileCache } from "../../src/storage/small-files.js";
 import { tempDir } from "../support/harness.js";
 import { testStore } from "../support/store.js";
+import { settledWithin, withStalledThreadPool } from "../support/thread-pool.js";
 
 let dir: string;
 beforeEach(async () => {
@@ -119,36 +119,14 @@ describe.each(statModes)("SmallFileCache, lstat $where", ({ onEventLoop }) => {
   });
 });
 
-/**
- * Occupies every thread of libuv's pool with an open(2) of a FIFO that has no writer yet, runs `during`,
- * then opens the FIFO for writing on the event loop, which lets every blocked open return.
- */
-async function withStalledThreadPool(during: () => Promise<void>): Promise<void> {
-  const fifo = path.join(dir, "stall.fifo");
-  execFileSync("mkfifo", [fifo]);
-  const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
-  const stalled = Array.from({ length: threads }, () => fs.open(fifo, "r"));
-  try {
-    // Long enough for every open to reach a pool thread and block there.
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    await during();
-  } finally {
-    closeSync(openSync(fifo, "w"));
-    for (const handle of await Promise.all(stalled)) await handle.close();
-  }
-}
-
-const settled = <T>(promise: Promise<T>, ms: number) =>
-  Promise.race([promise.then(() => "settled" as const), new Promise<"pending">((resolve) => setTimeout(() => resolve("pending"), ms))]);
-
 describe("where the small-file cache's lstat runs", () => {
   it("on a local file system, a hit is served while every thread of the pool is stalled", async () => {
     const cache = new SmallFileCache(64 << 10, 1 << 20, () => true);
     const body = randomBytes(4096);
     const file = await cached(cache, "local", body);
-    await withStalledThreadPool(async () => {
+    await withStalledThreadPool(dir, async () => {
       const hit = cache.get(file);
-      expect(await settled(hit, 1000)).toBe("settled");
+      expect(await settledWithin(hit, 1000)).toBe("settled");
       expect((await hit)?.body.equals(body)).toBe(true);
     });
   });
@@ -158,11 +136,11 @@ describe("where the small-file cache's lstat runs", () => {
     const body = randomBytes(4096);
     const file = await cached(cache, "remote", body);
     let hit: Promise<unknown> | undefined;
-    await withStalledThreadPool(async () => {
+    await withStalledThreadPool(dir, async () => {
       hit = cache.get(file);
-      expect(await settled(hit, 200)).toBe("pending");
+      expect(await settledWithin(hit, 200)).toBe("pending");
     });
-    expect(await settled(hit ?? Promise.reject(new Error("no lookup")), 5000)).toBe("settled");
+    expect(await settledWithin(hit ?? Promise.reject(new Error("no lookup")), 5000)).toBe("settled");
   });
 
   it("the store on this machine's local volume serves a small artifact it has read before while the pool is stalled", async () => {
@@ -174,9 +152,9 @@ describe("where the small-file cache's lstat runs", () => {
     if ("directory" in first) throw new Error("a file was stored");
     const firstBody = await first.body(0, first.size); // read whole, then kept
     expect(firstBody.kind).toBe("bytes");
-    await withStalledThreadPool(async () => {
+    await withStalledThreadPool(dir, async () => {
       const again = store.read("team-a", key);
-      expect(await settled(again, 1000)).toBe("settled");
+      expect(await settledWithin(again, 1000)).toBe("settled");
       const read = await again;
       if ("directory" in read) throw new Error("a file was stored");
       const bytes = await read.body(0, read.size);
