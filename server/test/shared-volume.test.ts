@@ -4,6 +4,7 @@
 // and a crash at any step leaves one whole version to serve after the restart.
 import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, S3Client, S3ServiceException, UploadPartCommand } from "@aws-sdk/client-s3";
 import { createHash } from "node:crypto";
+import nodeFs from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -116,15 +117,16 @@ describe("two servers on one volume", () => {
     const upload = { Bucket: "team-a", Key: "multi/raced" };
     const { UploadId } = await s3(writer).send(new CreateMultipartUploadCommand(upload));
     const { ETag } = await s3(writer).send(new UploadPartCommand({ ...upload, UploadId, PartNumber: 1, Body: "the only part" }));
-    // The completion's first free-space check is after it has chosen the parts, before it reads them.
-    const statfs = fs.statfs.bind(fs);
+    // The completion opens its first part after it has chosen the parts: the peer aborts just then.
+    // (A read stream opens its file through node:fs's module object, where the spy is.)
+    const open = nodeFs.open.bind(nodeFs) as (...args: unknown[]) => void;
     let armed = true;
-    vi.spyOn(fs, "statfs").mockImplementation(async (location, options) => {
-      if (armed) {
-        armed = false;
-        await s3(peer).send(new AbortMultipartUploadCommand({ ...upload, UploadId }));
-      }
-      return statfs(location, options as { bigint: false });
+    vi.spyOn(nodeFs, "open").mockImplementation((...args: unknown[]) => {
+      if (!armed || !String(args[0]).includes(UploadId ?? "no upload")) return open(...args);
+      armed = false;
+      void s3(peer)
+        .send(new AbortMultipartUploadCommand({ ...upload, UploadId }))
+        .finally(() => open(...args));
     });
     const outcome = await s3(writer)
       .send(new CompleteMultipartUploadCommand({ ...upload, UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag }] } }))

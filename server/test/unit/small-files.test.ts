@@ -162,6 +162,15 @@ describe("where the small-file cache's lstat runs", () => {
     });
   });
 
+  it("the store's free-space check on this machine's local volume answers while the pool is stalled", async () => {
+    const store = await testStore({ root: await tempDir("small-files-free") });
+    await withStalledThreadPool(dir, async () => {
+      const writable = store.writableBytes();
+      expect(await settledWithin(writable, 1000)).toBe("settled");
+      expect(await writable).toBeGreaterThan(0);
+    });
+  });
+
   it("names the local file systems by their statfs type and no network or FUSE one", () => {
     expect(localFileSystem(0xef53)).toBe("ext4");
     expect(localFileSystem(0x58465342)).toBe("xfs");
