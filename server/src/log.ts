@@ -15,8 +15,8 @@ export interface Logger {
    * The access log's line for one request, message "request": the same JSON object the methods above
    * write (level, time, the fields in order, msg), without pino's per-line work. There is a line per
    * request, and its fields are the request's own facts (route, namespace, key, status, bytes, who),
-   * so there is nothing to redact or serialize: in the event loop's profile of 4 KiB GETs, pino's
-   * line was 8.7 µs of a request and this one is 2-3 µs.
+   * so there is nothing to redact or serialize. Timed inside the server, pino's line was 8.7 µs of a
+   * 4 KiB GET; JSON.stringify of the same fields takes about 2 µs in a loop.
    */
   request(level: LogLevel, fields: Readonly<Record<string, RequestLogValue>>): void;
 }

@@ -21,9 +21,9 @@
 // Where the lstat runs: on the event loop when the file lies on a local file system (its kernel answers
 // the lstat of an inode just read from memory, in about 1 µs), in libuv's thread pool otherwise. Handing
 // it to the pool and back cost more than the lstat itself, 4-35 µs of the event loop's time depending on
-// how busy the pool is, and 4 KiB GETs gained 8 % without it. On a network file system (NFS, CephFS,
-// SMB, FUSE, anything not named below) an lstat can wait on a server that stopped answering, and there
-// it must stall one pool thread, never every request.
+// how busy the pool is. On a network file system (NFS, CephFS, SMB, FUSE, anything volume.ts does not
+// name local) an lstat can wait on a server that stopped answering, and there it must stall one pool
+// thread, never every request.
 import { lstat, lstatSync, type BigIntStats } from "node:fs";
 import { LRUCache } from "lru-cache";
 
@@ -61,7 +61,7 @@ export class SmallFileCache {
    * @param maxFileBytes files up to this size are kept
    * @param maxTotalBytes all bodies together; the least recently used go first
    * @param statOnEventLoop whether the file system of device `dev` answers lstat from memory
-   *   (localFileSystem()); by default none does, and every lstat goes to the thread pool
+   *   (Volume.isLocalDevice); by default none does, and every lstat goes to the thread pool
    */
   constructor(
     readonly maxFileBytes: number,
@@ -119,25 +119,4 @@ function lstatNowOrUndefined(path: string): BigIntStats | undefined {
   } catch {
     return undefined;
   }
-}
-
-/**
- * File systems, by statfs(2) f_type, whose lstat of a recently read inode never waits on anything but
- * this machine's memory: block-device and memory file systems, and overlayfs over them (a container's
- * own layers). Network, cluster and FUSE file systems are absent on purpose.
- */
-const LOCAL_FILE_SYSTEMS: ReadonlyMap<number, string> = new Map([
-  [0xef53, "ext4"],
-  [0x58465342, "xfs"],
-  [0x9123683e, "btrfs"],
-  [0xf2f52010, "f2fs"],
-  [0x2fc12fc1, "zfs"],
-  [0x01021994, "tmpfs"],
-  [0x858458f6, "ramfs"],
-  [0x794c7630, "overlayfs"],
-]);
-
-/** The name of a local file system type (statfs f_type), or undefined for any other (NFS, CephFS, FUSE...). */
-export function localFileSystem(type: number): string | undefined {
-  return LOCAL_FILE_SYSTEMS.get(type);
 }

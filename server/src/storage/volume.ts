@@ -17,7 +17,6 @@ import { NamespaceLock } from "./mutex.js";
 import type { ArtifactKey } from "./names.js";
 import { Replacements } from "./replacement.js";
 import { SharedUsage } from "./shared-usage.js";
-import { localFileSystem } from "./small-files.js";
 import { isNoSpace, volumeFull, type UploadContext } from "./upload.js";
 import { NamespaceUsage } from "./usage.js";
 import type { RootIdentity } from "./volume-health.js";
@@ -50,7 +49,7 @@ export class Volume {
   /** With a quota: usage kept on the volume, under a lock every server on it honours (shared-usage.ts). */
   readonly sharedUsage: SharedUsage | undefined;
   #rootIdentity: RootIdentity = -1;
-  /** The root's device when its file system is local (small-files.ts): lstat there runs on the event loop. */
+  /** The root's device when its file system is local: the small-file cache's lstat and the free-space statfs run on the event loop there. */
   #localDevice: bigint | undefined;
   /** The root held open: every artifact path is resolved from it (contained.ts). */
   #root: VolumeRoot | undefined;
@@ -268,4 +267,25 @@ async function writableDirectory(directory: string, root: string): Promise<void>
       refusing === rootPath ? `chown it to ${uid}` : refusing.startsWith(rootPath + path.sep) ? `chown it recursively to ${uid}` : `create it owned by ${uid}`;
     throw new ConfigError(`${prefix} (${cause}): ${fix}, use a named volume, or set fsGroup`);
   }
+}
+
+/**
+ * File systems, by statfs(2) f_type, whose lstat of a recently read inode never waits on anything but
+ * this machine's memory: block-device and memory file systems, and overlayfs over them (a container's
+ * own layers). Network, cluster and FUSE file systems are absent on purpose.
+ */
+const LOCAL_FILE_SYSTEMS: ReadonlyMap<number, string> = new Map([
+  [0xef53, "ext4"],
+  [0x58465342, "xfs"],
+  [0x9123683e, "btrfs"],
+  [0xf2f52010, "f2fs"],
+  [0x2fc12fc1, "zfs"],
+  [0x01021994, "tmpfs"],
+  [0x858458f6, "ramfs"],
+  [0x794c7630, "overlayfs"],
+]);
+
+/** The name of a local file system type (statfs f_type), or undefined for any other (NFS, CephFS, FUSE...). */
+export function localFileSystem(type: number): string | undefined {
+  return LOCAL_FILE_SYSTEMS.get(type);
 }
