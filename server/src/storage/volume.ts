@@ -76,7 +76,9 @@ export class Volume {
       // Someone changed the volume directly (a symlink, or a directory moved while it was opened).
       this.options.runtime.logger.warn("refused a path that passes through a symlink or was moved while it was opened", { namespace: segments[0] }),
     );
-    const [rootStat, rootFileSystem] = await Promise.all([fs.stat(this.options.root, { bigint: true }), fs.statfs(this.options.root)]);
+    // Of the directory held open, not of the path again (through /proc/self/fd, as every file call here).
+    const held = this.#root.path;
+    const [rootStat, rootFileSystem] = await Promise.all([fs.stat(held, { bigint: true }), fs.statfs(held)]);
     this.#localDevice = localFileSystem(rootFileSystem.type) === undefined ? undefined : rootStat.dev;
     for (const directory of [this.layout.internalDir, this.layout.tmpDir, this.layout.metaDir, this.layout.runsDir]) {
       await writableDirectory(directory, this.options.root);
