@@ -1,7 +1,7 @@
 // The file calls of one small write (commit.ts): each is a round trip through libuv's thread pool, so
 // the commit makes none it does not need, and still leaves no temporary file behind whatever the
 // outcome, and still refuses a write that ate into the free-space reserve.
-import nodeFs from "node:fs";
+import nodeFs, { rmdirSync, rmSync } from "node:fs";
 import fs from "node:fs/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { HttpError } from "../src/errors.js";
@@ -14,14 +14,14 @@ import { tempDir } from "./support/harness.js";
 let runtime: Runtime;
 let store: ArtifactStore;
 
-async function storeWith(minFreeBytes: number): Promise<ArtifactStore> {
+async function storeWith(minFreeBytes: number, fsync = true): Promise<ArtifactStore> {
   const made = new ArtifactStore({
     root: await tempDir("small-put"),
     maxUploadBytes: 1 << 20,
     maxArchiveExpandedBytes: 1 << 20,
     minFreeBytes,
     namespaceQuotaBytes: 0,
-    fsync: true,
+    fsync,
     staleTempMs: 60_000,
     runtime,
   });
@@ -107,6 +107,129 @@ describe("a small PUT", () => {
     expect((mismatch as HttpError).status).toBe(400);
     expect(await fs.readFile(`${store.options.root}/team-a/once`, "utf8")).toBe("first");
     expect(await fs.readdir(store.layout.tmpDir)).toEqual([]);
+  });
+});
+
+/** The calls of fs.promises.lstat and rename made with a path ending in `suffix`. */
+function callsEndingIn(suffix: string): string[] {
+  const calls: string[] = [];
+  for (const name of ["lstat", "rename"] as const) {
+    const original = fs[name] as (...args: unknown[]) => Promise<unknown>;
+    vi.spyOn(fs, name).mockImplementation(((...args: unknown[]) => {
+      if (args.slice(0, 2).some((arg) => typeof arg === "string" && arg.endsWith(suffix))) calls.push(name);
+      return original(...args);
+    }) as never);
+  }
+  return calls;
+}
+
+/** Whether the sidecar at `key` describes the file at `key` now (its inode, size and time). */
+async function sidecarDescribesFileOn(key: string, on: ArtifactStore): Promise<boolean> {
+  const sidecar = await on.sidecars.read(on.layout.metaPath("team-a", key));
+  const file = await fs.stat(`${on.options.root}/team-a/${key}`, { bigint: true });
+  return sidecar?.ino === String(file.ino) && sidecar.size === Number(file.size) && sidecar.mtimeNs === String(file.mtimeNs);
+}
+
+describe("a plain small PUT's commit, handed to the idle upload worker in one step (FSYNC off)", () => {
+  let store: ArtifactStore;
+  beforeAll(async () => {
+    store = await storeWith(0, false);
+  });
+  const sidecarDescribesFile = (key: string) => sidecarDescribesFileOn(key, store);
+
+  it("looks up, renames the sidecar and the file there: none of them through the thread pool", async () => {
+    const usedBefore = await store.usage.get("team-a");
+    const calls = callsEndingIn("/handoff-k");
+    const first = await store.put({ namespace: "team-a", key: parseKey("handoff/handoff-k"), body: bodyOf("first!") });
+    const second = await store.put({ namespace: "team-a", key: parseKey("handoff/handoff-k"), body: bodyOf("second") });
+    expect(calls).toEqual([]);
+    expect([first.created, second.created]).toEqual([true, false]);
+    expect(await fs.readFile(`${store.options.root}/team-a/handoff/handoff-k`, "utf8")).toBe("second");
+    expect(await sidecarDescribesFile("handoff/handoff-k")).toBe(true);
+    // The replaced file's 6 bytes were given back: 6 more in all, not 12.
+    expect(await store.usage.get("team-a")).toBe(usedBefore + 6);
+    expect(await fs.readdir(store.layout.tmpDir)).toEqual([]);
+  });
+
+  it("refuses a directory artifact or a symlink at the key (409), placing no sidecar and changing nothing there", async () => {
+    await store.put({ namespace: "team-a", key: parseKey("taken/dir/inner"), body: bodyOf("inner") });
+    await fs.symlink("/etc", `${store.options.root}/team-a/taken/link`);
+    for (const key of ["taken/dir", "taken/link"]) {
+      const refused = await store.put({ namespace: "team-a", key: parseKey(key), body: bodyOf("file") }).catch((error: unknown) => error);
+      expect((refused as HttpError).status).toBe(409);
+      await expect(fs.stat(store.layout.metaPath("team-a", key))).rejects.toMatchObject({ code: "ENOENT" });
+    }
+    expect(await fs.readFile(`${store.options.root}/team-a/taken/dir/inner`, "utf8")).toBe("inner");
+    expect(await fs.readlink(`${store.options.root}/team-a/taken/link`)).toBe("/etc");
+    expect(await fs.readdir(store.layout.tmpDir)).toEqual([]);
+  });
+
+  it("goes through the thread pool while the worker carries another upload", async () => {
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    async function* slowBody(): AsyncGenerator<Uint8Array> {
+      // More than one slot, so the upload opens on the worker before its end.
+      yield Buffer.alloc(600 << 10, 1);
+      await held;
+      yield Buffer.from("end");
+    }
+    const slow = store.put({ namespace: "team-a", key: parseKey("busy/slow"), body: slowBody() });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const calls = callsEndingIn("/busy-k");
+    try {
+      await store.put({ namespace: "team-a", key: parseKey("busy/busy-k"), body: bodyOf("beside") });
+    } finally {
+      release();
+      await slow;
+    }
+    expect(calls).toContain("rename");
+    expect(await fs.readFile(`${store.options.root}/team-a/busy/busy-k`, "utf8")).toBe("beside");
+    expect(await sidecarDescribesFile("busy/busy-k")).toBe(true);
+  });
+
+  it("makes the parent again when a peer's delete removed it before the rename, and stores the file there", async () => {
+    await store.put({ namespace: "team-a", key: parseKey("pruned/sub/first"), body: bodyOf("first") });
+    await fs.rm(`${store.options.root}/team-a/pruned/sub/first`);
+    const original = runtime.uploadWriters.placeIfIdle.bind(runtime.uploadWriters);
+    vi.spyOn(runtime.uploadWriters, "placeIfIdle").mockImplementation((request) => {
+      // The parent is held open; a peer removes it (empty) just before the worker renames into it.
+      rmdirSync(`${store.options.root}/team-a/pruned/sub`);
+      return original(request);
+    });
+    const written = await store.put({ namespace: "team-a", key: parseKey("pruned/sub/k"), body: bodyOf("again") });
+    expect(written.created).toBe(true);
+    expect(await fs.readFile(`${store.options.root}/team-a/pruned/sub/k`, "utf8")).toBe("again");
+    expect(await sidecarDescribesFile("pruned/sub/k")).toBe(true);
+    expect(await fs.readdir(store.layout.tmpDir)).toEqual([]);
+  });
+
+  it("answers 409 and stores nothing when the staged file is gone before its rename", async () => {
+    const original = runtime.uploadWriters.placeIfIdle.bind(runtime.uploadWriters);
+    vi.spyOn(runtime.uploadWriters, "placeIfIdle").mockImplementation((request) => {
+      rmSync(request.file);
+      return original(request);
+    });
+    const failed = await store.put({ namespace: "team-a", key: parseKey("vanished/k"), body: bodyOf("lost") }).catch((error: unknown) => error);
+    expect((failed as HttpError).status).toBe(409);
+    await expect(fs.stat(`${store.options.root}/team-a/vanished/k`)).rejects.toMatchObject({ code: "ENOENT" });
+    expect(await fs.readdir(store.layout.tmpDir)).toEqual([]);
+  });
+
+  it("fails, storing nothing and leaving no temporary file, when the worker ends before it answers", async () => {
+    vi.spyOn(runtime.uploadWriters, "placeIfIdle").mockImplementation(() => Promise.reject(new Error("the upload worker stopped: exit code 1")));
+    const failed = await store.put({ namespace: "team-a", key: parseKey("ended/k"), body: bodyOf("lost") }).catch((error: unknown) => error);
+    expect(failed).toBeInstanceOf(Error);
+    expect(failed).not.toBeInstanceOf(HttpError);
+    await expect(fs.stat(`${store.options.root}/team-a/ended/k`)).rejects.toMatchObject({ code: "ENOENT" });
+    expect(await fs.readdir(store.layout.tmpDir)).toEqual([]);
+  });
+
+  it("with FSYNC, leaves the steps to the thread pool: a rename there may wait on the journal, which must not hold up the worker", async () => {
+    const durable = await storeWith(0);
+    const calls = callsEndingIn("/durable-k");
+    await durable.put({ namespace: "team-a", key: parseKey("durable/durable-k"), body: bodyOf("kept") });
+    expect(calls).toEqual(["lstat", "rename"]);
+    expect(await sidecarDescribesFileOn("durable/durable-k", durable)).toBe(true);
   });
 });
 

@@ -99,6 +99,11 @@ export class Sidecars {
     }
   }
 
+  /** Forgets what was read of `metaPath`, before another thread renames a new sidecar there (upload-worker.ts). */
+  forget(metaPath: string): void {
+    this.cache.delete(metaPath);
+  }
+
   /** Renames a sidecar written elsewhere (by the upload worker, at `written`) into place at `metaPath`. */
   async place(metaPath: string, written: string): Promise<void> {
     this.cache.delete(metaPath);

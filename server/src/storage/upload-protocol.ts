@@ -36,6 +36,25 @@ export interface FinishRequest {
   readonly sidecar: SidecarRequest | undefined;
 }
 
+/**
+ * A staged file's commit into its key, in one hand-off (commit.ts): look the entry up, refuse a
+ * directory or anything but a file there, rename the sidecar into place (making its directory when
+ * missing), then the file. The event loop holds the key's commit lock meanwhile.
+ */
+export interface PlaceRequest {
+  /** The key's entry, below a directory the event loop holds open (/proc/self/fd/<fd>/<name>). */
+  readonly entry: string;
+  /** The staged file, renamed to `entry` last. */
+  readonly file: string;
+  readonly sidecar: { readonly from: string; readonly to: string };
+}
+
+/** What a place request found at the key and did: refused, failed at a step, or placed over `previousSize`. */
+export type PlaceOutcome =
+  | { readonly placed: true; readonly previousSize: number | undefined }
+  | { readonly placed: false; readonly refused: "directory" | "not a file" }
+  | { readonly placed: false; readonly failedAt: "lookup" | "sidecar" | "file"; readonly code: string | undefined; readonly message: string };
+
 export type WriterRequest =
   /**
    * Start an upload on this worker: with `file`, create it (O_CREAT|O_EXCL) and append the bytes to it;
@@ -51,7 +70,9 @@ export type WriterRequest =
   /** Write the sidecar when asked (with a file), fsync when asked, close, and answer the digests. */
   | ({ readonly op: "finish"; readonly id: number } & FinishRequest)
   /** Close without a digest (the event loop removes the file). Always answered. */
-  | { readonly op: "abort"; readonly id: number };
+  | { readonly op: "abort"; readonly id: number }
+  /** Commit a staged file (PlaceRequest); answered with "placed". `id` names this request, not an upload. */
+  | ({ readonly op: "place"; readonly id: number } & PlaceRequest);
 
 export type WriterReply =
   /** This worker is done with the slot; `bytes` is 0 when the upload had already failed. */
@@ -66,5 +87,6 @@ export type WriterReply =
       readonly sidecar: boolean;
     }
   | { readonly op: "aborted"; readonly id: number }
+  | { readonly op: "placed"; readonly id: number; readonly outcome: PlaceOutcome }
   /** The upload's first failure (open, write, fsync or close); later requests for it do nothing. */
   | { readonly op: "failed"; readonly id: number; readonly code: string | undefined; readonly message: string };

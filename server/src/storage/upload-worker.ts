@@ -3,14 +3,17 @@
 // on the event loop that was a third of every upload's time, and it stalled every other request. An S3
 // upload's MD5 runs beside it on a second worker, given the same slots without a file, so the two
 // digests of one body are computed at once rather than one after the other.
+// Idle, it also commits a plain write without FSYNC (place): the lookup of the key's entry and the two
+// renames, one hand-off for three round trips through the event loop's thread pool.
 // Synchronous writes are right here: this thread does nothing else, and a slow volume stalls only the
 // uploads, never health checks or downloads. The final fsync is not: it waits for the disk, during which
 // this thread takes the other uploads' slots, and the fsyncs of uploads finishing together overlap.
 import { createHash, type Hash } from "node:crypto";
 import fs from "node:fs";
+import path from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
 import { metaFor } from "./sidecar-format.js";
-import type { Digest, FinishRequest, SidecarRequest, WorkerSetup, WriterReply, WriterRequest, WrittenFile } from "./upload-protocol.js";
+import type { Digest, FinishRequest, PlaceOutcome, PlaceRequest, SidecarRequest, WorkerSetup, WriterReply, WriterRequest, WrittenFile } from "./upload-protocol.js";
 
 interface OpenUpload {
   /** The temporary file, on the worker that writes it; undefined on a worker that only hashes. */
@@ -81,7 +84,55 @@ function writeAll(fd: number, data: Uint8Array): void {
   while (offset < data.byteLength) offset += fs.writeSync(fd, data, offset, data.byteLength - offset);
 }
 
+/**
+ * Commits a staged file (PlaceRequest) with synchronous calls, on this thread that does nothing else:
+ * one hand-off from the event loop for what were three round trips through its thread pool (the lookup
+ * of the key's entry and two renames), each a wake-up of two threads.
+ */
+function place(request: PlaceRequest): PlaceOutcome {
+  const failed = (failedAt: "lookup" | "sidecar" | "file", error: unknown): PlaceOutcome => ({
+    placed: false,
+    failedAt,
+    code: (error as NodeJS.ErrnoException | undefined)?.code,
+    message: error instanceof Error ? error.message : String(error),
+  });
+  let previous: fs.Stats | undefined;
+  try {
+    previous = fs.lstatSync(request.entry, { throwIfNoEntry: false });
+  } catch (error) {
+    return failed("lookup", error);
+  }
+  if (previous?.isDirectory()) return { placed: false, refused: "directory" };
+  if (previous !== undefined && !previous.isFile()) return { placed: false, refused: "not a file" };
+  try {
+    renameMakingParent(request.sidecar.from, request.sidecar.to);
+  } catch (error) {
+    return failed("sidecar", error);
+  }
+  try {
+    fs.renameSync(request.file, request.entry);
+  } catch (error) {
+    return failed("file", error);
+  }
+  return { placed: true, previousSize: previous?.size };
+}
+
+/** rename(2), making the target's directory when it is missing and renaming again (as meta.ts does). */
+function renameMakingParent(from: string, to: string): void {
+  try {
+    fs.renameSync(from, to);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    fs.mkdirSync(path.dirname(to), { recursive: true });
+    fs.renameSync(from, to);
+  }
+}
+
 function handle(request: WriterRequest): void {
+  if (request.op === "place") {
+    reply({ op: "placed", id: request.id, outcome: place(request) });
+    return;
+  }
   if (request.op === "open") {
     try {
       const fd = request.file === undefined ? undefined : fs.openSync(request.file.path, "wx", request.file.mode);

@@ -1,7 +1,7 @@
 // The upload workers on their own: bytes and digest exact whatever the chunks look like, bounded
 // hand-over, errors with their errno codes, and a worker that ends mid-upload.
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -339,5 +339,73 @@ describe("UploadWriterPool", () => {
     void next.write(new Uint8Array(body));
     expect(await next.finish(false)).toBe(sha256(body));
     await own.stop();
+  });
+});
+
+describe("UploadWriterPool.placeIfIdle: a staged file's commit in one hand-off", () => {
+  const own = new UploadWriterPool(1);
+  afterAll(() => own.stop());
+
+  /** A staged file and sidecar in `scratch`, and where they go: `target/name`, `meta/<name>`. */
+  async function staged(name: string, body: string): Promise<{ file: string; sidecar: { from: string; to: string }; entry: string }> {
+    const scratch = path.join(dir, "place-scratch");
+    await mkdir(scratch, { recursive: true });
+    await mkdir(path.join(dir, "place-target"), { recursive: true });
+    const file = path.join(scratch, `${name}.upload`);
+    await writeFile(file, body);
+    await writeFile(path.join(scratch, `${name}.meta`), `{"for":"${name}"}`);
+    return { file, sidecar: { from: path.join(scratch, `${name}.meta`), to: path.join(dir, "place-meta", "ab", name) }, entry: path.join(dir, "place-target", name) };
+  }
+
+  it("renames the sidecar (making its directory) and the file into place, and answers the size it replaced", async () => {
+    const first = await staged("k", "first");
+    expect(await own.placeIfIdle(first)).toEqual({ placed: true, previousSize: undefined });
+    const second = await staged("k", "second!");
+    expect(await own.placeIfIdle(second)).toEqual({ placed: true, previousSize: 5 });
+    expect(await readFile(second.entry, "utf8")).toBe("second!");
+    expect(await readFile(second.sidecar.to, "utf8")).toBe('{"for":"k"}');
+    expect(await readdir(path.join(dir, "place-scratch"))).toEqual([]);
+  });
+
+  it("refuses a directory or a symlink at the entry, moving nothing", async () => {
+    await mkdir(path.join(dir, "place-target", "a-dir"), { recursive: true });
+    await symlink("/etc", path.join(dir, "place-target", "a-link"));
+    for (const [name, refused] of [["a-dir", "directory"], ["a-link", "not a file"]] as const) {
+      const request = await staged(name, "x");
+      expect(await own.placeIfIdle(request)).toEqual({ placed: false, refused });
+      expect(await readFile(request.file, "utf8")).toBe("x");
+      await expect(stat(request.sidecar.to)).rejects.toMatchObject({ code: "ENOENT" });
+      await rm(request.file);
+      await rm(request.sidecar.from);
+    }
+  });
+
+  it("answers the step that failed, with its errno code: the sidecar (nothing moved) or the file (the sidecar moved)", async () => {
+    const noSidecar = await staged("no-sidecar", "x");
+    await rm(noSidecar.sidecar.from);
+    expect(await own.placeIfIdle(noSidecar)).toMatchObject({ placed: false, failedAt: "sidecar", code: "ENOENT" });
+    expect(await readFile(noSidecar.file, "utf8")).toBe("x");
+    await rm(noSidecar.file);
+
+    const noFile = await staged("no-file", "x");
+    await rm(noFile.file);
+    expect(await own.placeIfIdle(noFile)).toMatchObject({ placed: false, failedAt: "file", code: "ENOENT" });
+    expect(await readFile(noFile.sidecar.to, "utf8")).toBe('{"for":"no-file"}');
+    await expect(stat(noFile.entry)).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
+  it("is undefined while the only writing worker carries an upload, and rejects when the worker ends before answering", async () => {
+    const writer = own.begin(path.join(dir, "place-busy"), 0o600);
+    expect(writer.write(new Uint8Array(SLOT_BYTES))).toBeUndefined();
+    expect(own.placeIfIdle(await staged("busy", "x"))).toBeUndefined();
+    await writer.finish(false);
+
+    const pending = own.placeIfIdle(await staged("ended", "x"));
+    expect(pending).toBeInstanceOf(Promise);
+    // Stopped within the same turn: the worker has not answered (it has not even started).
+    await own.stop();
+    await expect(pending).rejects.toThrow(/upload worker stopped/);
+    // The next one starts a worker again.
+    expect(await own.placeIfIdle(await staged("after", "x"))).toEqual({ placed: true, previousSize: undefined });
   });
 });
