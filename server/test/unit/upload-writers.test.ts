@@ -400,12 +400,16 @@ describe("UploadWriterPool.placeIfIdle: a staged file's commit in one hand-off",
     expect(own.placeIfIdle(await staged("busy", "x"))).toBeUndefined();
     await writer.finish(false);
 
-    const pending = own.placeIfIdle(await staged("ended", "x"));
+    const fresh = new UploadWriterPool(1);
+    const request = await staged("ended", "x");
+    const pending = fresh.placeIfIdle(request);
     expect(pending).toBeInstanceOf(Promise);
     // Stopped within the same turn: the worker has not answered (it has not even started).
-    await own.stop();
+    await fresh.stop();
     await expect(pending).rejects.toThrow(/upload worker stopped/);
+    expect(await readFile(request.file, "utf8")).toBe("x");
     // The next one starts a worker again.
-    expect(await own.placeIfIdle(await staged("after", "x"))).toEqual({ placed: true, previousSize: undefined });
+    expect(await fresh.placeIfIdle(await staged("after", "x"))).toEqual({ placed: true, previousSize: undefined });
+    await fresh.stop();
   });
 });
