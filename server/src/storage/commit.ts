@@ -235,7 +235,8 @@ async function placedInOneHandOff(volume: Volume, parent: HeldDirectory, commit:
     throw placingFailed(error);
   }
   if (!outcome.placed && "refused" in outcome) throw outcome.refused === "directory" ? directoryAtKey() : notAFileAtKey();
-  let previousSize = outcome.placed ? outcome.previousSize : undefined;
+  // Unless it was placed, the file goes where a removed parent was: nothing of an earlier one is there.
+  const previousSize = outcome.placed ? outcome.previousSize : undefined;
   if (!outcome.placed) {
     const error: NodeJS.ErrnoException = Object.assign(new Error(outcome.message), { code: outcome.code });
     if (outcome.failedAt !== "file" || outcome.code !== "ENOENT") {
@@ -249,7 +250,6 @@ async function placedInOneHandOff(volume: Volume, parent: HeldDirectory, commit:
       .catch((failure: unknown) => {
         throw (failure as NodeJS.ErrnoException).code === "EISDIR" ? directoryAtKey() : placingFailed(failure);
       });
-    previousSize = undefined;
   }
   volume.usage.add(namespace, staged.size - (previousSize ?? 0));
   return previousSize === undefined;
