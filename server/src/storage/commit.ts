@@ -8,9 +8,10 @@ import { badRequest, conflict, HttpError, payloadTooLarge, preconditionFailed } 
 import { extractArchive, type ExtractResult } from "./archive.js";
 import { HeldDirectory, removeTree, sizeOfFiles, walkFiles } from "./contained.js";
 import { metaFor } from "./meta.js";
-import type { PlaceOutcome } from "./upload-protocol.js";
 import type { ArtifactKey } from "./names.js";
 import type { Aside } from "./replacement.js";
+import type { PlaceOutcome } from "./upload-protocol.js";
+import { workerError } from "./upload-writers.js";
 import { FREE_SPACE_CHECK_INTERVAL, stageUpload, syncDirectory, volumeFull, type StagedUpload } from "./upload.js";
 import { currentVersion, versionAt, versionOf, type CurrentVersion, type VersionPrecondition } from "./versions.js";
 import { leafOf, placingFailed, quotaExceeded, type Volume } from "./volume.js";
@@ -177,7 +178,9 @@ const notAFileAtKey = () => conflict("something other than an artifact exists at
 
 async function commitFileIn(volume: Volume, parent: HeldDirectory, commit: FileCommit): Promise<boolean> {
   const { namespace, key, staged, createOnly, precondition } = commit;
-  if (staged.sidecar !== undefined && !createOnly && precondition === undefined && volume.options.namespaceQuotaBytes <= 0 && !volume.options.fsync) {
+  // Refusable by nothing but the entry at the key (placedInOneHandOff says why FSYNC is left out).
+  const plain = !createOnly && precondition === undefined && volume.options.namespaceQuotaBytes <= 0 && !volume.options.fsync;
+  if (plain && staged.sidecar !== undefined) {
     const metaPath = volume.layout.metaPath(namespace, key.key);
     volume.sidecars.forget(metaPath);
     const placing = volume.options.runtime.uploadWriters.placeIfIdle({ entry: parent.entry(leafOf(key)), file: staged.tempFile, sidecar: { from: staged.sidecar, to: metaPath } });
@@ -208,13 +211,18 @@ async function commitFileIn(volume: Volume, parent: HeldDirectory, commit: FileC
     );
     placed = true;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "EEXIST") throw preconditionFailed("an artifact already exists at this key");
-    if ((error as NodeJS.ErrnoException).code === "EISDIR") throw conflict("a directory artifact exists at this key");
-    throw placingFailed(error);
+    throw placementFailure(error);
   } finally {
     if (!placed) volume.usage.add(namespace, -delta);
   }
   return previous === undefined;
+}
+
+/** What a failed rename or link of a file into its key tells the client. */
+function placementFailure(error: unknown): unknown {
+  if ((error as NodeJS.ErrnoException).code === "EEXIST") return preconditionFailed("an artifact already exists at this key");
+  if ((error as NodeJS.ErrnoException).code === "EISDIR") return conflict("a directory artifact exists at this key");
+  return placingFailed(error);
 }
 
 /**
@@ -234,23 +242,17 @@ async function placedInOneHandOff(volume: Volume, parent: HeldDirectory, commit:
     // The worker ended before it answered (it is started again for the next upload).
     throw placingFailed(error);
   }
-  if (!outcome.placed && "refused" in outcome) throw outcome.refused === "directory" ? directoryAtKey() : notAFileAtKey();
-  // Unless it was placed, the file goes where a removed parent was: nothing of an earlier one is there.
-  const previousSize = outcome.placed ? outcome.previousSize : undefined;
   if (!outcome.placed) {
-    const error: NodeJS.ErrnoException = Object.assign(new Error(outcome.message), { code: outcome.code });
-    if (outcome.failedAt !== "file" || outcome.code !== "ENOENT") {
-      if (outcome.code === "EISDIR") throw directoryAtKey();
-      throw placingFailed(error);
-    }
-    // The sidecar is in place, the file is not: a peer's delete may have removed the parent meanwhile.
-    // The usual way makes the parents again (a bounded number of times) and renames there.
-    await volume
-      .placeAtKey(namespace, key, parent, (target) => fs.rename(staged.tempFile, target))
-      .catch((failure: unknown) => {
-        throw (failure as NodeJS.ErrnoException).code === "EISDIR" ? directoryAtKey() : placingFailed(failure);
-      });
+    if ("refused" in outcome) throw outcome.refused === "directory" ? directoryAtKey() : notAFileAtKey();
+    if (outcome.failedAt !== "file" || outcome.code !== "ENOENT") throw placementFailure(workerError(outcome.code, outcome.message));
+    // The sidecar is in place, the file is not: a peer's delete may have removed the parent meanwhile
+    // (and with it anything at the key). The usual way makes the parents again, a bounded number of
+    // times, and renames there.
+    await volume.placeAtKey(namespace, key, parent, (target) => fs.rename(staged.tempFile, target)).catch((failure: unknown) => {
+      throw placementFailure(failure);
+    });
   }
+  const previousSize = outcome.placed ? outcome.previousSize : undefined;
   volume.usage.add(namespace, staged.size - (previousSize ?? 0));
   return previousSize === undefined;
 }

@@ -38,7 +38,7 @@ function workerScript(): URL {
 }
 
 /** An Error carrying the worker's errno code, so ENOSPC and EDQUOT keep their meaning. */
-function workerError(code: string | undefined, message: string): NodeJS.ErrnoException {
+export function workerError(code: string | undefined, message: string): NodeJS.ErrnoException {
   const error: NodeJS.ErrnoException = new Error(message);
   if (code !== undefined) error.code = code;
   return error;
@@ -463,7 +463,7 @@ export class UploadWriterPool {
    * Commits a staged file on a writing worker that carries nothing else now (PlaceRequest): the lookup
    * of the key's entry and both renames in one hand-off. Undefined when every writing worker is busy:
    * the commit's steps then go to the thread pool, whose threads run many commits side by side where
-   * one worker would run them one after another (32 PUTs at once were 7-13 % slower that way). The
+   * one worker would run them one after another (32 PUTs at once were 13 % slower that way). The
    * promise rejects only when the worker ends before answering.
    */
   placeIfIdle(request: PlaceRequest): Promise<PlaceOutcome> | undefined {
