@@ -1,14 +1,17 @@
 // The file calls of one small write (commit.ts): each is a round trip through libuv's thread pool, so
 // the commit makes none it does not need, and still leaves no temporary file behind whatever the
 // outcome, and still refuses a write that ate into the free-space reserve.
+import { createHash } from "node:crypto";
 import nodeFs, { rmdirSync, rmSync } from "node:fs";
 import fs from "node:fs/promises";
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { Worker } from "node:worker_threads";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { HttpError } from "../src/errors.js";
 import { silentLogger } from "../src/log.js";
 import { createRuntime, type Runtime } from "../src/runtime.js";
 import { parseKey } from "../src/storage/names.js";
 import { ArtifactStore } from "../src/storage/store.js";
+import { UploadWriter } from "../src/storage/upload-writers.js";
 import { tempDir } from "./support/harness.js";
 
 let runtime: Runtime;
@@ -130,10 +133,56 @@ async function sidecarDescribesFileOn(key: string, on: ArtifactStore): Promise<b
   return sidecar?.ino === String(file.ino) && sidecar.size === Number(file.size) && sidecar.mtimeNs === String(file.mtimeNs);
 }
 
-describe("a plain small PUT's commit, handed to the idle upload worker in one step (FSYNC off)", () => {
+/**
+ * The two ways a plain small PUT's commit reaches the upload worker (FSYNC off): in the request that
+ * writes its body, when it is the only upload in flight; or in one request after its body's write,
+ * when another upload began meanwhile and the worker is idle again by its commit. `beforeCommit`
+ * runs `hook` with the commit's request just before it is sent, and `commitFails` makes that send fail.
+ */
+const ways = [
+  {
+    name: "in the request that writes its body (the only upload in flight)",
+    alone: () => {},
+    beforeCommit: (hook: (request: { file: string; entry: string }) => void) => {
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- called with its `this` below
+      const original = UploadWriter.prototype.finish;
+      vi.spyOn(UploadWriter.prototype, "finish").mockImplementation(function (this: UploadWriter, fsync, sidecar, place) {
+        if (place !== undefined) hook(place);
+        return original.call(this, fsync, sidecar, place);
+      });
+    },
+    commitFails: () => {
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- called with its `this` below
+      const original = UploadWriter.prototype.finish;
+      vi.spyOn(UploadWriter.prototype, "finish").mockImplementation(function (this: UploadWriter, fsync, sidecar, place) {
+        // A worker that ends after writing the file and its sidecar, before the commit: the upload fails
+        // (UploadWriter.receive), with both in scratch.
+        if (place !== undefined) return original.call(this, fsync, sidecar).then(() => Promise.reject(new Error("the upload worker stopped: exit code 1")));
+        return original.call(this, fsync, sidecar, place);
+      });
+    },
+  },
+  {
+    name: "in one request after its body's write (another upload began meanwhile)",
+    alone: () => vi.spyOn(runtime.uploadWriters, "uploads", "get").mockReturnValue(2),
+    beforeCommit: (hook: (request: { file: string; entry: string }) => void) => {
+      const original = runtime.uploadWriters.placeIfIdle.bind(runtime.uploadWriters);
+      vi.spyOn(runtime.uploadWriters, "placeIfIdle").mockImplementation((request) => {
+        hook(request);
+        return original(request);
+      });
+    },
+    commitFails: () => vi.spyOn(runtime.uploadWriters, "placeIfIdle").mockImplementation(() => Promise.reject(new Error("the upload worker stopped: exit code 1"))),
+  },
+];
+
+describe.each(ways)("a plain small PUT's commit, made by the idle upload worker $name (FSYNC off)", (way) => {
   let store: ArtifactStore;
   beforeAll(async () => {
     store = await storeWith(0, false);
+  });
+  beforeEach(() => {
+    way.alone();
   });
   const sidecarDescribesFile = (key: string) => sidecarDescribesFileOn(key, store);
 
@@ -162,6 +211,90 @@ describe("a plain small PUT's commit, handed to the idle upload worker in one st
     expect(await fs.readFile(`${store.options.root}/team-a/taken/dir/inner`, "utf8")).toBe("inner");
     expect(await fs.readlink(`${store.options.root}/team-a/taken/link`)).toBe("/etc");
     expect(await fs.readdir(store.layout.tmpDir)).toEqual([]);
+    await fs.rm(`${store.options.root}/team-a/taken`, { recursive: true });
+  });
+
+  it("refuses a body whose digest is not the client's (400), leaving the artifact at the key as it was", async () => {
+    await store.put({ namespace: "team-a", key: parseKey("digest/k"), body: bodyOf("kept") });
+    for (const expected of [{ expectedSha256: "0".repeat(64) }, { expectedMd5: "0".repeat(32) }]) {
+      const refused = await store.put({ namespace: "team-a", key: parseKey("digest/k"), body: bodyOf("other"), ...expected }).catch((error: unknown) => error);
+      expect((refused as HttpError).status).toBe(400);
+    }
+    expect(await fs.readFile(`${store.options.root}/team-a/digest/k`, "utf8")).toBe("kept");
+    expect(await sidecarDescribesFile("digest/k")).toBe(true);
+    expect(await fs.readdir(store.layout.tmpDir)).toEqual([]);
+    // With the digests it has, the same body is stored.
+    const digestOf = (algorithm: string) => createHash(algorithm).update("other").digest("hex");
+    await store.put({ namespace: "team-a", key: parseKey("digest/k"), body: bodyOf("other"), expectedSha256: digestOf("sha256"), expectedMd5: digestOf("md5") });
+    expect(await fs.readFile(`${store.options.root}/team-a/digest/k`, "utf8")).toBe("other");
+    expect(await sidecarDescribesFile("digest/k")).toBe(true);
+  });
+
+  it("makes the parent again when a peer's delete removed it before the rename, and stores the file there", async () => {
+    await store.put({ namespace: "team-a", key: parseKey("pruned/sub/first"), body: bodyOf("first") });
+    await fs.rm(`${store.options.root}/team-a/pruned/sub/first`);
+    let removed = false;
+    way.beforeCommit(() => {
+      // The parent is held open; a peer removes it (empty) just before the worker renames into it.
+      rmdirSync(`${store.options.root}/team-a/pruned/sub`);
+      removed = true;
+    });
+    const written = await store.put({ namespace: "team-a", key: parseKey("pruned/sub/k"), body: bodyOf("again") });
+    expect(removed).toBe(true);
+    expect(written.created).toBe(true);
+    expect(await fs.readFile(`${store.options.root}/team-a/pruned/sub/k`, "utf8")).toBe("again");
+    expect(await sidecarDescribesFile("pruned/sub/k")).toBe(true);
+    expect(await fs.readdir(store.layout.tmpDir)).toEqual([]);
+  });
+
+  it("fails, storing nothing and leaving no temporary file, when the worker ends before it answers", async () => {
+    way.commitFails();
+    const failed = await store.put({ namespace: "team-a", key: parseKey("ended/k"), body: bodyOf("lost") }).catch((error: unknown) => error);
+    expect(failed).toBeInstanceOf(Error);
+    expect(failed).not.toBeInstanceOf(HttpError);
+    await expect(fs.stat(`${store.options.root}/team-a/ended/k`)).rejects.toMatchObject({ code: "ENOENT" });
+    expect(await fs.readdir(store.layout.tmpDir)).toEqual([]);
+  });
+});
+
+describe("a plain small PUT's commit on the upload worker (FSYNC off)", () => {
+  let store: ArtifactStore;
+  beforeAll(async () => {
+    store = await storeWith(0, false);
+  });
+
+  it("is in the request that writes its body when it is the only upload in flight: one request for the body and the commit", async () => {
+    await store.put({ namespace: "team-a", key: parseKey("one/warm"), body: bodyOf("warm") });
+    const posted = vi.spyOn(Worker.prototype, "postMessage");
+    await store.put({ namespace: "team-a", key: parseKey("one/k"), body: bodyOf("hello"), md5: true });
+    const requests = posted.mock.calls.map(([message]) => message as { op: string; finish?: { place?: unknown } });
+    expect(requests.map((request) => request.op)).toEqual(["open", "write"]);
+    expect(requests[1]?.finish?.place).toBeDefined();
+    expect(await fs.readFile(`${store.options.root}/team-a/one/k`, "utf8")).toBe("hello");
+    expect((await store.sidecars.read(store.layout.metaPath("team-a", "one/k")))?.s3ETag).toBe("5d41402abc4b2a76b9719d911017c592");
+    expect(runtime.uploadWriters.uploads).toBe(0);
+  });
+
+  it("drops the body, leaving nothing and no upload in flight, when its parent cannot be made before the commit", async () => {
+    await store.put({ namespace: "team-a", key: parseKey("blocked"), body: bodyOf("a file where a directory goes") });
+    const refused = await store.put({ namespace: "team-a", key: parseKey("blocked/k"), body: bodyOf("x") }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(HttpError);
+    expect(runtime.uploadWriters.uploads).toBe(0);
+    expect(await fs.readdir(store.layout.tmpDir)).toEqual([]);
+    expect(await fs.readFile(`${store.options.root}/team-a/blocked`, "utf8")).toBe("a file where a directory goes");
+  });
+
+  it("answers 409 and stores nothing when the staged file is gone before its rename (the commit after the body's write)", async () => {
+    vi.spyOn(runtime.uploadWriters, "uploads", "get").mockReturnValue(2);
+    const original = runtime.uploadWriters.placeIfIdle.bind(runtime.uploadWriters);
+    vi.spyOn(runtime.uploadWriters, "placeIfIdle").mockImplementation((request) => {
+      rmSync(request.file);
+      return original(request);
+    });
+    const failed = await store.put({ namespace: "team-a", key: parseKey("vanished/k"), body: bodyOf("lost") }).catch((error: unknown) => error);
+    expect((failed as HttpError).status).toBe(409);
+    await expect(fs.stat(`${store.options.root}/team-a/vanished/k`)).rejects.toMatchObject({ code: "ENOENT" });
+    expect(await fs.readdir(store.layout.tmpDir)).toEqual([]);
   });
 
   it("goes through the thread pool while the worker carries another upload", async () => {
@@ -184,44 +317,7 @@ describe("a plain small PUT's commit, handed to the idle upload worker in one st
     }
     expect(calls).toContain("rename");
     expect(await fs.readFile(`${store.options.root}/team-a/busy/busy-k`, "utf8")).toBe("beside");
-    expect(await sidecarDescribesFile("busy/busy-k")).toBe(true);
-  });
-
-  it("makes the parent again when a peer's delete removed it before the rename, and stores the file there", async () => {
-    await store.put({ namespace: "team-a", key: parseKey("pruned/sub/first"), body: bodyOf("first") });
-    await fs.rm(`${store.options.root}/team-a/pruned/sub/first`);
-    const original = runtime.uploadWriters.placeIfIdle.bind(runtime.uploadWriters);
-    vi.spyOn(runtime.uploadWriters, "placeIfIdle").mockImplementation((request) => {
-      // The parent is held open; a peer removes it (empty) just before the worker renames into it.
-      rmdirSync(`${store.options.root}/team-a/pruned/sub`);
-      return original(request);
-    });
-    const written = await store.put({ namespace: "team-a", key: parseKey("pruned/sub/k"), body: bodyOf("again") });
-    expect(written.created).toBe(true);
-    expect(await fs.readFile(`${store.options.root}/team-a/pruned/sub/k`, "utf8")).toBe("again");
-    expect(await sidecarDescribesFile("pruned/sub/k")).toBe(true);
-    expect(await fs.readdir(store.layout.tmpDir)).toEqual([]);
-  });
-
-  it("answers 409 and stores nothing when the staged file is gone before its rename", async () => {
-    const original = runtime.uploadWriters.placeIfIdle.bind(runtime.uploadWriters);
-    vi.spyOn(runtime.uploadWriters, "placeIfIdle").mockImplementation((request) => {
-      rmSync(request.file);
-      return original(request);
-    });
-    const failed = await store.put({ namespace: "team-a", key: parseKey("vanished/k"), body: bodyOf("lost") }).catch((error: unknown) => error);
-    expect((failed as HttpError).status).toBe(409);
-    await expect(fs.stat(`${store.options.root}/team-a/vanished/k`)).rejects.toMatchObject({ code: "ENOENT" });
-    expect(await fs.readdir(store.layout.tmpDir)).toEqual([]);
-  });
-
-  it("fails, storing nothing and leaving no temporary file, when the worker ends before it answers", async () => {
-    vi.spyOn(runtime.uploadWriters, "placeIfIdle").mockImplementation(() => Promise.reject(new Error("the upload worker stopped: exit code 1")));
-    const failed = await store.put({ namespace: "team-a", key: parseKey("ended/k"), body: bodyOf("lost") }).catch((error: unknown) => error);
-    expect(failed).toBeInstanceOf(Error);
-    expect(failed).not.toBeInstanceOf(HttpError);
-    await expect(fs.stat(`${store.options.root}/team-a/ended/k`)).rejects.toMatchObject({ code: "ENOENT" });
-    expect(await fs.readdir(store.layout.tmpDir)).toEqual([]);
+    expect(await sidecarDescribesFileOn("busy/busy-k", store)).toBe(true);
   });
 
   it("with FSYNC, leaves the steps to the thread pool: a rename there may wait on the journal, which must not hold up the worker", async () => {

@@ -12,7 +12,7 @@ import type { ArtifactKey } from "./names.js";
 import type { Aside } from "./replacement.js";
 import type { PlaceOutcome } from "./upload-protocol.js";
 import { workerError } from "./upload-writers.js";
-import { FREE_SPACE_CHECK_INTERVAL, stageUpload, syncDirectory, volumeFull, type StagedUpload } from "./upload.js";
+import { FREE_SPACE_CHECK_INTERVAL, receiveUpload, syncDirectory, volumeFull, type StagedUpload } from "./upload.js";
 import { currentVersion, versionAt, versionOf, type CurrentVersion, type VersionPrecondition } from "./versions.js";
 import { leafOf, placingFailed, quotaExceeded, type Volume } from "./volume.js";
 
@@ -124,14 +124,68 @@ export async function put(volume: Volume, request: PutRequest): Promise<PutResul
     if (current === undefined || !("directory" in current)) request.precondition(current);
   }
 
-  const staged = await stageUpload(request.body, volume.uploadContext, {
+  const sidecarPath = volume.layout.scratch.path("meta");
+  const received = await receiveUpload(request.body, volume.uploadContext, {
     maxBytes: volume.options.maxUploadBytes,
     writableBytes: () => volume.writableBytes(),
     fsync: volume.options.fsync,
     md5: request.md5 === true || request.expectedMd5 !== undefined,
     // Written beside the body by the upload worker, so the commit only renames it into place.
-    sidecar: { path: volume.layout.scratch.path("meta"), s3ETag: request.s3ETag, md5AsETag: request.s3ETag === undefined && request.md5 === true },
+    sidecar: { path: sidecarPath, s3ETag: request.s3ETag, md5AsETag: request.s3ETag === undefined && request.md5 === true },
   });
+  // Measured (with the namespace to itself) before commits of other keys may run beside this one.
+  const measured = () => volume.usage.get(namespace);
+  const underLock = <T>(critical: () => Promise<T>) => volume.commitLock.runForKey(namespace, key.key, () => volume.withSharedUsage(namespace, critical));
+  if (isPlain(volume, request) && received.mayCommitWithFinish && !mayHaveReachedReserve(writableBefore, received.size)) {
+    // Nothing a finish could tell refuses this write but its digests, which the worker checks: the commit
+    // lock is taken first, so that the body's write and its commit are one hand-off (placedInOneHandOff).
+    let finishing: Promise<StagedUpload> | undefined;
+    try {
+      await measured();
+      return await underLock(() =>
+        inParent(volume, request, async (volume, parent) => {
+          const metaPath = volume.layout.metaPath(namespace, key.key);
+          volume.sidecars.forget(metaPath);
+          const expected = { sha256: request.expectedSha256, md5: request.expectedMd5 };
+          finishing = received.finish({ entry: parent.entry(leafOf(key)), file: received.tempFile, sidecar: { from: sidecarPath, to: metaPath }, expected });
+          const staged = await finishing;
+          const { placement } = staged;
+          return commitStaged(volume, request, staged, writableBefore, (commit) =>
+            placement === undefined ? commitFileIn(volume, parent, commit) : placedInOneHandOff(volume, parent, commit, placement),
+          );
+        }),
+      );
+    } finally {
+      // Refused before its finish (the parents could not be made): the body goes.
+      if (finishing === undefined) await received.discard();
+    }
+  }
+  const staged = await received.finish();
+  return commitStaged(volume, request, staged, writableBefore, async (commit) => {
+    await measured();
+    return underLock(() => inParent(volume, commit, commitFileIn));
+  });
+}
+
+/**
+ * Whether nothing but the entry at the key can refuse the write: no precondition, not create-only, no
+ * quota. Not with FSYNC either (placedInOneHandOff says why), so that its commit may go to the upload worker.
+ */
+function isPlain(volume: Volume, request: { readonly createOnly?: boolean | undefined; readonly precondition?: unknown }): boolean {
+  return request.createOnly !== true && request.precondition === undefined && volume.options.namespaceQuotaBytes <= 0 && !volume.options.fsync;
+}
+
+/**
+ * Refuses a staged body that is not what the client said or ate into the reserve, has `commitWith`
+ * commit the rest, and removes the temporary names unless they were put in place.
+ */
+async function commitStaged(
+  volume: Volume,
+  request: PutRequest,
+  staged: StagedUpload,
+  writableBefore: number,
+  commitWith: (commit: FileCommit) => Promise<boolean>,
+): Promise<PutResult> {
   let committed = false;
   try {
     if (request.expectedSha256 !== undefined && request.expectedSha256 !== staged.sha256) {
@@ -143,10 +197,8 @@ export async function put(volume: Volume, request: PutRequest): Promise<PutResul
     // The staged bytes already occupy the volume: the write is refused if they ate into the reserve.
     if (mayHaveReachedReserve(writableBefore, staged.size) && (await volume.writableBytes()) < 0) throw volumeFull();
     const s3ETag = request.s3ETag ?? (request.md5 === true ? staged.md5 : undefined);
-    // Measured (with the namespace to itself) before commits of other keys may run beside this one.
-    await volume.usage.get(namespace);
-    const commit: FileCommit = { namespace, key, staged: { ...staged, s3ETag }, createOnly: request.createOnly === true, precondition: request.precondition };
-    const created = await volume.commitLock.runForKey(namespace, key.key, () => volume.withSharedUsage(namespace, () => inParent(volume, commit, commitFileIn)));
+    const commit: FileCommit = { namespace: request.namespace, key: request.key, staged: { ...staged, s3ETag }, createOnly: request.createOnly === true, precondition: request.precondition };
+    const created = await commitWith(commit);
     committed = true;
     return { created, size: staged.size, sha256: staged.sha256, s3ETag };
   } finally {
@@ -178,9 +230,7 @@ const notAFileAtKey = () => conflict("something other than an artifact exists at
 
 async function commitFileIn(volume: Volume, parent: HeldDirectory, commit: FileCommit): Promise<boolean> {
   const { namespace, key, staged, createOnly, precondition } = commit;
-  // Refusable by nothing but the entry at the key (placedInOneHandOff says why FSYNC is left out).
-  const plain = !createOnly && precondition === undefined && volume.options.namespaceQuotaBytes <= 0 && !volume.options.fsync;
-  if (plain && staged.sidecar !== undefined) {
+  if (isPlain(volume, commit) && staged.sidecar !== undefined) {
     const metaPath = volume.layout.metaPath(namespace, key.key);
     volume.sidecars.forget(metaPath);
     const placing = volume.options.runtime.uploadWriters.placeIfIdle({ entry: parent.entry(leafOf(key)), file: staged.tempFile, sidecar: { from: staged.sidecar, to: metaPath } });
@@ -233,7 +283,7 @@ function placementFailure(error: unknown): unknown {
  * commit. Not with FSYNC: there a rename can wait on the journal behind other commits' flushes, and in
  * the worker that wait would hold up every upload's writes (32 durable PUTs at once were 12 % slower).
  */
-async function placedInOneHandOff(volume: Volume, parent: HeldDirectory, commit: FileCommit, placing: Promise<PlaceOutcome>): Promise<boolean> {
+async function placedInOneHandOff(volume: Volume, parent: HeldDirectory, commit: FileCommit, placing: PlaceOutcome | Promise<PlaceOutcome>): Promise<boolean> {
   const { namespace, key, staged } = commit;
   let outcome: PlaceOutcome;
   try {

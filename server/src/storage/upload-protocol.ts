@@ -30,10 +30,14 @@ export interface WrittenFile {
   readonly mtimeNs: bigint;
 }
 
-/** How an upload ends: its sidecar when asked (with a file), an fsync when asked, then its close. */
+/**
+ * How an upload ends: its sidecar when asked (with a file), an fsync when asked, then its close; and
+ * with `place` (no fsync, a sidecar written), its commit right after, in the same hand-off.
+ */
 export interface FinishRequest {
   readonly fsync: boolean;
   readonly sidecar: SidecarRequest | undefined;
+  readonly place?: PlaceAfterFinish | undefined;
 }
 
 /**
@@ -47,6 +51,15 @@ export interface PlaceRequest {
   /** The staged file, renamed to `entry` last. */
   readonly file: string;
   readonly sidecar: { readonly from: string; readonly to: string };
+}
+
+/**
+ * The commit of a whole small body, asked with its finish (commit.ts): made only if the body has the
+ * digests the client gave and its sidecar was written; otherwise the reply carries no placement and
+ * the event loop decides.
+ */
+export interface PlaceAfterFinish extends PlaceRequest {
+  readonly expected: Partial<Record<Digest, string>>;
 }
 
 /** What a place request found at the key and did: refused, failed at a step, or placed over `previousSize`. */
@@ -85,6 +98,8 @@ export type WriterReply =
       readonly file: WrittenFile | undefined;
       /** Whether the sidecar asked for was written (not when the MD5 it needs was computed elsewhere, or the write failed). */
       readonly sidecar: boolean;
+      /** What the finish's `place` did; undefined when none was asked or it was not made. */
+      readonly placement: PlaceOutcome | undefined;
     }
   | { readonly op: "aborted"; readonly id: number }
   | { readonly op: "placed"; readonly id: number; readonly outcome: PlaceOutcome }

@@ -4,7 +4,8 @@
 // upload's MD5 runs beside it on a second worker, given the same slots without a file, so the two
 // digests of one body are computed at once rather than one after the other.
 // Idle, it also commits a plain write without FSYNC (place): the lookup of the key's entry and the two
-// renames, one hand-off for three round trips through the event loop's thread pool.
+// renames, one hand-off for three round trips through the event loop's thread pool; a whole small body's
+// commit comes with its finish, so that its write and its commit are one hand-off.
 // Synchronous writes are right here: this thread does nothing else, and a slow volume stalls only the
 // uploads, never health checks or downloads. The final fsync is not: it waits for the disk, during which
 // this thread takes the other uploads' slots, and the fsyncs of uploads finishing together overlap.
@@ -117,6 +118,11 @@ function place(request: PlaceRequest): PlaceOutcome {
   return { placed: true, previousSize: previous?.size };
 }
 
+/** Whether the body has every digest the client gave (a body that has not is refused, never placed). */
+function matches(digests: Partial<Record<Digest, string>>, expected: Partial<Record<Digest, string>>): boolean {
+  return (Object.keys(expected) as Digest[]).every((digest) => expected[digest] === undefined || expected[digest] === digests[digest]);
+}
+
 /** rename(2), making the target's directory when it is missing and renaming again (as meta.ts does). */
 function renameMakingParent(from: string, to: string): void {
   try {
@@ -188,7 +194,7 @@ function finish(id: number, upload: OpenUpload, request: FinishRequest): void {
   const { fd } = upload;
   if (fd === undefined) {
     uploads.delete(id);
-    reply({ op: "finished", id, digests, file: undefined, sidecar: false });
+    reply({ op: "finished", id, digests, file: undefined, sidecar: false, placement: undefined });
     return;
   }
   let file: WrittenFile;
@@ -204,10 +210,13 @@ function finish(id: number, upload: OpenUpload, request: FinishRequest): void {
     try {
       uploads.delete(id);
       fs.closeSync(fd);
-      reply({ op: "finished", id, digests, file, sidecar });
     } catch (error) {
       fail(id, error, upload);
+      return;
     }
+    const { place: asked } = request;
+    const placement = asked !== undefined && sidecar && matches(digests, asked.expected) ? place(asked) : undefined;
+    reply({ op: "finished", id, digests, file, sidecar, placement });
     return;
   }
   upload.syncing = true;
@@ -217,7 +226,7 @@ function finish(id: number, upload: OpenUpload, request: FinishRequest): void {
       const error = syncError ?? closeError;
       if (upload.abortWhenSynced) reply({ op: "aborted", id: id });
       else if (error !== null) fail(id, error, undefined);
-      else reply({ op: "finished", id, digests, file, sidecar });
+      else reply({ op: "finished", id, digests, file, sidecar, placement: undefined });
     });
   });
 }

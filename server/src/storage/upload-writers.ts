@@ -12,7 +12,7 @@ import { existsSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { Digest, FinishRequest, PlaceOutcome, PlaceRequest, SidecarRequest, WorkerSetup, WriterReply, WriterRequest, WrittenFile } from "./upload-protocol.js";
+import type { Digest, FinishRequest, PlaceAfterFinish, PlaceOutcome, PlaceRequest, SidecarRequest, WorkerSetup, WriterReply, WriterRequest, WrittenFile } from "./upload-protocol.js";
 
 /**
  * One hand-over: amortizes the message cost (≈ 20 µs) over 8 socket reads. It is also what each upload
@@ -113,6 +113,7 @@ export class UploadWriter {
   #md5: string | undefined;
   #file: WrittenFile | undefined;
   #sidecarWritten = false;
+  #placement: PlaceOutcome | undefined;
   /** The slot a write that also finishes the upload holds: its finish's reply gives it back. */
   #finishingSlot: number | undefined;
 
@@ -123,6 +124,7 @@ export class UploadWriter {
     private readonly path: string,
     private readonly mode: number,
     private readonly wantsMd5: boolean,
+    private readonly ended: () => void,
   ) {}
 
   /** The MD5 of every byte written, once finish() has resolved, when the upload began with `md5`. */
@@ -133,6 +135,11 @@ export class UploadWriter {
   /** Whether the sidecar finish() was asked for was written by the worker (false: the caller writes it). */
   get sidecarWritten(): boolean {
     return this.#sidecarWritten;
+  }
+
+  /** What the worker did with the commit finish() was given; undefined when it did not make it. */
+  get placement(): PlaceOutcome | undefined {
+    return this.#placement;
   }
 
   /** The written file's inode, size and modification time, once finish() has resolved. */
@@ -154,20 +161,28 @@ export class UploadWriter {
     return this.#handOver(false);
   }
 
+  /** Whether finish() can hand the whole body over in one request: nothing handed over yet, one slot's worth. */
+  get wholeInOneSlot(): boolean {
+    return this.#lanes.length === 0 && this.#batchBytes > 0 && this.#batchBytes <= SLOT_BYTES;
+  }
+
   /**
    * Writes what is left, writes `sidecar` when given and it can, fsyncs when asked and closes; resolves
-   * the SHA-256 of every byte written.
+   * the SHA-256 of every byte written. With `place`, a whole body in one slot whose writing worker
+   * carries nothing else is also committed in that request (`placement` tells what came of it): on a
+   * busy worker a commit waits behind the other uploads' writes, where the thread pool runs it beside them.
    */
-  async finish(fsync: boolean, sidecar?: SidecarRequest): Promise<string> {
+  async finish(fsync: boolean, sidecar?: SidecarRequest, place?: PlaceAfterFinish): Promise<string> {
     this.#throwIfFailed();
-    const wholeInOneSlot = this.#lanes.length === 0 && this.#batchBytes > 0 && this.#batchBytes <= SLOT_BYTES;
+    const wholeInOneSlot = this.wholeInOneSlot;
     this.#open(true);
     const slot = wholeInOneSlot && this.#lanes.length === 1 ? this.slots.take() : undefined;
     if (slot !== undefined) {
       // The whole body, written and finished in one request with one reply.
       const finishing = this.#wait("finished");
       this.#finishingSlot = slot;
-      this.#post(slot, { fsync, sidecar });
+      const idle = this.#lanes[0]!.uploads.size === 1;
+      this.#post(slot, { fsync, sidecar, place: idle && !fsync ? place : undefined });
       await finishing;
     } else {
       const handingOver = this.#handOver(true);
@@ -235,6 +250,7 @@ export class UploadWriter {
         this.#md5 ??= reply.digests.md5;
         this.#file ??= reply.file;
         if (reply.sidecar) this.#sidecarWritten = true;
+        this.#placement ??= reply.placement;
         if (this.#waiting?.what === "finished") this.#answered(lane);
         return;
       case "aborted":
@@ -345,6 +361,7 @@ export class UploadWriter {
   }
 
   #close(): void {
+    if (!this.#done) this.ended();
     this.#done = true;
     for (const lane of this.#lanes) lane.release(this);
   }
@@ -442,6 +459,7 @@ export class UploadWriterPool {
   readonly #lanes: WorkerLane[];
   readonly #writerLanes: number;
   #nextId = 1;
+  #uploads = 0;
 
   /**
    * `workers` write uploads; with only one, a second lane exists for S3's MD5s alone, and its thread
@@ -456,7 +474,14 @@ export class UploadWriterPool {
 
   /** Starts an upload into a new file at `path` (created exclusively with `mode`); `md5` adds that digest. */
   begin(path: string, mode: number, options: { md5?: boolean } = {}): UploadWriter {
-    return new UploadWriter(this.#nextId++, (separateMd5) => this.#pick(separateMd5), this.#slots, path, mode, options.md5 === true);
+    this.#uploads += 1;
+    const ended = () => (this.#uploads -= 1);
+    return new UploadWriter(this.#nextId++, (separateMd5) => this.#pick(separateMd5), this.#slots, path, mode, options.md5 === true, ended);
+  }
+
+  /** Uploads begun and not yet finished or aborted, the process's writes in flight. */
+  get uploads(): number {
+    return this.#uploads;
   }
 
   /**

@@ -4,7 +4,7 @@
 import fs from "node:fs/promises";
 import { insufficientStorage, payloadTooLarge } from "../errors.js";
 import type { Scratch } from "./temp-names.js";
-import type { SidecarRequest, WrittenFile } from "./upload-protocol.js";
+import type { PlaceAfterFinish, PlaceOutcome, SidecarRequest, WrittenFile } from "./upload-protocol.js";
 import type { UploadWriterPool } from "./upload-writers.js";
 import type { YoungGc } from "./young-gc.js";
 
@@ -39,6 +39,8 @@ export interface StagedUpload {
   readonly file: WrittenFile;
   /** The sidecar the limits asked for, when the worker could write it (the caller places or removes it). */
   readonly sidecar: string | undefined;
+  /** What the worker did with the commit finish() was given, when it made it (then the names above are gone). */
+  readonly placement: PlaceOutcome | undefined;
 }
 
 export function isNoSpace(error: unknown): boolean {
@@ -52,13 +54,47 @@ export const volumeFull = () => insufficientStorage("not enough free space on th
  * Writes `source` to a new temporary file. On any failure the temporary file is removed and the error
  * rethrown (HttpError for limits, the client's abort error otherwise); nothing partial survives.
  */
-export async function stageUpload(
-  source: AsyncIterable<Uint8Array>,
-  context: UploadContext,
-  limits: UploadLimits,
-): Promise<StagedUpload> {
+export async function stageUpload(source: AsyncIterable<Uint8Array>, context: UploadContext, limits: UploadLimits): Promise<StagedUpload> {
+  return (await receiveUpload(source, context, limits)).finish();
+}
+
+/** A body read to its end and handed to the upload worker, all but its finish. */
+export interface ReceivedUpload {
+  readonly tempFile: string;
+  readonly size: number;
+  /**
+   * Whether finish() may commit it in the same hand-off: the body goes to the worker in one request (no
+   * more than one slot of it), and no other upload is in flight. With others, the commits are best left
+   * to the thread pool, which runs them side by side where the worker would run them one after another.
+   */
+  readonly mayCommitWithFinish: boolean;
+  /**
+   * Writes what is left and closes (stageUpload's second half): with `place`, a body wholly in one slot
+   * may be committed in the same hand-off (UploadWriter.finish). On failure, as stageUpload.
+   */
+  finish(place?: PlaceAfterFinish): Promise<StagedUpload>;
+  /** Drops the body instead of finishing it: nothing is left of it. */
+  discard(): Promise<void>;
+}
+
+/**
+ * stageUpload's first half: reads `source` to its end, handing its bytes to the upload worker, and
+ * leaves the finish to the caller, who may want the commit made with it. On failure, as stageUpload.
+ */
+export async function receiveUpload(source: AsyncIterable<Uint8Array>, context: UploadContext, limits: UploadLimits): Promise<ReceivedUpload> {
   const tempFile = context.scratch.path("upload");
   const writer = context.uploadWriters.begin(tempFile, 0o640, { md5: limits.md5 === true });
+  const removed = async (): Promise<void> => {
+    await writer.abort();
+    await fs.rm(tempFile, { force: true });
+    // The worker may have written it before a later step (the fsync) failed.
+    if (limits.sidecar !== undefined) await fs.rm(limits.sidecar.path, { force: true });
+  };
+  const failed = async (error: unknown): Promise<never> => {
+    await removed();
+    if (isNoSpace(error)) throw volumeFull();
+    throw error;
+  };
   let size = 0;
   let nextSpaceCheck = FREE_SPACE_CHECK_INTERVAL;
   try {
@@ -74,16 +110,24 @@ export async function stageUpload(
         if ((await limits.writableBytes()) <= 0) throw volumeFull();
       }
     }
-    const sha256 = await writer.finish(limits.fsync, limits.sidecar);
-    return { tempFile, size, sha256, md5: writer.md5, file: writer.file, sidecar: writer.sidecarWritten ? limits.sidecar?.path : undefined };
   } catch (error) {
-    await writer.abort();
-    await fs.rm(tempFile, { force: true });
-    // The worker may have written it before a later step (the fsync) failed.
-    if (limits.sidecar !== undefined) await fs.rm(limits.sidecar.path, { force: true });
-    if (isNoSpace(error)) throw volumeFull();
-    throw error;
+    return failed(error);
   }
+  return {
+    tempFile,
+    size,
+    mayCommitWithFinish: writer.wholeInOneSlot && context.uploadWriters.uploads === 1,
+    async finish(place) {
+      try {
+        const sha256 = await writer.finish(limits.fsync, limits.sidecar, place);
+        const sidecar = writer.sidecarWritten ? limits.sidecar?.path : undefined;
+        return { tempFile, size, sha256, md5: writer.md5, file: writer.file, sidecar, placement: writer.placement };
+      } catch (error) {
+        return failed(error);
+      }
+    },
+    discard: removed,
+  };
 }
 
 /** fsync a directory so a rename or unlink in it survives power loss. */

@@ -4,6 +4,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { Worker } from "node:worker_threads";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { SLOT_BYTES, UploadWriterPool } from "../../src/storage/upload-writers.js";
 
@@ -411,5 +412,97 @@ describe("UploadWriterPool.placeIfIdle: a staged file's commit in one hand-off",
     // The next one starts a worker again.
     expect(await fresh.placeIfIdle(await staged("after", "x"))).toEqual({ placed: true, previousSize: undefined });
     await fresh.stop();
+  });
+});
+
+describe("UploadWriter.finish with a commit: a whole small body written and placed in one request", () => {
+  const own = new UploadWriterPool(1);
+  afterAll(() => own.stop());
+
+  /** An upload of `body` into scratch, with its sidecar, and a commit of both to `finish-target/name`, `finish-meta/<name>`. */
+  async function upload(name: string, body: string) {
+    const scratch = path.join(dir, "finish-scratch");
+    await mkdir(scratch, { recursive: true });
+    await mkdir(path.join(dir, "finish-target"), { recursive: true });
+    const file = path.join(scratch, `${name}.upload`);
+    const sidecar = { path: path.join(scratch, `${name}.meta`), s3ETag: undefined, md5AsETag: true };
+    const writer = own.begin(file, 0o640, { md5: true });
+    expect(writer.write(Buffer.from(body))).toBeUndefined();
+    const entry = path.join(dir, "finish-target", name);
+    const place = { entry, file, sidecar: { from: sidecar.path, to: path.join(dir, "finish-meta", "cd", name) }, expected: {} };
+    return { writer, file, sidecar, place, entry };
+  }
+
+  it("places them when the worker carries nothing else, in the one request that writes and finishes the body", async () => {
+    const posted = vi.spyOn(Worker.prototype, "postMessage");
+    const { writer, sidecar, place, entry } = await upload("k", "hello");
+    expect(await writer.finish(false, sidecar, { ...place, expected: { sha256: sha256(Buffer.from("hello")), md5: md5(Buffer.from("hello")) } })).toBe(sha256(Buffer.from("hello")));
+    expect(writer.placement).toEqual({ placed: true, previousSize: undefined });
+    expect(posted.mock.calls.map(([message]) => (message as { op: string }).op)).toEqual(["open", "write"]);
+    posted.mockRestore();
+    expect(await readFile(entry, "utf8")).toBe("hello");
+    expect(JSON.parse(await readFile(place.sidecar.to, "utf8"))).toMatchObject({ s3ETag: md5(Buffer.from("hello")), size: 5 });
+    expect(await readdir(path.join(dir, "finish-scratch"))).toEqual([]);
+
+    const again = await upload("k", "second");
+    await again.writer.finish(false, again.sidecar, again.place);
+    expect(again.writer.placement).toEqual({ placed: true, previousSize: 5 });
+    expect(await readFile(entry, "utf8")).toBe("second");
+  });
+
+  it("places nothing when a digest is not the one the client gave: both stay in scratch, for the caller's refusal", async () => {
+    for (const expected of [{ sha256: "0".repeat(64) }, { md5: "0".repeat(32) }]) {
+      const { writer, file, sidecar, place, entry } = await upload("mismatch", "body");
+      await writer.finish(false, sidecar, { ...place, expected });
+      expect(writer.placement).toBeUndefined();
+      expect(writer.sidecarWritten).toBe(true);
+      expect(await readFile(file, "utf8")).toBe("body");
+      await expect(stat(entry)).rejects.toMatchObject({ code: "ENOENT" });
+      await expect(stat(place.sidecar.to)).rejects.toMatchObject({ code: "ENOENT" });
+      await rm(file);
+      await rm(sidecar.path);
+    }
+  });
+
+  it("answers what it found at the entry when it refuses (a directory), moving nothing", async () => {
+    await mkdir(path.join(dir, "finish-target", "a-dir"), { recursive: true });
+    const { writer, file, sidecar, place } = await upload("a-dir", "x");
+    await writer.finish(false, sidecar, place);
+    expect(writer.placement).toEqual({ placed: false, refused: "directory" });
+    expect(await readFile(file, "utf8")).toBe("x");
+    await rm(file);
+    await rm(sidecar.path);
+  });
+
+  it("asks for no commit while the worker carries another upload, nor with an fsync", async () => {
+    const other = own.begin(path.join(dir, "finish-other"), 0o600);
+    expect(other.write(new Uint8Array(SLOT_BYTES + 1))).toBeUndefined();
+    const busy = await upload("busy", "x");
+    await busy.writer.finish(false, busy.sidecar, busy.place);
+    expect(busy.writer.placement).toBeUndefined();
+    expect(await readFile(busy.file, "utf8")).toBe("x");
+    await other.finish(false);
+
+    const durable = await upload("durable", "y");
+    await durable.writer.finish(true, durable.sidecar, durable.place);
+    expect(durable.writer.placement).toBeUndefined();
+    expect(await readFile(durable.file, "utf8")).toBe("y");
+  });
+
+  it("counts the uploads in flight: begun and not yet finished or aborted, each once", async () => {
+    const counted = new UploadWriterPool(1);
+    try {
+      const finished = counted.begin(path.join(dir, "count-finished"), 0o600);
+      const aborted = counted.begin(path.join(dir, "count-aborted"), 0o600);
+      expect(counted.uploads).toBe(2);
+      expect(finished.write(Buffer.from("x"))).toBeUndefined();
+      await finished.finish(false);
+      expect(counted.uploads).toBe(1);
+      await aborted.abort();
+      await aborted.abort();
+      expect(counted.uploads).toBe(0);
+    } finally {
+      await counted.stop();
+    }
   });
 });
