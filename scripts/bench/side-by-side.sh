@@ -8,6 +8,7 @@
 # mode: get      native 4 KiB GETs of one artifact (served from the small-file cache)
 #       s3-get   S3 4 KiB GETs of the same artifact, SigV4-signed by botocore (python3-botocore)
 #       put      native 4 KiB PUTs, every request a new key (wrk-put.lua)
+#       s3-put   S3 4 KiB PUTs, every request a new key, each pre-signed by botocore before its round
 #
 # Settings: CONNECTIONS (32), SECONDS_PER_ROUND (3), WARM_UP_SECONDS (6), FSYNC (false), NODE (node),
 # SERVER_PROCESSES (1). Each server runs with AUTH_MODE=none and a static S3 key, its output in
@@ -16,7 +17,7 @@
 # 1 that is the primary's alone, so only requests per second count then).
 set -euo pipefail
 
-mode=${1:?usage: side-by-side.sh <get|s3-get|put> <before/server.mjs> <after/server.mjs> [rounds]}
+mode=${1:?usage: side-by-side.sh <get|s3-get|put|s3-put> <before/server.mjs> <after/server.mjs> [rounds]}
 before=${2:?the bundle before the change}
 after=${3:?the bundle after the change}
 rounds=${4:-8}
@@ -29,10 +30,10 @@ work=${BENCH_DIR:-$repo/.bench}/side-by-side
 access_key="side-by-side-key"
 secret_key="side-by-side-secret-0123456789"
 
-case $mode in get | s3-get | put) ;; *) echo "side-by-side.sh: unknown mode '$mode' (get, s3-get or put)" >&2; exit 2 ;; esac
+case $mode in get | s3-get | put | s3-put) ;; *) echo "side-by-side.sh: unknown mode '$mode' (get, s3-get, put or s3-put)" >&2; exit 2 ;; esac
 command -v wrk >/dev/null || { echo "side-by-side.sh: wrk is missing (apt-get install wrk)" >&2; exit 2; }
-if [ "$mode" = s3-get ] && ! python3 -c "import botocore" 2>/dev/null; then
-  echo "side-by-side.sh: s3-get signs with botocore, which is missing (apt-get install python3-botocore)" >&2
+if [[ $mode == s3-* ]] && ! python3 -c "import botocore" 2>/dev/null; then
+  echo "side-by-side.sh: $mode signs with botocore, which is missing (apt-get install python3-botocore)" >&2
   exit 2
 fi
 for bundle in "$before" "$after"; do [ -f "$bundle" ] || { echo "side-by-side.sh: no bundle at $bundle" >&2; exit 2; }; done
@@ -40,6 +41,9 @@ for bundle in "$before" "$after"; do [ -f "$bundle" ] || { echo "side-by-side.sh
 rm -rf "$work"
 mkdir -p "$work"
 head -c 4096 /dev/urandom >"$work/4k"
+body_sha256=$(sha256sum "$work/4k" | cut -d' ' -f1)
+# Signatures are valid for 15 minutes from this: a run of more than that fails its late rounds (403).
+amz_date=$(date -u +%Y%m%dT%H%M%SZ)
 pids=()
 # The servers are not this shell's children (each starts in a command substitution): wait for each to exit.
 stop_servers() {
@@ -93,6 +97,29 @@ for name in ("Authorization", "X-Amz-Date", "x-amz-content-sha256"):
 PY
 }
 
+# The signed PUTs of one round, as wrk-put.lua reads them: "<path> <Authorization value>" per line,
+# <count> new keys below <label>-, all signed at one x-amz-date (AMZ_DATE), with the body's SHA-256.
+signed_puts() {
+  AMZ_DATE=$amz_date python3 - "$1" "$2" "$3" "$access_key" "$secret_key" "$body_sha256" <<'PY'
+import datetime, os, sys
+import botocore.auth
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+port, label, count, key, secret, sha256 = sys.argv[1:7]
+fixed = datetime.datetime.strptime(os.environ["AMZ_DATE"], "%Y%m%dT%H%M%SZ")
+# One x-amz-date for every line: wrk-put.lua sends the same extra headers with every request.
+botocore.auth.get_current_datetime = lambda: fixed
+signer = SigV4Auth(Credentials(key, secret), "s3", "us-east-1")
+for n in range(int(count)):
+    path = f"/team-a/{label}-{n}"
+    request = AWSRequest(method="PUT", url=f"http://127.0.0.1:{port}{path}", headers={"x-amz-content-sha256": sha256})
+    signer.add_auth(request)
+    assert request.headers["X-Amz-Date"] == os.environ["AMZ_DATE"]
+    print(path, request.headers["Authorization"])
+PY
+}
+
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # round <side> <seconds> <label>: prints "<requests/s> <requests per CPU-second>"
@@ -110,10 +137,23 @@ round() {
       url=http://127.0.0.1:$port/
       args+=(-s "$repo/scripts/bench/wrk-put.lua")
       ;;
+    s3-put)
+      url=http://127.0.0.1:$s3_port/
+      args+=(-s "$repo/scripts/bench/wrk-put.lua")
+      # More keys than the round can use (wrk-put.lua reports any it had to send twice).
+      signed_puts "$s3_port" "$label" $((length * (connections == 1 ? 2000 : 5000))) >"$work/$side-$label.requests"
+      ;;
   esac
   ticks_before=$(cpu_ticks "$pid")
   if [ "$mode" = put ]; then
     output=$(wrk "${args[@]}" "$url" -- "$work/4k" 1 "/v1/namespaces/team-a/artifacts/$label-")
+  elif [ "$mode" = s3-put ]; then
+    output=$(wrk "${args[@]}" "$url" -- "$work/4k" 1 "@$work/$side-$label.requests" "x-amz-date: $amz_date" "x-amz-content-sha256: $body_sha256")
+    rm -f "$work/$side-$label.requests"
+    if grep -q "bench-keys used=[0-9]* reused=[1-9]" <<<"$output"; then
+      echo "side-by-side.sh: a round sent more PUTs than it had keys for; raise the count in round()" >&2
+      exit 1
+    fi
   else
     output=$(wrk "${args[@]}" "$url")
   fi
