@@ -39,7 +39,10 @@ export interface StagedUpload {
   readonly file: WrittenFile;
   /** The sidecar the limits asked for, when the worker could write it (the caller places or removes it). */
   readonly sidecar: string | undefined;
-  /** What the worker did with the commit finish() was given, when it made it (then the names above are gone). */
+  /**
+   * What the worker did with the commit finish() was given, when it tried it: placed, the names above
+   * are gone; failed at the file's rename, the sidecar is already in place.
+   */
   readonly placement: PlaceOutcome | undefined;
 }
 
