@@ -10,6 +10,9 @@
 #       put      native 4 KiB PUTs, every request a new key (wrk-put.lua)
 #       s3-put   S3 4 KiB PUTs, every request a new key, each pre-signed by botocore before its round
 #
+# AFTER_MODE gives the after server another mode, to set two paths of one build side by side: with the
+# same bundle twice, `put` with AFTER_MODE=s3-put measures the S3 PUT against the native one.
+#
 # Settings: CONNECTIONS (32), SECONDS_PER_ROUND (3), WARM_UP_SECONDS (6), FSYNC (false), NODE (node),
 # SERVER_PROCESSES (1). Each server runs with AUTH_MODE=none and a static S3 key, its output in
 # $BENCH_DIR/side-by-side/ (.bench by default). Prints every round and the medians: requests per second
@@ -30,12 +33,15 @@ work=${BENCH_DIR:-$repo/.bench}/side-by-side
 access_key="side-by-side-key"
 secret_key="side-by-side-secret-0123456789"
 
-case $mode in get | s3-get | put | s3-put) ;; *) echo "side-by-side.sh: unknown mode '$mode' (get, s3-get, put or s3-put)" >&2; exit 2 ;; esac
+after_mode=${AFTER_MODE:-$mode}
+for one in "$mode" "$after_mode"; do
+  case $one in get | s3-get | put | s3-put) ;; *) echo "side-by-side.sh: unknown mode '$one' (get, s3-get, put or s3-put)" >&2; exit 2 ;; esac
+  if [[ $one == s3-* ]] && ! python3 -c "import botocore" 2>/dev/null; then
+    echo "side-by-side.sh: $one signs with botocore, which is missing (apt-get install python3-botocore)" >&2
+    exit 2
+  fi
+done
 command -v wrk >/dev/null || { echo "side-by-side.sh: wrk is missing (apt-get install wrk)" >&2; exit 2; }
-if [[ $mode == s3-* ]] && ! python3 -c "import botocore" 2>/dev/null; then
-  echo "side-by-side.sh: $mode signs with botocore, which is missing (apt-get install python3-botocore)" >&2
-  exit 2
-fi
 for bundle in "$before" "$after"; do [ -f "$bundle" ] || { echo "side-by-side.sh: no bundle at $bundle" >&2; exit 2; }; done
 
 rm -rf "$work"
@@ -127,6 +133,8 @@ round() {
   local side=$1 length=$2 label=$3 pid port s3_port url output requests ticks_before ticks_after
   local args=(-t1 "-c$connections" "-d${length}s")
   if [ "$side" = before ]; then pid=$before_pid port=$before_port s3_port=$before_s3; else pid=$after_pid port=$after_port s3_port=$after_s3; fi
+  local mode=$mode
+  if [ "$side" = after ]; then mode=$after_mode; fi
   case $mode in
     get) url=http://127.0.0.1:$port/v1/namespaces/team-a/artifacts/small.bin ;;
     s3-get)
@@ -170,7 +178,7 @@ round() {
 
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
-echo "side-by-side.sh: $mode, $rounds rounds of ${seconds} s, wrk -c$connections, after ${warm_up} s of warm-up each" >&2
+echo "side-by-side.sh: $mode${AFTER_MODE:+ against $after_mode}, $rounds rounds of ${seconds} s, wrk -c$connections, after ${warm_up} s of warm-up each" >&2
 round before "$warm_up" warm >/dev/null
 round after "$warm_up" warm >/dev/null
 before_rps=() after_rps=() before_cpu=() after_cpu=()
