@@ -275,6 +275,52 @@ describe("a plain small PUT's commit on the upload worker (FSYNC off)", () => {
     expect(runtime.uploadWriters.uploads).toBe(0);
   });
 
+  it("writers to one key, each committing with its body's write: one created, the stored body one writer's whole, its sidecar true", async () => {
+    // Every writer sees itself alone, so each takes the key's lock before its finish.
+    vi.spyOn(runtime.uploadWriters, "uploads", "get").mockReturnValue(1);
+    const bodies = Array.from({ length: 8 }, (_, index) => `writer ${index} `.repeat(100 + index));
+    const written = await Promise.all(bodies.map((body) => store.put({ namespace: "team-a", key: parseKey("contended/k"), body: bodyOf(body) })));
+    expect(written.filter((one) => one.created)).toHaveLength(1);
+    const stored = await fs.readFile(`${store.options.root}/team-a/contended/k`, "utf8");
+    expect(bodies).toContain(stored);
+    expect(await sidecarDescribesFileOn("contended/k", store)).toBe(true);
+    expect((await store.sidecars.read(store.layout.metaPath("team-a", "contended/k")))?.sha256).toBe(createHash("sha256").update(stored).digest("hex"));
+    expect(await fs.readdir(store.layout.tmpDir)).toEqual([]);
+  });
+
+  it("waits for the key's commit lock before its body's write: a commit of the key already under way lands first, whole", async () => {
+    const entry = `${store.options.root}/team-a/locked/k`;
+    // The first writer commits through the thread pool, and its file's rename is held back.
+    const uploads = vi.spyOn(runtime.uploadWriters, "uploads", "get").mockReturnValue(2);
+    vi.spyOn(runtime.uploadWriters, "placeIfIdle").mockReturnValue(undefined);
+    let releaseRename!: () => void;
+    const renameHeld = new Promise<void>((resolve) => (releaseRename = resolve));
+    let renameStarted!: () => void;
+    const renameReached = new Promise<void>((resolve) => (renameStarted = resolve));
+    const rename = fs.rename.bind(fs);
+    let renamesThroughThePool = 0;
+    vi.spyOn(fs, "rename").mockImplementation(async (from, to) => {
+      if (String(to).endsWith("/k") && String(from).startsWith(store.layout.tmpDir)) {
+        renamesThroughThePool += 1;
+        renameStarted();
+        await renameHeld;
+      }
+      return rename(from, to);
+    });
+    const first = store.put({ namespace: "team-a", key: parseKey("locked/k"), body: bodyOf("first writer") });
+    await renameReached;
+    // The second one is alone: it would commit with its body's write, were it not for the lock.
+    uploads.mockReturnValue(1);
+    const second = store.put({ namespace: "team-a", key: parseKey("locked/k"), body: bodyOf("second writer") });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    releaseRename();
+    await Promise.all([first, second]);
+    expect(await fs.readFile(entry, "utf8")).toBe("second writer");
+    expect(await sidecarDescribesFileOn("locked/k", store)).toBe(true);
+    // The second one's file was renamed by the upload worker, after the first one's.
+    expect(renamesThroughThePool).toBe(1);
+  });
+
   it("drops the body, leaving nothing and no upload in flight, when its parent cannot be made before the commit", async () => {
     await store.put({ namespace: "team-a", key: parseKey("blocked"), body: bodyOf("a file where a directory goes") });
     const refused = await store.put({ namespace: "team-a", key: parseKey("blocked/k"), body: bodyOf("x") }).catch((error: unknown) => error);
