@@ -10,9 +10,9 @@ import { HeldDirectory, removeTree, sizeOfFiles, walkFiles } from "./contained.j
 import { metaFor } from "./meta.js";
 import type { ArtifactKey } from "./names.js";
 import type { Aside } from "./replacement.js";
-import type { PlaceOutcome } from "./upload-protocol.js";
+import type { PlaceOutcome, PlaceRequest } from "./upload-protocol.js";
 import { workerError } from "./upload-writers.js";
-import { FREE_SPACE_CHECK_INTERVAL, receiveUpload, syncDirectory, volumeFull, type StagedUpload } from "./upload.js";
+import { FREE_SPACE_CHECK_INTERVAL, receiveUpload, syncDirectory, volumeFull, type ReceivedUpload, type StagedUpload } from "./upload.js";
 import { currentVersion, versionAt, versionOf, type CurrentVersion, type VersionPrecondition } from "./versions.js";
 import { leafOf, placingFailed, quotaExceeded, type Volume } from "./volume.js";
 
@@ -133,38 +133,54 @@ export async function put(volume: Volume, request: PutRequest): Promise<PutResul
     // Written beside the body by the upload worker, so the commit only renames it into place.
     sidecar: { path: sidecarPath, s3ETag: request.s3ETag, md5AsETag: request.s3ETag === undefined && request.md5 === true },
   });
-  // Measured (with the namespace to itself) before commits of other keys may run beside this one.
-  const measured = () => volume.usage.get(namespace);
-  const underLock = <T>(critical: () => Promise<T>) => volume.commitLock.runForKey(namespace, key.key, () => volume.withSharedUsage(namespace, critical));
   if (isPlain(volume, request) && received.mayCommitWithFinish && !mayHaveReachedReserve(writableBefore, received.size)) {
-    // Nothing a finish could tell refuses this write but its digests, which the worker checks: the commit
-    // lock is taken first, so that the body's write and its commit are one hand-off (placedInOneHandOff).
-    let finishing: Promise<StagedUpload> | undefined;
-    try {
-      await measured();
-      return await underLock(() =>
-        inParent(volume, request, async (volume, parent) => {
-          const metaPath = volume.layout.metaPath(namespace, key.key);
-          volume.sidecars.forget(metaPath);
-          const expected = { sha256: request.expectedSha256, md5: request.expectedMd5 };
-          finishing = received.finish({ entry: parent.entry(leafOf(key)), file: received.tempFile, sidecar: { from: sidecarPath, to: metaPath }, expected });
-          const staged = await finishing;
-          const { placement } = staged;
-          return commitStaged(volume, request, staged, writableBefore, (commit) =>
-            placement === undefined ? commitFileIn(volume, parent, commit) : placedInOneHandOff(volume, parent, commit, placement),
-          );
-        }),
-      );
-    } finally {
-      // Refused before its finish (the parents could not be made): the body goes.
-      if (finishing === undefined) await received.discard();
-    }
+    return finishAndCommit(volume, request, received, sidecarPath, writableBefore);
   }
   const staged = await received.finish();
-  return commitStaged(volume, request, staged, writableBefore, async (commit) => {
-    await measured();
-    return underLock(() => inParent(volume, commit, commitFileIn));
-  });
+  return commitStaged(volume, request, staged, writableBefore, (commit) => underKeyLock(volume, namespace, key, () => inParent(volume, commit, commitFileIn)));
+}
+
+/**
+ * A plain write's finish and commit in one hand-off to the upload worker (placedInOneHandOff). Nothing
+ * a finish could tell refuses it but its digests, which the worker checks, so the key's commit lock is
+ * taken and its parent made before the body's finish rather than after.
+ */
+async function finishAndCommit(volume: Volume, request: PutRequest, received: ReceivedUpload, sidecarPath: string, writableBefore: number): Promise<PutResult> {
+  const { namespace, key } = request;
+  let finishing: Promise<StagedUpload> | undefined;
+  try {
+    return await underKeyLock(volume, namespace, key, () =>
+      inParent(volume, request, async (volume, parent) => {
+        const expected = { sha256: request.expectedSha256, md5: request.expectedMd5 };
+        finishing = received.finish({ ...placeRequest(volume, parent, namespace, key, received.tempFile, sidecarPath), expected });
+        const staged = await finishing;
+        const { placement } = staged;
+        return commitStaged(volume, request, staged, writableBefore, (commit) =>
+          placement === undefined ? commitFileIn(volume, parent, commit) : placedInOneHandOff(volume, parent, commit, placement),
+        );
+      }),
+    );
+  } finally {
+    // Refused before its finish (the parents could not be made): the body goes.
+    if (finishing === undefined) await received.discard();
+  }
+}
+
+/** Runs `critical` under the key's commit lock. */
+async function underKeyLock<T>(volume: Volume, namespace: string, key: ArtifactKey, critical: () => Promise<T>): Promise<T> {
+  // Measured (with the namespace to itself) before commits of other keys may run beside this one.
+  await volume.usage.get(namespace);
+  return volume.commitLock.runForKey(namespace, key.key, () => volume.withSharedUsage(namespace, critical));
+}
+
+/**
+ * What the upload worker needs to put a staged file and its sidecar at `key` (PlaceRequest). The
+ * sidecar read of the key is forgotten first: the worker's rename replaces it behind the cache's back.
+ */
+function placeRequest(volume: Volume, parent: HeldDirectory, namespace: string, key: ArtifactKey, file: string, sidecar: string): PlaceRequest {
+  const metaPath = volume.layout.metaPath(namespace, key.key);
+  volume.sidecars.forget(metaPath);
+  return { entry: parent.entry(leafOf(key)), file, sidecar: { from: sidecar, to: metaPath } };
 }
 
 /**
@@ -231,9 +247,7 @@ const notAFileAtKey = () => conflict("something other than an artifact exists at
 async function commitFileIn(volume: Volume, parent: HeldDirectory, commit: FileCommit): Promise<boolean> {
   const { namespace, key, staged, createOnly, precondition } = commit;
   if (isPlain(volume, commit) && staged.sidecar !== undefined) {
-    const metaPath = volume.layout.metaPath(namespace, key.key);
-    volume.sidecars.forget(metaPath);
-    const placing = volume.options.runtime.uploadWriters.placeIfIdle({ entry: parent.entry(leafOf(key)), file: staged.tempFile, sidecar: { from: staged.sidecar, to: metaPath } });
+    const placing = volume.options.runtime.uploadWriters.placeIfIdle(placeRequest(volume, parent, namespace, key, staged.tempFile, staged.sidecar));
     if (placing !== undefined) return placedInOneHandOff(volume, parent, commit, placing);
   }
   const name = leafOf(key);
