@@ -377,8 +377,19 @@ function wanted(id: string): boolean {
 // MinIO and SeaweedFS. Every S3 request, to any of them, is signed the same way (sigv4.ts: SigV4 in the
 // Authorization header, x-amz-content-sha256 = the body's hex SHA-256), and every server verifies it.
 
-/** Pre-signed unique keys per second of a 4 KiB PUT run: far above any rate seen here (a run that needs more fails). */
+/** Pre-signed unique keys per second of a 4 KiB PUT warm-up run: far above any rate seen here (a run that needs more fails). */
 const PUT_KEYS_PER_SECOND = 15_000;
+/** Later runs are signed for this many times the side's warm-up rate (at least PUT_KEYS_PER_SECOND_MIN a second). */
+const PUT_KEYS_HEADROOM = 3;
+const PUT_KEYS_PER_SECOND_MIN = 2_000;
+/**
+ * The untimed burst before each timed 4 KiB PUT run. On this 2-core VM a sequential PUT run that follows
+ * 6 s of idle time answered 545, 601, 848 and 980 PUT/s in its four seconds, against 1,100 from the
+ * start without the pause (and a second server, idle while another ran, was at full speed at once).
+ */
+const PUT_BURST_SECONDS = 2;
+/** S3 accepts a signed request for 15 minutes from its date. */
+const signatureLifetimeSeconds = 15 * 60;
 
 interface Side {
   readonly label: string;
@@ -465,40 +476,41 @@ async function fileSha256(file: string): Promise<string> {
   return hash.digest("hex");
 }
 
+/** What one 4 KiB PUT run sends: wrk-put.lua's target (a key prefix, or @file of pre-signed requests) and the header lines every request carries. */
+interface PutRequests {
+  readonly target: string;
+  readonly headers: readonly string[];
+}
+
+/** Native API PUTs, each to a new key below `keyPrefix` (wrk-put.lua numbers them), with `headers` (e.g. a bearer token). */
+function nativePuts(keyPrefix: string, headers: readonly string[]): PutRequests {
+  return { target: `/v1/namespaces/${NAMESPACE}/artifacts/${keyPrefix}`, headers };
+}
+
 /**
- * req/s of 4 KiB PUTs (wrk, `connections` connections), each to a new key under `keyPrefix`: on the
- * native API (`native`: its headers, e.g. a bearer token), else pre-signed one by one
- * (scripts/bench/wrk-put.lua).
+ * S3 PUTs of the body whose SHA-256 is `bodySha256`, each to a new key below `keyPrefix`: enough for
+ * `seconds` at `keysPerSecond`, pre-signed one by one into `file` (signatures cannot be computed in
+ * wrk's Lua) at one x-amz-date, valid for 15 minutes.
  */
-async function wrkPut(
-  baseUrl: string,
-  bodyFile: string,
-  bodySha256: string,
-  keyPrefix: string,
-  native: { readonly headers: readonly string[] } | undefined,
-  connections: number,
-): Promise<number> {
-  let target = `/v1/namespaces/${NAMESPACE}/artifacts/${keyPrefix}`;
-  const headers: string[] = [...(native?.headers ?? [])];
-  if (native === undefined) {
-    const signer = new S3Signer(S3_CREDENTIALS, new URL(baseUrl).host);
-    const count = PUT_KEYS_PER_SECOND * settings.rpsSeconds;
-    const lines: string[] = [];
-    for (let index = 0; index < count; index += 1) {
-      const encodedPath = S3Signer.path(S3_BUCKET, `${keyPrefix}${index}`);
-      lines.push(`${encodedPath} ${signer.authorization("PUT", encodedPath, bodySha256)}`);
-    }
-    const file = path.join(work.wrk, "signed-puts.txt");
-    await writeFile(file, `${lines.join("\n")}\n`);
-    target = `@${file}`;
-    headers.push(`x-amz-date: ${signer.date}`, `x-amz-content-sha256: ${bodySha256}`);
+async function signedPuts(baseUrl: string, bodySha256: string, keyPrefix: string, keysPerSecond: number, seconds: number, file: string): Promise<PutRequests> {
+  const signer = new S3Signer(S3_CREDENTIALS, new URL(baseUrl).host);
+  const lines: string[] = [];
+  for (let index = 0; index < keysPerSecond * seconds; index += 1) {
+    const encodedPath = S3Signer.path(S3_BUCKET, `${keyPrefix}${index}`);
+    lines.push(`${encodedPath} ${signer.authorization("PUT", encodedPath, bodySha256)}`);
   }
+  await writeFile(file, `${lines.join("\n")}\n`);
+  return { target: `@${file}`, headers: [`x-amz-date: ${signer.date}`, `x-amz-content-sha256: ${bodySha256}`] };
+}
+
+/** req/s of `seconds` of 4 KiB PUTs (wrk, `connections` connections), every one to a new key (scripts/bench/wrk-put.lua). */
+async function wrkPut(baseUrl: string, bodyFile: string, requests: PutRequests, connections: number, seconds = settings.rpsSeconds): Promise<number> {
   const threads = Math.min(settings.wrkThreads, connections);
-  const script = { file: path.join(repoRoot, "scripts/bench/wrk-put.lua"), args: [bodyFile, String(threads), target, ...headers] };
-  const outcome = await wrk(`${baseUrl}/`, [], settings.rpsSeconds, script, connections);
+  const script = { file: path.join(repoRoot, "scripts/bench/wrk-put.lua"), args: [bodyFile, String(threads), requests.target, ...requests.headers] };
+  const outcome = await wrk(`${baseUrl}/`, [], seconds, script, connections);
   const keys = /bench-keys used=(\d+) reused=(\d+)/.exec(outcome.stdout);
   if (!keys) throw new CannotMeasure(`wrk-put.lua printed no key count:\n${outcome.stdout}`);
-  if (Number(keys[2]) > 0) throw new CannotMeasure(`4 KiB PUTs to ${baseUrl}: ${keys[2]} requests beyond the ${PUT_KEYS_PER_SECOND}/s pre-signed keys`);
+  if (Number(keys[2]) > 0) throw new CannotMeasure(`4 KiB PUTs to ${baseUrl}: ${keys[2]} requests beyond the pre-signed keys (a run faster than ${PUT_KEYS_HEADROOM}× its warm-up)`);
   return outcome.requestsPerSecond;
 }
 
@@ -635,25 +647,69 @@ async function measureS3(context: S3Context): Promise<S3Row[]> {
   }
 
   if (wantedS3("s3-put-rps")) {
-    const durableGroup = { server: authenticated, native: { headers: [AUTH_HEADER] }, peer: minio, durability: "durable (FSYNC=true, Kubernetes auth; MinIO)" };
-    const noFsyncGroup = { server: noFsync, native: { headers: [] }, peer: seaweedfs, durability: "fsync off (FSYNC=false; SeaweedFS)" };
+    const durableGroup = { server: authenticated, nativeHeaders: [AUTH_HEADER], peer: minio, durability: "durable (FSYNC=true, Kubernetes auth; MinIO)" };
+    const noFsyncGroup = { server: noFsync, nativeHeaders: [], peer: seaweedfs, durability: "fsync off (FSYNC=false; SeaweedFS)" };
     const groups = [settings.connections, 1].flatMap((connections) => [durableGroup, noFsyncGroup].map((group) => ({ ...group, connections })));
-    for (const { server, native, peer, durability, connections } of groups) {
+    for (const { server, nativeHeaders, peer, durability, connections } of groups) {
       const prefix = `rps/c${connections}`;
-      // Untimed warm-up of each side.
-      await wrkPut(server.s3Url, small, smallSha256, `${prefix}/warm-s3/`, undefined, connections);
-      await wrkPut(server.url, small, smallSha256, `${prefix}/warm-native/`, native, connections);
-      await wrkPut(peer.url, small, smallSha256, `${prefix}/warm/`, undefined, connections);
+      const sides = [
+        { label: "kfp-artifacts S3", service: server.service, baseUrl: server.s3Url, keys: `${prefix}/s3`, signed: true },
+        { label: "native", service: server.service, baseUrl: server.url, keys: `${prefix}/native`, signed: false },
+        { label: peer.label, service: peer.service, baseUrl: peer.url, keys: `${prefix}/peer`, signed: true },
+      ];
+      // Untimed warm-up of each side; its rate sets how many keys the side's later runs are signed for.
+      const keysPerSecond = new Map<string, number>();
+      for (const one of sides) {
+        const warmUp = one.signed
+          ? await signedPuts(one.baseUrl, smallSha256, `${one.keys}/warm/`, PUT_KEYS_PER_SECOND, settings.rpsSeconds, path.join(work.wrk, "warm-up.txt"))
+          : nativePuts(`${one.keys}/warm/`, nativeHeaders);
+        keysPerSecond.set(one.label, Math.max(PUT_KEYS_PER_SECOND_MIN, Math.ceil(PUT_KEYS_HEADROOM * (await wrkPut(one.baseUrl, small, warmUp, connections)))));
+      }
+      // Every S3 request of the rounds is signed before the first round. Signed between the runs, they
+      // kept one core busy and the other idle just before each S3 side's run and not before the native
+      // side's, and a run that follows idle time here starts slow (below). Each timed run follows an
+      // untimed burst of the same PUTs to the same side, so that none starts after the sync's idle time.
+      const validFor = signatureLifetimeSeconds - (settings.rpsSeconds + PUT_BURST_SECONDS + 10) * sides.length * settings.rounds;
+      if (validFor < 0) {
+        throw new CannotMeasure(`4 KiB PUT rounds: ${settings.rounds} rounds of ${settings.rpsSeconds} s would outlive their signatures (15 minutes); lower BENCH_ROUNDS or BENCH_RPS_SECONDS`);
+      }
+      const planned = new Map<string, PutRequests>();
+      for (const one of sides) {
+        for (let round = 0; round < settings.rounds; round += 1) {
+          for (const [run, seconds] of [[`burst-${round}`, PUT_BURST_SECONDS], [`${round}`, settings.rpsSeconds]] as const) {
+            const keyPrefix = `${one.keys}/${run}/`;
+            const file = path.join(work.wrk, `${one.signed ? "s3" : "native"}-${planned.size}.txt`);
+            const rate = keysPerSecond.get(one.label) ?? PUT_KEYS_PER_SECOND;
+            planned.set(`${one.label} ${run}`, one.signed ? await signedPuts(one.baseUrl, smallSha256, keyPrefix, rate, seconds, file) : nativePuts(keyPrefix, nativeHeaders));
+          }
+        }
+      }
+      const requestsOf = (label: string, run: string): PutRequests => {
+        const requests = planned.get(`${label} ${run}`);
+        if (requests === undefined) throw new Error(`no requests planned for ${label} ${run}`);
+        return requests;
+      };
+      const measured = sides.map((one) =>
+        side(one.label, one.service, async (round) => {
+          await wrkPut(one.baseUrl, small, requestsOf(one.label, `burst-${round}`), connections, PUT_BURST_SECONDS);
+          return wrkPut(one.baseUrl, small, requestsOf(one.label, `${round}`), connections);
+        }),
+      );
+      const [s3, native, peerSide] = measured as [Side, Side, Side];
       const row = newS3Row({
         id: "s3-put-rps",
         title: `4 KiB PUT, ${connections === 1 ? "sequential (1 connection)" : `${connections} connections`}, unique keys, ${durability}`,
         unit: "req/s",
-        s3: side("kfp-artifacts S3", server.service, (round) => wrkPut(server.s3Url, small, smallSha256, `${prefix}/s3/${round}/`, undefined, connections)),
-        native: side("native", server.service, (round) => wrkPut(server.url, small, smallSha256, `${prefix}/native/${round}/`, native, connections)),
-        peers: [side(peer.label, peer.service, (round) => wrkPut(peer.url, small, smallSha256, `${prefix}/${round}/`, undefined, connections))],
+        s3,
+        native,
+        peers: [peerSide],
       });
-      row.notes.push(`wrk -t1 -c${settings.connections} (and -c1) -d${settings.rpsSeconds}s with scripts/bench/wrk-put.lua: every request a new key; S3 requests pre-signed one by one`);
+      row.notes.push(
+        `wrk -t1 -c${settings.connections} (and -c1) -d${settings.rpsSeconds}s with scripts/bench/wrk-put.lua, each run after an untimed ${PUT_BURST_SECONDS} s burst of the same: every request a new key; S3 requests pre-signed one by one before the first round`,
+      );
       await interleaveSides(row, settleDisk);
+      await rm(work.wrk, { recursive: true, force: true });
+      await mkdir(work.wrk, { recursive: true });
       const headers: Record<string, string> = server === authenticated ? { Authorization: `Bearer ${TOKEN}` } : {};
       // Tens of thousands of small files, each removal durable on the FSYNC=true server: minutes, not seconds.
       const { status } = await httpRequest(`${server.url}/v1/namespaces/${NAMESPACE}/artifacts/rps?recursive=true`, { method: "DELETE", headers, timeoutMs: 600_000 });

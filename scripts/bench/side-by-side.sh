@@ -8,7 +8,7 @@
 # mode: get      native 4 KiB GETs of one artifact (served from the small-file cache)
 #       s3-get   S3 4 KiB GETs of the same artifact, SigV4-signed by botocore (python3-botocore)
 #       put      native 4 KiB PUTs, every request a new key (wrk-put.lua)
-#       s3-put   S3 4 KiB PUTs, every request a new key, each pre-signed by botocore before its round
+#       s3-put   S3 4 KiB PUTs, every request a new key, each pre-signed by botocore before the first round
 #
 # AFTER_MODE gives the after server another mode, to set two paths of one build side by side: with the
 # same bundle twice, `put` with AFTER_MODE=s3-put measures the S3 PUT against the native one.
@@ -148,8 +148,6 @@ round() {
     s3-put)
       url=http://127.0.0.1:$s3_port/
       args+=(-s "$repo/scripts/bench/wrk-put.lua")
-      # More keys than the round can use (wrk-put.lua reports any it had to send twice).
-      signed_puts "$s3_port" "$label" $((length * (connections == 1 ? 2000 : 5000))) >"$work/$side-$label.requests"
       ;;
   esac
   ticks_before=$(cpu_ticks "$pid")
@@ -177,6 +175,18 @@ round() {
 }
 
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+
+# Every round's S3 PUTs are signed before the first round: signed between rounds, they left a core idle
+# just before each S3 round, and a run that follows idle time on a small VM starts slow for seconds.
+# More keys than a round can use (wrk-put.lua reports any it had to send twice).
+for side in before after; do
+  if [ "$side" = before ]; then side_mode=$mode s3_port=$before_s3; else side_mode=$after_mode s3_port=$after_s3; fi
+  [ "$side_mode" = s3-put ] || continue
+  signed_puts "$s3_port" warm $((warm_up * (connections == 1 ? 2000 : 5000))) >"$work/$side-warm.requests"
+  for r in $(seq "$rounds"); do
+    signed_puts "$s3_port" "r$r" $((seconds * (connections == 1 ? 2000 : 5000))) >"$work/$side-r$r.requests"
+  done
+done
 
 echo "side-by-side.sh: $mode${AFTER_MODE:+ against $after_mode}, $rounds rounds of ${seconds} s, wrk -c$connections, after ${warm_up} s of warm-up each" >&2
 round before "$warm_up" warm >/dev/null

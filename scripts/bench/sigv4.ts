@@ -2,7 +2,7 @@
 // the same for every S3 server in the run (kfp-artifacts, MinIO, SeaweedFS). The payload is declared by
 // its hex SHA-256 in x-amz-content-sha256 (the empty string's for GET), which is what the AWS SDKs (KFP's
 // launcher: aws-sdk-go-v2; boto3) send over plain HTTP, and what a server must hash to verify.
-import { createHash, createHmac } from "node:crypto";
+import { createHash, createHmac, createSecretKey, type KeyObject } from "node:crypto";
 
 export const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 const SIGNED_HEADERS = "host;x-amz-content-sha256;x-amz-date";
@@ -15,13 +15,9 @@ export interface S3Credentials {
 
 /** RFC 3986 unreserved characters stay, everything else is %XX (S3: '/' stays in paths, no double encoding). */
 function uriEncode(text: string, keepSlash: boolean): string {
-  let out = "";
-  for (const byte of Buffer.from(text, "utf8")) {
-    const char = String.fromCharCode(byte);
-    if (/[A-Za-z0-9\-._~]/.test(char) || (keepSlash && char === "/")) out += char;
-    else out += `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
-  }
-  return out;
+  // encodeURIComponent leaves !'()* as they are, which RFC 3986 reserves.
+  const encoded = encodeURIComponent(text).replace(/[!'()*]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`);
+  return keepSlash ? encoded.replaceAll("%2F", "/") : encoded;
 }
 
 /** YYYYMMDD'T'HHMMSS'Z' */
@@ -38,7 +34,8 @@ export class S3Signer {
   readonly #host: string;
   readonly #date: string;
   readonly #scope: string;
-  readonly #key: Buffer;
+  /** A KeyObject: HMACs with it cost a fraction of those with the raw bytes (tens of thousands are signed per run). */
+  readonly #key: KeyObject;
 
   constructor(credentials: S3Credentials, host: string, at: Date = new Date()) {
     this.#credentials = credentials;
@@ -47,7 +44,7 @@ export class S3Signer {
     const day = this.#date.slice(0, 8);
     this.#scope = `${day}/${credentials.region}/s3/aws4_request`;
     const hmac = (key: string | Buffer, data: string) => createHmac("sha256", key).update(data).digest();
-    this.#key = hmac(hmac(hmac(hmac(`AWS4${credentials.secretAccessKey}`, day), credentials.region), "s3"), "aws4_request");
+    this.#key = createSecretKey(hmac(hmac(hmac(hmac(`AWS4${credentials.secretAccessKey}`, day), credentials.region), "s3"), "aws4_request"));
   }
 
   /** The path of `key` in `bucket`, percent-encoded as sent and as signed. */
