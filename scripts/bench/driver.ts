@@ -657,44 +657,37 @@ async function measureS3(context: S3Context): Promise<S3Row[]> {
         { label: "native", service: server.service, baseUrl: server.url, keys: `${prefix}/native`, signed: false },
         { label: peer.label, service: peer.service, baseUrl: peer.url, keys: `${prefix}/peer`, signed: true },
       ];
-      // Untimed warm-up of each side; its rate sets how many keys the side's later runs are signed for.
-      const keysPerSecond = new Map<string, number>();
-      for (const one of sides) {
-        const warmUp = one.signed
-          ? await signedPuts(one.baseUrl, smallSha256, `${one.keys}/warm/`, PUT_KEYS_PER_SECOND, settings.rpsSeconds, path.join(work.wrk, "warm-up.txt"))
-          : nativePuts(`${one.keys}/warm/`, nativeHeaders);
-        keysPerSecond.set(one.label, Math.max(PUT_KEYS_PER_SECOND_MIN, Math.ceil(PUT_KEYS_HEADROOM * (await wrkPut(one.baseUrl, small, warmUp, connections)))));
-      }
       // Every S3 request of the rounds is signed before the first round. Signed between the runs, they
       // kept one core busy and the other idle just before each S3 side's run and not before the native
-      // side's, and a run that follows idle time here starts slow (below). Each timed run follows an
-      // untimed burst of the same PUTs to the same side, so that none starts after the sync's idle time.
-      const validFor = signatureLifetimeSeconds - (settings.rpsSeconds + PUT_BURST_SECONDS + 10) * sides.length * settings.rounds;
-      if (validFor < 0) {
+      // side's, and a run that follows idle time here starts slow (PUT_BURST_SECONDS). Each timed run
+      // follows an untimed burst of the same PUTs to the same side, so that none starts after the sync's
+      // idle time.
+      const plannedSeconds = (settings.rpsSeconds + PUT_BURST_SECONDS + 10) * sides.length * settings.rounds;
+      if (plannedSeconds > signatureLifetimeSeconds) {
         throw new CannotMeasure(`4 KiB PUT rounds: ${settings.rounds} rounds of ${settings.rpsSeconds} s would outlive their signatures (15 minutes); lower BENCH_ROUNDS or BENCH_RPS_SECONDS`);
       }
-      const planned = new Map<string, PutRequests>();
+      const measured: Side[] = [];
       for (const one of sides) {
+        const requests = async (run: string, keysPerSecond: number, seconds: number): Promise<PutRequests> =>
+          one.signed
+            ? signedPuts(one.baseUrl, smallSha256, `${one.keys}/${run}/`, keysPerSecond, seconds, path.join(work.wrk, `${one.keys.replaceAll("/", "-")}-${run}.txt`))
+            : nativePuts(`${one.keys}/${run}/`, nativeHeaders);
+        // Untimed warm-up; its rate sets how many keys the side's later runs are signed for.
+        const warmUpRate = await wrkPut(one.baseUrl, small, await requests("warm", PUT_KEYS_PER_SECOND, settings.rpsSeconds), connections);
+        const keysPerSecond = Math.max(PUT_KEYS_PER_SECOND_MIN, Math.ceil(PUT_KEYS_HEADROOM * warmUpRate));
+        const bursts: PutRequests[] = [];
+        const timed: PutRequests[] = [];
         for (let round = 0; round < settings.rounds; round += 1) {
-          for (const [run, seconds] of [[`burst-${round}`, PUT_BURST_SECONDS], [`${round}`, settings.rpsSeconds]] as const) {
-            const keyPrefix = `${one.keys}/${run}/`;
-            const file = path.join(work.wrk, `${one.signed ? "s3" : "native"}-${planned.size}.txt`);
-            const rate = keysPerSecond.get(one.label) ?? PUT_KEYS_PER_SECOND;
-            planned.set(`${one.label} ${run}`, one.signed ? await signedPuts(one.baseUrl, smallSha256, keyPrefix, rate, seconds, file) : nativePuts(keyPrefix, nativeHeaders));
-          }
+          bursts.push(await requests(`burst-${round}`, keysPerSecond, PUT_BURST_SECONDS));
+          timed.push(await requests(`${round}`, keysPerSecond, settings.rpsSeconds));
         }
+        measured.push(
+          side(one.label, one.service, async (round) => {
+            await wrkPut(one.baseUrl, small, bursts[round]!, connections, PUT_BURST_SECONDS);
+            return wrkPut(one.baseUrl, small, timed[round]!, connections);
+          }),
+        );
       }
-      const requestsOf = (label: string, run: string): PutRequests => {
-        const requests = planned.get(`${label} ${run}`);
-        if (requests === undefined) throw new Error(`no requests planned for ${label} ${run}`);
-        return requests;
-      };
-      const measured = sides.map((one) =>
-        side(one.label, one.service, async (round) => {
-          await wrkPut(one.baseUrl, small, requestsOf(one.label, `burst-${round}`), connections, PUT_BURST_SECONDS);
-          return wrkPut(one.baseUrl, small, requestsOf(one.label, `${round}`), connections);
-        }),
-      );
       const [s3, native, peerSide] = measured as [Side, Side, Side];
       const row = newS3Row({
         id: "s3-put-rps",
