@@ -402,7 +402,19 @@ describe("the server manager", () => {
     await setBlock(optIn, "dedicated: true\n");
     await waitAvailable(optIn, server());
     figures.optBackInToAvailableSeconds = (performance.now() - started) / 1000;
-    const read = await tenant.client.request({ url: artifactUrl(dedicatedUrl(), optIn, "managed/model.txt") });
+    // The Deployment can be available before the Service's endpoints say so: until kube-proxy routes to
+    // the new pod, it may send a request to the old one, still terminating, whose ServiceAccount the
+    // opt-out removed (its authorization then fails: 503). A bounded wait for the new pod's answer.
+    const seen: number[] = [];
+    const read = await poll(
+      async () => {
+        const answer = await tenant.client.request({ url: artifactUrl(dedicatedUrl(), optIn, "managed/model.txt") });
+        seen.push(answer.status);
+        return answer.status === 503 ? undefined : answer;
+      },
+      { timeoutMs: 30_000, intervalMs: 500, what: `the dedicated server in ${optIn} to answer with something other than 503` },
+    );
+    figures.optBackInAnswersBefore200 = seen.length - 1;
     expect(read.status).toBe(200);
     expect(read.text).toBe("kept across opt-out");
   });
@@ -438,10 +450,18 @@ describe("the server manager", () => {
     await waitForDeploymentAvailable(target, targetServer, 120_000);
     await waitForCondition([target], "Dedicated", 60_000);
     figures.killToConvergedSeconds = (performance.now() - started) / 1000;
-    // The restarted manager re-reconciled the others too and changed nothing there.
-    const status = await managerStatus();
+    // The restarted manager re-reconciles the others too and changes nothing there. It writes its status
+    // as reconciles finish (at most once a second), so a namespace may be missing from it for a while.
+    const others = namespaces.slice(3);
+    const status = await poll(
+      async () => {
+        const current = await managerStatus();
+        return [optIn, ...others].every((namespace) => current[namespace] !== undefined) ? current : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 250, what: "the restarted manager's status to list every namespace" },
+    );
     expect(status[optIn]?.condition).toBe("Dedicated");
-    for (const namespace of namespaces.slice(3)) expect(status[namespace]?.condition).toBe("Shared");
+    for (const namespace of others) expect(status[namespace]?.condition).toBe("Shared");
     const restarted = await managerMetrics();
     expect(metric(restarted, "kfp_artifacts_manager_dedicated_servers")).toBe(2);
   });
