@@ -157,7 +157,7 @@ round() {
     output=$(wrk "${args[@]}" "$url" -- "$work/4k" 1 "@$work/$side-$label.requests" "x-amz-date: $amz_date" "x-amz-content-sha256: $body_sha256")
     rm -f "$work/$side-$label.requests"
     if grep -q "bench-keys used=[0-9]* reused=[1-9]" <<<"$output"; then
-      echo "side-by-side.sh: a round sent more PUTs than it had keys for; raise the count in round()" >&2
+      echo "side-by-side.sh: a round sent more PUTs than it had keys for; raise keys_per_second" >&2
       exit 1
     fi
   else
@@ -179,12 +179,13 @@ median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print (NR % 2) 
 # Every round's S3 PUTs are signed before the first round: signed between rounds, they left a core idle
 # just before each S3 round, and a run that follows idle time on a small VM starts slow for seconds.
 # More keys than a round can use (wrk-put.lua reports any it had to send twice).
+keys_per_second=$((connections == 1 ? 2000 : 5000))
 for side in before after; do
   if [ "$side" = before ]; then side_mode=$mode s3_port=$before_s3; else side_mode=$after_mode s3_port=$after_s3; fi
   [ "$side_mode" = s3-put ] || continue
-  signed_puts "$s3_port" warm $((warm_up * (connections == 1 ? 2000 : 5000))) >"$work/$side-warm.requests"
+  signed_puts "$s3_port" warm $((warm_up * keys_per_second)) >"$work/$side-warm.requests"
   for r in $(seq "$rounds"); do
-    signed_puts "$s3_port" "r$r" $((seconds * (connections == 1 ? 2000 : 5000))) >"$work/$side-r$r.requests"
+    signed_puts "$s3_port" "r$r" $((seconds * keys_per_second)) >"$work/$side-r$r.requests"
   done
 done
 
