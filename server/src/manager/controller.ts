@@ -2,14 +2,17 @@
 // one worker reconciles one namespace at a time (bounded work per event), failures come back with
 // exponential backoff, and a periodic resync repairs drift. Only the leader runs the worker.
 import { CoreV1Api, ListWatch, Watch, type KubeConfig, type V1ConfigMap, type V1Namespace } from "@kubernetes/client-node";
+import { withDeadline } from "../auth/kube-client.js";
 import type { Logger } from "../log.js";
 import type { ManagerKube } from "./kube.js";
 import type { ManagerMetrics } from "./metrics.js";
-import { launcherConfigOf, reconcileNamespace, SHARED_MESSAGE, type NamespaceStatus, type ReconcileContext } from "./reconcile.js";
+import { launcherConfigOf, reconcileNamespace, SHARED_MESSAGE, type ReconcileContext } from "./reconcile.js";
+import { parseStatuses, type NamespaceStatus } from "./status.js";
 
 export interface ControllerOptions {
   readonly kubeConfig: KubeConfig;
-  readonly kube: ManagerKube;
+  /** The status ConfigMap and Events (the reconciles' own calls go through `context.api`). */
+  readonly kube: Pick<ManagerKube, "readStatus" | "writeStatus" | "event">;
   readonly context: ReconcileContext;
   readonly logger: Logger;
   readonly metrics: ManagerMetrics;
@@ -23,6 +26,8 @@ export interface ControllerOptions {
 
 const MAX_BACKOFF_MS = 60_000;
 const RESTART_INFORMER_MS = 3_000;
+/** How long a new leader waits for the previous status before it starts without it. */
+const READ_STATUS_TIMEOUT_MS = 10_000;
 
 /** Delay before the n-th retry (n ≥ 1): 0.5 s doubling, at most a minute. */
 export function backoffMs(attempt: number): number {
@@ -37,6 +42,8 @@ export class Controller {
   private readonly failures = new Map<string, number>();
   private readonly statuses = new Map<string, NamespaceStatus>();
   private leading = false;
+  /** While the previous leader's status is read, on becoming leader. */
+  private adopting: Promise<void> | undefined;
   private working = false;
   private worker: Promise<void> = Promise.resolve();
   private statusTimer: NodeJS.Timeout | undefined;
@@ -81,7 +88,33 @@ export class Controller {
   setLeading(leading: boolean): void {
     this.leading = leading;
     this.options.metrics.leader.set(leading ? 1 : 0);
-    if (leading) this.resync(true);
+    if (!leading) return;
+    // No reconcile runs until the previous leader's status is read (work() waits for it).
+    const adopting = this.adoptPreviousStatus().finally(() => {
+      if (this.adopting === adopting) this.adopting = undefined;
+      if (this.leading) this.resync(true);
+    });
+    this.adopting = adopting;
+  }
+
+  /**
+   * Starts from the status the previous leader wrote (the ConfigMap outlives it): each write lists every
+   * namespace, and the first writes of a new leader would otherwise hold only those it had reconciled
+   * so far, so that for seconds the servers' config endpoint would not know a dedicated namespace's
+   * server. Each namespace is reconciled again right after, which corrects what changed meanwhile.
+   * Unreadable, it is started from what this replica knows (nothing, after a restart).
+   */
+  private async adoptPreviousStatus(): Promise<void> {
+    const { kube, status, logger, metrics } = this.options;
+    try {
+      const previous = parseStatuses(await withDeadline(kube.readStatus(status.namespace, status.name), READ_STATUS_TIMEOUT_MS));
+      for (const entry of previous) this.statuses.set(entry.namespace, entry);
+      this.updateGauges();
+      logger.info("adopted the previous status", { namespaces: previous.length });
+    } catch (error) {
+      metrics.errors.inc({ stage: "status" });
+      logger.warn("could not read the previous status, starting without it", { error: String(error) });
+    }
   }
 
   /** Every watched namespace, and every one we have a status for (it may have lost its label). */
@@ -116,7 +149,7 @@ export class Controller {
   }
 
   private work(): Promise<void> {
-    if (this.working || !this.leading || !this.synced) return this.worker;
+    if (this.working || !this.leading || !this.synced || this.adopting !== undefined) return this.worker;
     this.worker = this.drain();
     return this.worker;
   }
@@ -167,8 +200,7 @@ export class Controller {
     logger[warning ? "warn" : "info"]("namespace reconciled", { ...status });
     if (status.condition === "InvalidBlock") metrics.errors.inc({ stage: "block" });
     if (status.condition === "Conflict") metrics.errors.inc({ stage: "conflict" });
-    metrics.dedicated.set([...this.statuses.values()].filter((entry) => entry.condition === "Dedicated").length);
-    metrics.invalid.set([...this.statuses.values()].filter((entry) => entry.condition === "InvalidBlock" || entry.condition === "Conflict").length);
+    this.updateGauges();
     // A manager's start reports no event for a namespace it finds shared (with or without a kept claim).
     if (exists && !(previous === undefined && status.condition === "Shared" && status.message.startsWith(SHARED_MESSAGE))) {
       const target = hasConfigMap
@@ -180,6 +212,12 @@ export class Controller {
       });
     }
     this.scheduleStatusWrite();
+  }
+
+  private updateGauges(): void {
+    const { metrics } = this.options;
+    metrics.dedicated.set([...this.statuses.values()].filter((entry) => entry.condition === "Dedicated").length);
+    metrics.invalid.set([...this.statuses.values()].filter((entry) => entry.condition === "InvalidBlock" || entry.condition === "Conflict").length);
   }
 
   /** Writes the status ConfigMap at most once a second, whatever the number of namespaces that changed. */

@@ -11,7 +11,8 @@ import {
   type KubernetesObject,
   type V1Lease,
 } from "@kubernetes/client-node";
-import type { ClusterApi, NamespaceStatus, ObjectRef } from "./reconcile.js";
+import type { ClusterApi, ObjectRef } from "./reconcile.js";
+import { formatStatuses, STATUS_DATA_KEY, type NamespaceStatus } from "./status.js";
 import type { KubeObject, OwnerReference } from "./templates.js";
 
 const isNotFound = (error: unknown) => error instanceof ApiException && error.code === 404;
@@ -28,6 +29,8 @@ export interface ManagerKube {
   readonly coordination: CoordinationV1Api;
   /** The owner reference for what the manager creates: its own ClusterRole. */
   owner(clusterRoleName: string): Promise<OwnerReference | undefined>;
+  /** The status document (status.ts) of the ConfigMap, undefined when there is none yet. */
+  readStatus(namespace: string, name: string): Promise<string | undefined>;
   writeStatus(namespace: string, name: string, statuses: readonly NamespaceStatus[]): Promise<void>;
   event(target: ObjectRef, reason: string, message: string, type: "Normal" | "Warning", reporter: string): Promise<void>;
 }
@@ -81,9 +84,16 @@ export function createManagerKube(kubeConfig: KubeConfig, fieldManager: string):
         throw error;
       }
     },
+    async readStatus(namespace, name) {
+      try {
+        return (await core.readNamespacedConfigMap({ name, namespace })).data?.[STATUS_DATA_KEY];
+      } catch (error) {
+        if (isNotFound(error)) return undefined;
+        throw error;
+      }
+    },
     async writeStatus(namespace, name, statuses) {
-      const byNamespace = Object.fromEntries([...statuses].sort((a, b) => a.namespace.localeCompare(b.namespace)).map((status) => [status.namespace, status]));
-      await apply({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace }, data: { "namespaces.json": JSON.stringify(byNamespace) } } as KubernetesObject);
+      await apply({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace }, data: { [STATUS_DATA_KEY]: formatStatuses(statuses) } } as KubernetesObject);
     },
     async event(target, reason, message, type, reporter) {
       const namespace = target.namespace ?? "default";

@@ -2,6 +2,7 @@
 // the cluster agree. Every step is idempotent (server-side apply, delete-if-ours), so a reconcile cut off
 // anywhere — a crash, a lost lease — is finished by the next one.
 import { parseBlock } from "./block.js";
+import type { NamespaceStatus } from "./status.js";
 import {
   CLAIM_NAME,
   claimObject,
@@ -35,21 +36,6 @@ export interface ClusterApi {
   create(object: KubeObject): Promise<boolean>;
   /** Deletes; a missing object is not an error. */
   delete(ref: ObjectRef): Promise<void>;
-}
-
-export type Condition =
-  | "Shared" // not dedicated: nothing of ours in the namespace
-  | "Dedicated" // every object applied
-  | "Static" // in the chart's dedicated.namespaces: the chart's, not ours
-  | "InvalidBlock" // the artifactServer block does not parse: nothing changed
-  | "Conflict"; // another release's manager holds the namespace, or an object with our name is not ours: nothing changed
-
-export interface NamespaceStatus {
-  readonly namespace: string;
-  readonly condition: Condition;
-  readonly dedicated: boolean;
-  readonly endpoint?: string;
-  readonly message: string;
 }
 
 export interface ReconcileContext {

@@ -11,6 +11,7 @@ import type { AppEnv } from "../http/env.js";
 import type { Logger } from "../log.js";
 import { defineApi, type FaultHandling } from "./api.js";
 import { kfpErrorBody } from "./kfp.js";
+import { parseStatuses, STATUS_DATA_KEY } from "../manager/status.js";
 
 const FILESYSTEM_STORAGE_API_PATH = "/apis/v2beta1/filesystem-storage";
 export const FILESYSTEM_STORAGE_CONFIG_PATH = `${FILESYSTEM_STORAGE_API_PATH}/config`;
@@ -28,15 +29,11 @@ export function parseDedicatedServers(text: string): Map<string, string> {
   return servers;
 }
 
-/** The manager's status: `{"<ns>": {dedicated, endpoint, condition, message}}` under data key namespaces.json. */
+/** The dedicated namespaces' endpoints in the manager's status document (manager/status.ts). */
 export function parseManagerStatus(text: string | undefined): Map<string, string> {
   const servers = new Map<string, string>();
-  if (!text) return servers;
-  const parsed: unknown = JSON.parse(text);
-  if (typeof parsed !== "object" || parsed === null) return servers;
-  for (const [namespace, status] of Object.entries(parsed)) {
-    const entry = status as { dedicated?: unknown; condition?: unknown; endpoint?: unknown };
-    if (entry.dedicated === true && entry.condition === "Dedicated" && typeof entry.endpoint === "string") servers.set(namespace, entry.endpoint);
+  for (const status of parseStatuses(text)) {
+    if (status.dedicated && status.condition === "Dedicated" && status.endpoint !== undefined) servers.set(status.namespace, status.endpoint);
   }
   return servers;
 }
@@ -49,7 +46,7 @@ function kubeStatusReader(config: Config, reference: string): StatusReader {
   return async () => {
     core ??= loadKubeConfig(config.kubeconfig).makeApiClient(CoreV1Api);
     const configMap = await core.readNamespacedConfigMap({ name, namespace });
-    return configMap.data?.["namespaces.json"];
+    return configMap.data?.[STATUS_DATA_KEY];
   };
 }
 
