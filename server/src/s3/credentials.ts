@@ -12,6 +12,7 @@
 //   anyone derive another namespace's key.
 // Either way every request is then authorized by SubjectAccessReview like a Bearer request.
 import { createHmac } from "node:crypto";
+import { LRUCache } from "lru-cache";
 import { NAMESPACE_PATTERN, type S3Config } from "../config.js";
 import type { Identity } from "../auth/types.js";
 
@@ -58,11 +59,41 @@ export function parseNamespaceKeyId(accessKeyId: string, defaultServiceAccount: 
   return { namespace, serviceAccount };
 }
 
+/**
+ * Namespace keys resolved under the master key, by key id, so that a request does not pay the
+ * derivation's HMAC again (5 µs warm on Node 24, more between requests). Bounded: key ids come from
+ * clients, and one that parses as a namespace key is resolved (and kept) before its signature is checked.
+ */
+const DERIVED_KEYS_KEPT = 4096;
+
 export class S3KeyRing {
+  /** The static key's and the one namespace pair's answers, made once. */
+  readonly #staticKey: ResolvedKey | undefined;
+  readonly #namespaceKey: ResolvedKey | undefined;
+  readonly #derived = new LRUCache<string, ResolvedKey>({ max: DERIVED_KEYS_KEPT });
+
   constructor(
     private readonly config: S3Config,
-    private readonly authMode: "kubernetes" | "none",
-  ) {}
+    authMode: "kubernetes" | "none",
+  ) {
+    const { staticKey, namespaceKey } = config;
+    if (staticKey !== undefined) {
+      const user = authMode === "none" ? "local" : (staticKey.user ?? "");
+      this.#staticKey = Object.freeze({
+        secretAccessKey: staticKey.secretAccessKey,
+        identity: Object.freeze({ user, groups: Object.freeze(["system:authenticated"]), via: "s3-key" as const }),
+        isSystemKey: true,
+      });
+    }
+    if (namespaceKey !== undefined) {
+      this.#namespaceKey = Object.freeze({
+        secretAccessKey: namespaceKey.secretAccessKey,
+        identity: serviceAccountIdentity(namespaceKey.namespace, namespaceKey.serviceAccount),
+        isSystemKey: false,
+        onlyNamespace: namespaceKey.namespace,
+      });
+    }
+  }
 
   /** Whether any key can be verified; without one (and AUTH_MODE=none) the endpoint is open. */
   get verifiesSignatures(): boolean {
@@ -73,30 +104,21 @@ export class S3KeyRing {
     const { staticKey, masterKey, namespaceKey } = this.config;
     if (namespaceKey !== undefined) {
       // The configuration admits it only alone: no static key, no master key, so no other key resolves.
-      if (accessKeyId !== namespaceKey.accessKeyId) return undefined;
-      return {
-        secretAccessKey: namespaceKey.secretAccessKey,
-        identity: serviceAccountIdentity(namespaceKey.namespace, namespaceKey.serviceAccount),
-        isSystemKey: false,
-        onlyNamespace: namespaceKey.namespace,
-      };
+      return accessKeyId === namespaceKey.accessKeyId ? this.#namespaceKey : undefined;
     }
-    if (staticKey !== undefined && accessKeyId === staticKey.accessKeyId) {
-      const user = this.authMode === "none" ? "local" : (staticKey.user ?? "");
-      return {
-        secretAccessKey: staticKey.secretAccessKey,
-        identity: Object.freeze({ user, groups: Object.freeze(["system:authenticated"]), via: "s3-key" as const }),
-        isSystemKey: true,
-      };
-    }
+    if (staticKey !== undefined && accessKeyId === staticKey.accessKeyId) return this.#staticKey;
     if (masterKey === undefined) return undefined;
+    const kept = this.#derived.get(accessKeyId);
+    if (kept !== undefined) return kept;
     const named = parseNamespaceKeyId(accessKeyId, this.config.namespaceServiceAccount);
     if (named === undefined) return undefined;
-    return {
+    const resolved: ResolvedKey = Object.freeze({
       secretAccessKey: deriveSecretKey(masterKey, accessKeyId),
       identity: serviceAccountIdentity(named.namespace, named.serviceAccount),
       isSystemKey: false,
-    };
+    });
+    this.#derived.set(accessKeyId, resolved);
+    return resolved;
   }
 
   /** The key pair of a namespace (the IAM CreateAccessKey answer, the s3-credentials command). */
