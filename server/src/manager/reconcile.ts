@@ -183,12 +183,15 @@ export async function reconcileNamespace(
     // The chart runs the server, but Helm cannot derive the namespace's key: the manager writes that Secret alone.
     const message = "listed in the chart's dedicated.namespaces: the chart manages its server";
     if (context.namespaceKeys === undefined) return { namespace, condition: "Static", dedicated: true, message };
-    const [first] = renderObjects(context.templates, namespace, { dedicated: true }, options);
-    const secret = namespaceKeySecret(namespace, context.namespaceKeys, first, options);
+    // The chart's server has the names the manager's templates give (the same release renders both).
+    const rendered = renderObjects(context.templates, namespace, { dedicated: true }, options);
+    const secret = namespaceKeySecret(namespace, context.namespaceKeys, rendered[0], options);
     const foreign = await foreignObject(context, [secret]);
     if (foreign !== undefined) return { namespace, condition: "Conflict", dedicated: true, message: foreign };
     await context.api.apply(secret);
-    return { namespace, condition: "Static", dedicated: true, message: `${message}; the manager writes its S3 key Secret ${secret.metadata.name}` };
+    // Released KFP's launcher reaches the chart's server over S3 only through `providers`, as it does the manager's.
+    const launcherNote = await mergeLauncherProviders(context, namespace, rendered, launcher);
+    return { namespace, condition: "Static", dedicated: true, message: `${message}; the manager writes its S3 key Secret ${secret.metadata.name}${launcherNote}` };
   }
   const parsed = exists ? parseBlock(launcher.block) : ({ ok: true, block: { dedicated: false } } as const);
   if (!parsed.ok) {

@@ -469,6 +469,27 @@ describe("each dedicated namespace's S3 key pair", () => {
       expect(api.mutatingCalls()).toEqual([]);
     });
 
+    it("sends KFP's launcher to the chart's server of a dedicated.namespaces entry, and gives the key up once the entry goes", async () => {
+      const api = new FakeApi();
+      const status = await reconcileWith(api, withKeys(api, ["team-a"]), "");
+      expect(status).toMatchObject({ condition: "Static", dedicated: true });
+      expect(status.message).toContain("kfp-launcher providers sends KFP's launcher to kfp-artifacts-team-a.team-a.svc:9000");
+      // The key Secret and the providers key, and nothing of the chart's server.
+      expect(api.mutatingCalls()).toEqual([`apply Secret/team-a/${SECRET}`, `apply ${LAUNCHER}`]);
+      expect(providersOf(api)).toHaveProperty("minio.default.endpoint", "kfp-artifacts-team-a.team-a.svc:9000");
+      expect(providersOf(api)).toHaveProperty("minio.default.credentials.secretRef.secretName", SECRET);
+      // A resync writes nothing.
+      api.calls.length = 0;
+      await reconcileWith(api, withKeys(api, ["team-a"]), "");
+      expect(api.mutatingCalls()).toEqual([`apply Secret/team-a/${SECRET}`]);
+      // Out of the chart's list, with no block of its own: shared again, and the launcher back to its default.
+      api.calls.length = 0;
+      const shared = await reconcileWith(api, withKeys(api), "");
+      expect(shared.condition).toBe("Shared");
+      expect(api.mutatingCalls()[0]).toBe(`apply ${LAUNCHER}`);
+      expect((api.objects.get(LAUNCHER)?.data as Record<string, string>).providers).toBeUndefined();
+    });
+
     it("leaves a providers key the namespace set itself, in and out", async () => {
       const api = new FakeApi();
       const own = "s3:\n  default:\n    endpoint: s3.amazonaws.com\n";
