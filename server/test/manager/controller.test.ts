@@ -108,6 +108,17 @@ class StatusStore {
   }
 }
 
+/** The namespaces watch a controller started after the first `after` watches opens (waited for: it follows the list). */
+async function namespacesWatchOf(after: number): Promise<{ path: string; response: ServerResponse }> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const found = watches.slice(after).find((watch) => watch.path === "/api/v1/namespaces");
+    if (found) return found;
+    if (Date.now() > deadline) throw new Error("the controller opened no namespaces watch");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 const controllers: Controller[] = [];
 afterEach(async () => {
   for (const controller of controllers.splice(0)) {
@@ -161,14 +172,14 @@ describe("a new leader", () => {
     const store = new StatusStore(() => new Promise<string>((resolve) => (answerRead = resolve)));
     const api = new HoldingApi();
     api.held.add("team-b");
+    const watchesBefore = watches.length;
     const { controller, metrics } = await startController(api, store);
     controller.setLeading(true);
 
     // Nothing is reconciled before the previous status is read, not even a namespace an event brings.
-    const namespacesWatch = watches.filter((watch) => watch.path === "/api/v1/namespaces").at(-1);
-    namespacesWatch?.response.write(`${JSON.stringify({ type: "ADDED", object: { apiVersion: "v1", kind: "Namespace", metadata: { name: "team-new", resourceVersion: "2" } } })}\n`);
+    const namespacesWatch = await namespacesWatchOf(watchesBefore);
+    namespacesWatch.response.write(`${JSON.stringify({ type: "ADDED", object: { apiVersion: "v1", kind: "Namespace", metadata: { name: "team-new", resourceVersion: "2" } } })}\n`);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(namespacesWatch).toBeDefined();
     expect(api.reads).toEqual([]);
     answerRead(previous);
 
