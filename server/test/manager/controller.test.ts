@@ -11,6 +11,7 @@ import type { ClusterApi, ObjectRef } from "../../src/manager/reconcile.js";
 import { formatStatuses, parseStatuses, type NamespaceStatus } from "../../src/manager/status.js";
 import type { KubeObject, TemplateSet } from "../../src/manager/templates.js";
 import { createLogger } from "../../src/log.js";
+import { eventually } from "../support/harness.js";
 
 const STATUS = { namespace: "kubeflow", name: "kfp-artifacts-manager-status" };
 
@@ -79,44 +80,30 @@ class HoldingApi implements ClusterApi {
   }
 }
 
-/** The status ConfigMap as the controller reads and writes it, every write kept. */
+/** The status ConfigMap as the controller reads (`readStatus`) and writes it, every write kept. */
 class StatusStore {
   readonly writes: Map<string, NamespaceStatus>[] = [];
-  #waiters: Array<() => void> = [];
-  constructor(public read: () => Promise<string | undefined>) {}
+  constructor(readonly readStatus: () => Promise<string | undefined>) {}
 
-  readStatus = () => this.read();
   writeStatus = (_namespace: string, _name: string, statuses: readonly NamespaceStatus[]): Promise<void> => {
     this.writes.push(new Map(parseStatuses(formatStatuses(statuses)).map((status) => [status.namespace, status])));
-    for (const wake of this.#waiters.splice(0)) wake();
     return Promise.resolve();
   };
   event = (): Promise<void> => Promise.resolve();
 
-  /** Resolves with the first write that satisfies `done`, among those made so far and later. */
-  async writeWhere(done: (write: Map<string, NamespaceStatus>) => boolean, timeoutMs = 10_000): Promise<Map<string, NamespaceStatus>> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.writes.find(done);
-      if (found) return found;
-      if (Date.now() > deadline) throw new Error(`no such status write in ${timeoutMs} ms; writes: ${JSON.stringify(this.writes.map((write) => [...write.keys()]))}`);
-      await new Promise<void>((resolve) => {
-        this.#waiters.push(resolve);
-        setTimeout(resolve, 200);
-      });
-    }
+  /** The first write that satisfies `done`, among those made so far and later. */
+  async writeWhere(done: (write: Map<string, NamespaceStatus>) => boolean): Promise<Map<string, NamespaceStatus>> {
+    let found: Map<string, NamespaceStatus> | undefined;
+    await eventually(() => (found = this.writes.find(done)) !== undefined, 10_000, `a status write as wanted (writes so far: ${this.writes.length})`);
+    return found!;
   }
 }
 
 /** The namespaces watch a controller started after the first `after` watches opens (waited for: it follows the list). */
 async function namespacesWatchOf(after: number): Promise<{ path: string; response: ServerResponse }> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const found = watches.slice(after).find((watch) => watch.path === "/api/v1/namespaces");
-    if (found) return found;
-    if (Date.now() > deadline) throw new Error("the controller opened no namespaces watch");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  const find = () => watches.slice(after).find((watch) => watch.path === "/api/v1/namespaces");
+  await eventually(() => find() !== undefined, 10_000, "the controller's namespaces watch");
+  return find()!;
 }
 
 const controllers: Controller[] = [];
