@@ -16,7 +16,8 @@
 // rows, built there by scripts/bench/peers.sh).
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync } from "node:fs";
-import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, rm, stat, writeFile } from "node:fs/promises";
+import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { EDITOR_VERBS, FakeKubeApi } from "../../server/test/support/fake-kube-api.js";
@@ -472,6 +473,96 @@ async function s3Put(baseUrl: string, key: string, file: string, bytes: number, 
   return timedUpload("PUT", `${baseUrl}${encodedPath}`, file, bytes, [200], signedHeaderLines(baseUrl, "PUT", encodedPath, sha256));
 }
 
+/** How KFP's launcher uploads a file above 5 MiB: gocloud.dev's S3 writer over aws-sdk-go-v2's upload manager, at their defaults. */
+const MULTIPART_PART_BYTES = 5 * MiB;
+const MULTIPART_CONCURRENCY = 5;
+
+interface UploadPart {
+  readonly offset: number;
+  readonly size: number;
+  readonly sha256: string;
+}
+
+/** The parts of a multipart upload of `file`: each one's offset, size and SHA-256 (signed once, sent every round). */
+async function multipartParts(file: string, bytes: number): Promise<UploadPart[]> {
+  const parts: UploadPart[] = [];
+  const handle = await open(file, "r");
+  try {
+    for (let offset = 0; offset < bytes; offset += MULTIPART_PART_BYTES) {
+      const size = Math.min(MULTIPART_PART_BYTES, bytes - offset);
+      const buffer = Buffer.allocUnsafe(size);
+      await handle.read(buffer, 0, size, offset);
+      parts.push({ offset, size, sha256: createHash("sha256").update(buffer).digest("hex") });
+    }
+  } finally {
+    await handle.close();
+  }
+  return parts;
+}
+
+/**
+ * Seconds to upload `file` to `key` as one multipart upload: CreateMultipartUpload, the parts
+ * MULTIPART_CONCURRENCY at a time (each read from the file just before it is sent), then
+ * CompleteMultipartUpload, whose answer is the object's being there. Every request signed.
+ */
+async function s3MultipartPut(baseUrl: string, key: string, file: string, parts: readonly UploadPart[]): Promise<number> {
+  const encodedPath = S3Signer.path(S3_BUCKET, key);
+  const signer = new S3Signer(S3_CREDENTIALS, new URL(baseUrl).host);
+  const started = performance.now();
+  const created = await httpRequest(`${baseUrl}${encodedPath}?uploads=`, { method: "POST", headers: { ...signer.headers("POST", encodedPath, EMPTY_SHA256, { uploads: "" }), "Content-Length": "0" }, body: "" });
+  const uploadId = created.status === 200 ? /<UploadId>([^<]+)<\/UploadId>/.exec(created.body)?.[1] : undefined;
+  if (uploadId === undefined) throw new CannotMeasure(`CreateMultipartUpload ${baseUrl}${encodedPath}: status ${created.status}, no UploadId: ${created.body.slice(0, 300)}`);
+  const etags: string[] = new Array<string>(parts.length);
+  const handle = await open(file, "r");
+  try {
+    let next = 0;
+    const uploader = async (): Promise<void> => {
+      for (let index = next++; index < parts.length; index = next++) {
+        const part = parts[index]!;
+        const body = Buffer.allocUnsafe(part.size);
+        await handle.read(body, 0, part.size, part.offset);
+        const query = { partNumber: String(index + 1), uploadId };
+        const { status, etag } = await signedUpload(`${baseUrl}${encodedPath}?partNumber=${index + 1}&uploadId=${encodeURIComponent(uploadId)}`, {
+          ...signer.headers("PUT", encodedPath, part.sha256, query),
+          "Content-Length": String(part.size),
+        }, body);
+        if (status !== 200 || etag === undefined) throw new CannotMeasure(`UploadPart ${index + 1} ${baseUrl}${encodedPath}: status ${status}`);
+        etags[index] = etag;
+      }
+    };
+    await Promise.all(Array.from({ length: MULTIPART_CONCURRENCY }, uploader));
+  } finally {
+    await handle.close();
+  }
+  const completion = `<CompleteMultipartUpload>${etags.map((etag, index) => `<Part><PartNumber>${index + 1}</PartNumber><ETag>${etag}</ETag></Part>`).join("")}</CompleteMultipartUpload>`;
+  const completionSha256 = createHash("sha256").update(completion).digest("hex");
+  const completed = await httpRequest(`${baseUrl}${encodedPath}?uploadId=${encodeURIComponent(uploadId)}`, {
+    method: "POST",
+    headers: { ...signer.headers("POST", encodedPath, completionSha256, { uploadId }), "Content-Length": String(Buffer.byteLength(completion)) },
+    body: completion,
+    timeoutMs: 600_000,
+  });
+  // S3 may answer 200 with an error in the body.
+  if (completed.status !== 200 || !completed.body.includes("<CompleteMultipartUploadResult")) {
+    throw new CannotMeasure(`CompleteMultipartUpload ${baseUrl}${encodedPath}: status ${completed.status}: ${completed.body.slice(0, 300)}`);
+  }
+  return (performance.now() - started) / 1000;
+}
+
+/** One PUT with a body in memory; resolves its status and ETag header. */
+function signedUpload(url: string, headers: Record<string, string>, body: Buffer): Promise<{ status: number; etag: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(url, { method: "PUT", headers, timeout: 120_000 }, (response) => {
+      response.resume();
+      response.once("end", () => resolve({ status: response.statusCode ?? 0, etag: typeof response.headers.etag === "string" ? response.headers.etag : undefined }));
+      response.once("error", reject);
+    });
+    request.once("timeout", () => request.destroy(new Error(`${url}: no answer within 120 s`)));
+    request.once("error", reject);
+    request.end(body);
+  });
+}
+
 async function fileSha256(file: string): Promise<string> {
   const hash = createHash("sha256");
   for await (const chunk of createReadStream(file, { highWaterMark: MiB })) hash.update(chunk as Buffer);
@@ -602,6 +693,37 @@ async function measureS3(context: S3Context): Promise<S3Row[]> {
         await deleteArtifact(server, "s3-upload.bin");
         await deleteArtifact(server, "upload.bin");
         await s3Request(peer.url, "DELETE", "upload.bin", [204, 404]);
+      };
+      await interleaveSides(row, async () => {
+        await clean();
+        await settleDisk();
+      });
+      await clean();
+    }
+  }
+
+  if (wantedS3("s3-multipart")) {
+    const parts = await multipartParts(big, bytes);
+    const groups = [
+      { server: durable, peer: minio, durability: "durable (FSYNC=true; MinIO fdatasyncs)" },
+      { server: noFsync, peer: seaweedfs, durability: "fsync off (FSYNC=false; SeaweedFS does not fsync)" },
+    ];
+    for (const { server, peer, durability } of groups) {
+      const row = newS3Row({
+        id: "s3-multipart",
+        title: `PUT ${mib} MiB as a multipart upload (${MULTIPART_PART_BYTES / MiB} MiB parts, ${MULTIPART_CONCURRENCY} at a time, as KFP's launcher), ${durability}`,
+        unit: "MiB/s",
+        s3: side("kfp-artifacts S3", server.service, async () => mib / (await s3MultipartPut(server.s3Url, "multipart.bin", big, parts))),
+        native: side("native", server.service, async () => mib / (await timedUpload("PUT", `${server.url}/v1/namespaces/${NAMESPACE}/artifacts/upload.bin`, big, bytes, [201]))),
+        peers: [side(peer.label, peer.service, async () => mib / (await s3MultipartPut(peer.url, "multipart.bin", big, parts)))],
+      });
+      row.notes.push(
+        `kfp-artifacts S3 and ${peer.label}: CreateMultipartUpload, ${parts.length} signed UploadParts ${MULTIPART_CONCURRENCY} at a time, CompleteMultipartUpload, timed from the first request to the completion's answer; native: one PUT of the same file (its API has no parts), so S3 ÷ native is what the parts and their assembly cost`,
+      );
+      const clean = async () => {
+        await deleteArtifact(server, "multipart.bin");
+        await deleteArtifact(server, "upload.bin");
+        await s3Request(peer.url, "DELETE", "multipart.bin", [204, 404]);
       };
       await interleaveSides(row, async () => {
         await clean();
@@ -1049,7 +1171,7 @@ async function main(): Promise<number> {
       });
     }
 
-    if (["s3-get", "s3-put", "s3-get-rps", "s3-put-rps"].some(wantedS3)) {
+    if (["s3-get", "s3-put", "s3-multipart", "s3-get-rps", "s3-put-rps"].some(wantedS3)) {
       s3Rows.push(...(await measureS3({ durable, noFsync, authenticated, services, big, small, bytes, bigKey: kfpKey })));
     }
 
