@@ -17,7 +17,6 @@
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync } from "node:fs";
 import { mkdir, open, readFile, rm, stat, writeFile } from "node:fs/promises";
-import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { EDITOR_VERBS, FakeKubeApi } from "../../server/test/support/fake-kube-api.js";
@@ -447,6 +446,18 @@ async function interleaveSides(row: S3Row, prepare?: () => Promise<void>): Promi
   }
 }
 
+/**
+ * Runs an upload row's rounds, each after `clean` (the row's keys deleted on every side) and a sync, so
+ * that no round pays for another's writeback; cleans once more at the end.
+ */
+async function interleaveUploads(row: S3Row, clean: () => Promise<void>): Promise<void> {
+  await interleaveSides(row, async () => {
+    await clean();
+    await settleDisk();
+  });
+  await clean();
+}
+
 /** The signed headers of one request, as curl/wrk -H lines. */
 function signedHeaderLines(baseUrl: string, method: string, encodedPath: string, payloadSha256: string): string[] {
   const signer = new S3Signer(S3_CREDENTIALS, new URL(baseUrl).host);
@@ -522,10 +533,13 @@ async function s3MultipartPut(baseUrl: string, key: string, file: string, parts:
         const body = Buffer.allocUnsafe(part.size);
         await handle.read(body, 0, part.size, part.offset);
         const query = { partNumber: String(index + 1), uploadId };
-        const { status, etag } = await signedUpload(`${baseUrl}${encodedPath}?partNumber=${index + 1}&uploadId=${encodeURIComponent(uploadId)}`, {
-          ...signer.headers("PUT", encodedPath, part.sha256, query),
-          "Content-Length": String(part.size),
-        }, body);
+        const { status, headers } = await httpRequest(`${baseUrl}${encodedPath}?partNumber=${index + 1}&uploadId=${encodeURIComponent(uploadId)}`, {
+          method: "PUT",
+          headers: { ...signer.headers("PUT", encodedPath, part.sha256, query), "Content-Length": String(part.size) },
+          body,
+          timeoutMs: 120_000,
+        });
+        const etag = headers.etag;
         if (status !== 200 || etag === undefined) throw new CannotMeasure(`UploadPart ${index + 1} ${baseUrl}${encodedPath}: status ${status}`);
         etags[index] = etag;
       }
@@ -547,20 +561,6 @@ async function s3MultipartPut(baseUrl: string, key: string, file: string, parts:
     throw new CannotMeasure(`CompleteMultipartUpload ${baseUrl}${encodedPath}: status ${completed.status}: ${completed.body.slice(0, 300)}`);
   }
   return (performance.now() - started) / 1000;
-}
-
-/** One PUT with a body in memory; resolves its status and ETag header. */
-function signedUpload(url: string, headers: Record<string, string>, body: Buffer): Promise<{ status: number; etag: string | undefined }> {
-  return new Promise((resolve, reject) => {
-    const request = http.request(url, { method: "PUT", headers, timeout: 120_000 }, (response) => {
-      response.resume();
-      response.once("end", () => resolve({ status: response.statusCode ?? 0, etag: typeof response.headers.etag === "string" ? response.headers.etag : undefined }));
-      response.once("error", reject);
-    });
-    request.once("timeout", () => request.destroy(new Error(`${url}: no answer within 120 s`)));
-    request.once("error", reject);
-    request.end(body);
-  });
 }
 
 async function fileSha256(file: string): Promise<string> {
@@ -689,16 +689,11 @@ async function measureS3(context: S3Context): Promise<S3Row[]> {
         native: side("native", server.service, async () => mib / (await timedUpload("PUT", `${server.url}/v1/namespaces/${NAMESPACE}/artifacts/upload.bin`, big, bytes, [201]))),
         peers: [side(peer.label, peer.service, async () => mib / (await s3Put(peer.url, "upload.bin", big, bytes, bigSha256)))],
       });
-      const clean = async () => {
+      await interleaveUploads(row, async () => {
         await deleteArtifact(server, "s3-upload.bin");
         await deleteArtifact(server, "upload.bin");
         await s3Request(peer.url, "DELETE", "upload.bin", [204, 404]);
-      };
-      await interleaveSides(row, async () => {
-        await clean();
-        await settleDisk();
       });
-      await clean();
     }
   }
 
@@ -720,16 +715,11 @@ async function measureS3(context: S3Context): Promise<S3Row[]> {
       row.notes.push(
         `kfp-artifacts S3 and ${peer.label}: CreateMultipartUpload, ${parts.length} signed UploadParts ${MULTIPART_CONCURRENCY} at a time, CompleteMultipartUpload, timed from the first request to the completion's answer; native: one PUT of the same file (its API has no parts), so S3 ÷ native is what the parts and their assembly cost`,
       );
-      const clean = async () => {
+      await interleaveUploads(row, async () => {
         await deleteArtifact(server, "multipart.bin");
         await deleteArtifact(server, "upload.bin");
         await s3Request(peer.url, "DELETE", "multipart.bin", [204, 404]);
-      };
-      await interleaveSides(row, async () => {
-        await clean();
-        await settleDisk();
       });
-      await clean();
     }
   }
 

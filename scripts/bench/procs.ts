@@ -149,13 +149,13 @@ async function statusKiB(pid: number, field: string): Promise<number> {
 export function httpRequest(
   url: string,
   options: { method?: string; headers?: Record<string, string>; body?: string | Buffer; timeoutMs?: number } = {},
-): Promise<{ status: number; body: string }> {
+): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   const timeoutMs = options.timeoutMs ?? 30_000;
   return new Promise((resolve, reject) => {
     const request = http.request(url, { method: options.method ?? "GET", headers: options.headers, timeout: timeoutMs }, (response) => {
       let body = "";
       response.setEncoding("utf8").on("data", (text: string) => (body += text));
-      response.once("end", () => resolve({ status: response.statusCode ?? 0, body }));
+      response.once("end", () => resolve({ status: response.statusCode ?? 0, body, headers: response.headers }));
       response.once("error", reject);
     });
     request.once("timeout", () => request.destroy(new Error(`${url}: no answer within ${timeoutMs / 1000} s`)));
