@@ -4,10 +4,10 @@
 // and a crash at any step leaves one whole version to serve after the restart.
 import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, S3Client, S3ServiceException, UploadPartCommand } from "@aws-sdk/client-s3";
 import { createHash } from "node:crypto";
-import nodeFs from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { UploadWriter } from "../src/storage/upload-writers.js";
 import { makeTarGz } from "./support/archives.js";
 import { artifactUrl, listFiles, startChildServer, startTestServer, tempDir, within, type ChildServer, type TestServer } from "./support/harness.js";
 
@@ -117,16 +117,16 @@ describe("two servers on one volume", () => {
     const upload = { Bucket: "team-a", Key: "multi/raced" };
     const { UploadId } = await s3(writer).send(new CreateMultipartUploadCommand(upload));
     const { ETag } = await s3(writer).send(new UploadPartCommand({ ...upload, UploadId, PartNumber: 1, Body: "the only part" }));
-    // The completion opens its first part after it has chosen the parts: the peer aborts just then.
-    // (A read stream opens its file through node:fs's module object, where the spy is.)
-    const open = nodeFs.open.bind(nodeFs) as (...args: unknown[]) => void;
+    // The completion hands its first part to the upload worker after it has chosen the parts: the peer
+    // aborts just then, so that the worker finds the part gone.
+    const { appendRange } = Object.getOwnPropertyDescriptors(UploadWriter.prototype);
     let armed = true;
-    vi.spyOn(nodeFs, "open").mockImplementation((...args: unknown[]) => {
-      if (!armed || !String(args[0]).includes(UploadId ?? "no upload")) return open(...args);
-      armed = false;
-      void s3(peer)
-        .send(new AbortMultipartUploadCommand({ ...upload, UploadId }))
-        .finally(() => open(...args));
+    vi.spyOn(UploadWriter.prototype, "appendRange").mockImplementation(async function (this: UploadWriter, range) {
+      if (armed && range.source.includes(UploadId ?? "no upload")) {
+        armed = false;
+        await s3(peer).send(new AbortMultipartUploadCommand({ ...upload, UploadId }));
+      }
+      return (appendRange?.value as UploadWriter["appendRange"]).call(this, range);
     });
     const outcome = await s3(writer)
       .send(new CompleteMultipartUploadCommand({ ...upload, UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag }] } }))

@@ -1,17 +1,17 @@
 // S3 multipart uploads on the volume. Each upload is a directory under the internal directory, where no
 // key can reach it: `upload.json` (namespace, key, when it began) and one file per part with a JSON
 // sidecar (size, MD5). Parts are staged like any upload (temporary file, digests in the upload
-// worker) and renamed into place, so a part is either absent or complete. Completing streams the parts,
-// in order, through the store's ordinary atomic PUT (quota, reserve, SHA-256, fsync, rename): the object
-// appears whole or not at all, and only then is the upload directory removed — a crash at any step
-// leaves either the upload (retry the completion) or the object.
+// worker) and renamed into place, so a part is either absent or complete. Completing has the upload
+// worker read the parts, in order, into the store's ordinary atomic PUT (quota, reserve, SHA-256,
+// fsync, rename): the object appears whole or not at all, and only then is the upload directory
+// removed — a crash at any step leaves either the upload (retry the completion) or the object.
 import { createHash, randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { ArtifactKey } from "../storage/names.js";
 import type { ArtifactStore, PutResult } from "../storage/store.js";
 import { stageUpload } from "../storage/upload.js";
+import { SOURCE_CHANGED } from "../storage/upload-protocol.js";
 import { S3Error, invalidArgument, noSuchUpload } from "./errors.js";
 
 export const MAX_PARTS = 10_000;
@@ -169,9 +169,7 @@ export class MultipartUploads {
       }
       previous = request.partNumber;
       const part = stored.get(request.partNumber);
-      if (part === undefined || normalizeETag(request.etag) !== part.md5) {
-        throw new S3Error(400, "InvalidPart", "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag.");
-      }
+      if (part === undefined || normalizeETag(request.etag) !== part.md5) throw invalidPart();
       if (index < requested.length - 1 && part.size < MIN_PART_BYTES) {
         throw new S3Error(400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed object size.");
       }
@@ -185,14 +183,17 @@ export class MultipartUploads {
       .put({
         namespace: target.namespace,
         key: target.key,
-        body: concatenate(chosen.map((part) => path.join(dir, partName(part.partNumber)))),
+        body: { kind: "volume files", files: chosen.map((part) => ({ path: path.join(dir, partName(part.partNumber)), size: part.size, ino: part.ino })) },
         declaredSize,
         s3ETag,
         precondition,
       })
       .catch(async (error: unknown) => {
+        const { code } = error as NodeJS.ErrnoException;
         // Completed or aborted meanwhile through another server on the volume: its parts are gone.
-        if ((error as NodeJS.ErrnoException).code === "ENOENT" && (await fs.stat(dir).catch(() => undefined)) === undefined) throw noSuchUpload();
+        if (code === "ENOENT" && (await fs.stat(dir).catch(() => undefined)) === undefined) throw noSuchUpload();
+        // A part listed was replaced (or is gone) since its record was read: not the part the client named.
+        if (code === "ENOENT" || code === SOURCE_CHANGED) throw invalidPart();
         throw error;
       });
     await fs.rm(dir, { recursive: true, force: true });
@@ -250,8 +251,10 @@ export function normalizeETag(etag: string): string {
   return etag.trim().replace(/^"(.*)"$/, "$1");
 }
 
-async function* concatenate(files: readonly string[]): AsyncGenerator<Uint8Array> {
-  for (const file of files) {
-    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) yield chunk as Buffer;
-  }
+function invalidPart(): S3Error {
+  return new S3Error(
+    400,
+    "InvalidPart",
+    "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag.",
+  );
 }

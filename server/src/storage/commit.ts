@@ -12,14 +12,15 @@ import type { ArtifactKey } from "./names.js";
 import type { Aside } from "./replacement.js";
 import type { PlaceOutcome, PlaceRequest } from "./upload-protocol.js";
 import { workerError } from "./upload-writers.js";
-import { FREE_SPACE_CHECK_INTERVAL, receiveUpload, syncDirectory, volumeFull, type ReceivedUpload, type StagedUpload } from "./upload.js";
+import { FREE_SPACE_CHECK_INTERVAL, receiveUpload, syncDirectory, volumeFull, type ReceivedUpload, type StagedUpload, type UploadSource } from "./upload.js";
 import { currentVersion, versionAt, versionOf, type CurrentVersion, type VersionPrecondition } from "./versions.js";
 import { leafOf, placingFailed, quotaExceeded, type Volume } from "./volume.js";
 
 export interface PutRequest {
   readonly namespace: string;
   readonly key: ArtifactKey;
-  readonly body: AsyncIterable<Uint8Array>;
+  /** The request's body, or files on the volume to assemble (a multipart upload's parts). */
+  readonly body: UploadSource;
   /** From Content-Length when the client sent one: lets limits refuse before a byte is read. */
   readonly declaredSize?: number | undefined;
   readonly expectedSha256?: string | undefined;
@@ -37,7 +38,8 @@ export interface PutRequest {
   readonly precondition?: ((current: CurrentVersion | undefined) => void) | undefined;
 }
 
-export interface PutArchiveRequest extends Omit<PutRequest, "precondition"> {
+export interface PutArchiveRequest extends Omit<PutRequest, "precondition" | "body"> {
+  readonly body: AsyncIterable<Uint8Array>;
   /** As for put(), but what is replaced may be a directory artifact. */
   readonly precondition?: VersionPrecondition | undefined;
 }

@@ -1,5 +1,5 @@
 // Messages between the event loop and the upload workers (upload-writers.ts ↔ upload-worker.ts).
-// Types only: both sides are bundled separately and share nothing at run time but the slots.
+// Types and constants only: both sides are bundled separately and share nothing at run time but the slots.
 
 /** What a worker is started with (workerData). */
 export interface WorkerSetup {
@@ -85,7 +85,25 @@ export type WriterRequest =
   /** Close without a digest (the event loop removes the file). Always answered. */
   | { readonly op: "abort"; readonly id: number }
   /** Commit a staged file (PlaceRequest); answered with "placed". `id` names this request, not an upload. */
-  | ({ readonly op: "place"; readonly id: number } & PlaceRequest);
+  | ({ readonly op: "place"; readonly id: number } & PlaceRequest)
+  /**
+   * Hash and append bytes of a file already on the volume (AppendRange), read by the worker itself:
+   * no byte crosses the event loop. Answered with "appended", or "failed" with SOURCE_CHANGED when the
+   * file is not the one the range describes.
+   */
+  | ({ readonly op: "append"; readonly id: number } & AppendRange);
+
+/** `length` bytes from `offset` of the file at `source`, whose size (and inode, when known) the caller recorded. */
+export interface AppendRange {
+  readonly source: string;
+  readonly offset: number;
+  readonly length: number;
+  readonly sourceSize: number;
+  readonly sourceIno: number | undefined;
+}
+
+/** The failure code of an append whose source is missing bytes or is another file than the one recorded. */
+export const SOURCE_CHANGED = "ESOURCECHANGED";
 
 export type WriterReply =
   /** This worker is done with the slot; `bytes` is 0 when the upload had already failed. */
@@ -102,6 +120,8 @@ export type WriterReply =
       readonly placement: PlaceOutcome | undefined;
     }
   | { readonly op: "aborted"; readonly id: number }
+  /** An append's bytes are hashed and written. */
+  | { readonly op: "appended"; readonly id: number; readonly bytes: number }
   | { readonly op: "placed"; readonly id: number; readonly outcome: PlaceOutcome }
   /** The upload's first failure (open, write, fsync or close); later requests for it do nothing. */
   | { readonly op: "failed"; readonly id: number; readonly code: string | undefined; readonly message: string };

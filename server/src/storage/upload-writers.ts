@@ -12,7 +12,19 @@ import { existsSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { Digest, FinishRequest, PlaceAfterFinish, PlaceOutcome, PlaceRequest, SidecarRequest, WorkerSetup, WriterReply, WriterRequest, WrittenFile } from "./upload-protocol.js";
+import type {
+  AppendRange,
+  Digest,
+  FinishRequest,
+  PlaceAfterFinish,
+  PlaceOutcome,
+  PlaceRequest,
+  SidecarRequest,
+  WorkerSetup,
+  WriterReply,
+  WriterRequest,
+  WrittenFile,
+} from "./upload-protocol.js";
 
 /**
  * One hand-over: amortizes the message cost (≈ 20 µs) over 8 socket reads. It is also what each upload
@@ -24,7 +36,6 @@ export const SLOT_BYTES = 512 << 10;
 const SLOT_COUNT = 16;
 /** One upload's share of the slots (4 MiB): keeps a worker busy, and leaves slots for the others. */
 const MAX_SLOTS_PER_UPLOAD = 8;
-
 /**
  * The worker script: built next to the server bundle (scripts/build.mjs). The tests run the server
  * from its TypeScript sources, where the built worker (made by their global setup) is used instead.
@@ -88,7 +99,7 @@ const MD5_BESIDE_WRITE_BYTES = 64 << 10;
 type LanePicker = (separateMd5: boolean) => { readonly writer: WorkerLane; readonly md5: WorkerLane | undefined };
 
 /** What the upload is waiting for, and from which of its workers a reply is still due. */
-type Waiting = { readonly what: "slot back" } | { readonly what: "finished" | "aborted"; readonly from: Set<WorkerLane> };
+type Waiting = { readonly what: "slot back" } | { readonly what: "appended" | "finished" | "aborted"; readonly from: Set<WorkerLane> };
 
 /**
  * One upload's bytes on their way to its temporary file. The worker that writes the file computes the
@@ -161,6 +172,21 @@ export class UploadWriter {
     return this.#handOver(false);
   }
 
+  /**
+   * Appends a range of a file already on the volume, which the writing worker reads, hashes and writes
+   * itself (every digest of this upload then on that worker): for bodies assembled from files, whose
+   * bytes need not cross the event loop. Not after write(): the two would race for the file's order.
+   * Rejects with code SOURCE_CHANGED when the file is not the size (or inode) given.
+   */
+  async appendRange(range: AppendRange): Promise<void> {
+    this.#throwIfFailed();
+    if (this.#batchBytes > 0 || this.#held.size > 0) throw new Error("appendRange() after write(): the bytes would be out of order");
+    this.#open(false, false);
+    const appended = this.#wait("appended", [this.#lanes[0]!]);
+    this.#lanes[0]!.send({ op: "append", id: this.id, ...range });
+    await appended;
+  }
+
   /** Whether finish() can hand the whole body over in one request: nothing handed over yet, one slot's worth. */
   get wholeInOneSlot(): boolean {
     return this.#lanes.length === 0 && this.#batchBytes > 0 && this.#batchBytes <= SLOT_BYTES;
@@ -231,7 +257,10 @@ export class UploadWriter {
     switch (reply.op) {
       case "failed":
         this.#failure ??= workerError(reply.code, reply.message);
-        if (this.#waiting?.what === "finished") this.#settle(this.#failure);
+        if (this.#waiting?.what === "finished" || this.#waiting?.what === "appended") this.#settle(this.#failure);
+        return;
+      case "appended":
+        if (this.#waiting?.what === "appended") this.#answered(lane);
         return;
       case "written": {
         const readers = this.#held.get(reply.slot);
@@ -269,10 +298,11 @@ export class UploadWriter {
   /**
    * Opens the upload on its workers, at its first slot: by then it is known whether the whole body is
    * small enough (`final`: nothing more will come) for its MD5 to be computed by the worker that writes it.
+   * Without `md5Apart` it always is (appended ranges reach only the writing worker).
    */
-  #open(final: boolean): void {
+  #open(final: boolean, md5Apart = true): void {
     if (this.#lanes.length > 0) return;
-    const separateMd5 = this.wantsMd5 && !(final && this.#batchBytes <= MD5_BESIDE_WRITE_BYTES);
+    const separateMd5 = this.wantsMd5 && md5Apart && !(final && this.#batchBytes <= MD5_BESIDE_WRITE_BYTES);
     const { writer, md5 } = this.pickLanes(separateMd5);
     const beside: Digest[] = this.wantsMd5 && md5 === undefined ? ["md5"] : [];
     writer.adopt(this);
@@ -343,11 +373,12 @@ export class UploadWriter {
     if (this.#failure !== undefined) throw this.#failure;
   }
 
-  #wait(what: Waiting["what"]): Promise<string | undefined> {
+  /** The next reply of kind `what`; from every lane of the upload unless `from` names them. */
+  #wait(what: Waiting["what"], from: readonly WorkerLane[] = this.#lanes): Promise<string | undefined> {
     if (this.#failure !== undefined && what !== "aborted") return Promise.reject(this.#failure);
     return new Promise((resolve, reject) => {
       this.#pending = { resolve, reject };
-      this.#waiting = what === "slot back" ? { what } : { what, from: new Set(this.#lanes) };
+      this.#waiting = what === "slot back" ? { what } : { what, from: new Set(from) };
     });
   }
 

@@ -8,6 +8,25 @@ import type { PlaceAfterFinish, PlaceOutcome, SidecarRequest, WrittenFile } from
 import type { UploadWriterPool } from "./upload-writers.js";
 import type { YoungGc } from "./young-gc.js";
 
+/**
+ * A body made of files already on the volume, one after another (a multipart upload's parts): the
+ * upload worker reads them itself. Each file must still be the size (and inode, when given) recorded,
+ * or the upload fails with code SOURCE_CHANGED (upload-protocol.ts).
+ */
+export interface VolumeFilesBody {
+  readonly kind: "volume files";
+  readonly files: ReadonlyArray<{ readonly path: string; readonly size: number; readonly ino: number | undefined }>;
+}
+
+/** A request's streamed body, or files on the volume. */
+export type UploadSource = AsyncIterable<Uint8Array> | VolumeFilesBody;
+
+/**
+ * The most of a file one append asks the worker for: the worker takes the other uploads' slots in
+ * between, so a 5 GiB part does not stall them for the seconds it takes to copy.
+ */
+const APPEND_RANGE_BYTES = 16 << 20;
+
 /** How often (in bytes written) the free-space reserve is re-checked during a long upload. */
 export const FREE_SPACE_CHECK_INTERVAL = 64 << 20;
 
@@ -57,7 +76,7 @@ export const volumeFull = () => insufficientStorage("not enough free space on th
  * Writes `source` to a new temporary file. On any failure the temporary file is removed and the error
  * rethrown (HttpError for limits, the client's abort error otherwise); nothing partial survives.
  */
-export async function stageUpload(source: AsyncIterable<Uint8Array>, context: UploadContext, limits: UploadLimits): Promise<StagedUpload> {
+export async function stageUpload(source: UploadSource, context: UploadContext, limits: UploadLimits): Promise<StagedUpload> {
   return (await receiveUpload(source, context, limits)).finish();
 }
 
@@ -84,7 +103,7 @@ export interface ReceivedUpload {
  * stageUpload's first half: reads `source` to its end, handing its bytes to the upload worker, and
  * leaves the finish to the caller, who may want the commit made with it. On failure, as stageUpload.
  */
-export async function receiveUpload(source: AsyncIterable<Uint8Array>, context: UploadContext, limits: UploadLimits): Promise<ReceivedUpload> {
+export async function receiveUpload(source: UploadSource, context: UploadContext, limits: UploadLimits): Promise<ReceivedUpload> {
   const tempFile = context.scratch.path("upload");
   const writer = context.uploadWriters.begin(tempFile, 0o640, { md5: limits.md5 === true });
   const removed = async (): Promise<void> => {
@@ -100,17 +119,32 @@ export async function receiveUpload(source: AsyncIterable<Uint8Array>, context: 
   };
   let size = 0;
   let nextSpaceCheck = FREE_SPACE_CHECK_INTERVAL;
+  const count = (bytes: number): void => {
+    size += bytes;
+    if (size > limits.maxBytes) throw payloadTooLarge(`the artifact is larger than the limit of ${limits.maxBytes} bytes`);
+  };
+  const checkSpace = async (): Promise<void> => {
+    nextSpaceCheck += FREE_SPACE_CHECK_INTERVAL;
+    if ((await limits.writableBytes()) <= 0) throw volumeFull();
+  };
   try {
-    for await (const chunk of source) {
-      size += chunk.byteLength;
-      if (size > limits.maxBytes) throw payloadTooLarge(`the artifact is larger than the limit of ${limits.maxBytes} bytes`);
-      // A promise only when the worker is behind: no extra turn of the event loop per chunk otherwise.
-      const room = writer.write(chunk);
-      context.youngGc.noteReceivedBytes(chunk.byteLength);
-      if (room !== undefined) await room;
-      if (size >= nextSpaceCheck) {
-        nextSpaceCheck += FREE_SPACE_CHECK_INTERVAL;
-        if ((await limits.writableBytes()) <= 0) throw volumeFull();
+    if (isVolumeFiles(source)) {
+      for (const file of source.files) {
+        for (let offset = 0; offset < file.size; offset += APPEND_RANGE_BYTES) {
+          const length = Math.min(APPEND_RANGE_BYTES, file.size - offset);
+          count(length);
+          await writer.appendRange({ source: file.path, offset, length, sourceSize: file.size, sourceIno: file.ino });
+          if (size >= nextSpaceCheck) await checkSpace();
+        }
+      }
+    } else {
+      for await (const chunk of source) {
+        count(chunk.byteLength);
+        // A promise only when the worker is behind: no extra turn of the event loop per chunk otherwise.
+        const room = writer.write(chunk);
+        context.youngGc.noteReceivedBytes(chunk.byteLength);
+        if (room !== undefined) await room;
+        if (size >= nextSpaceCheck) await checkSpace();
       }
     }
   } catch (error) {
@@ -131,6 +165,10 @@ export async function receiveUpload(source: AsyncIterable<Uint8Array>, context: 
     },
     discard: removed,
   };
+}
+
+function isVolumeFiles(source: UploadSource): source is VolumeFilesBody {
+  return "kind" in source && source.kind === "volume files";
 }
 
 /** fsync a directory so a rename or unlink in it survives power loss. */

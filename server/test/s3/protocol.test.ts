@@ -2,7 +2,8 @@
 // signer (@smithy/signature-v4): a tampered chunk of a signed streaming body, a body that does not match
 // its declared SHA-256, a truncated chunked body. Each is refused with S3's code and stores nothing. Also:
 // a 10,000-key listing paged at many sizes against a sorted reference, SIGKILL in the middle of a
-// multipart upload, the sweep of abandoned uploads, and the s3-credentials command.
+// multipart upload, a part changed on the volume before its completion, the sweep of abandoned uploads,
+// and the s3-credentials command.
 import { execFileSync } from "node:child_process";
 import { createHash, createHmac } from "node:crypto";
 import fs from "node:fs/promises";
@@ -210,6 +211,38 @@ describe("multipart uploads across a crash", () => {
     const native = await fetch(`${second.url}/v1/namespaces/team-a/artifacts/crash/model.bin`);
     expect(native.headers.get("x-checksum-sha256")).toBe(hex(part1));
   }, 60_000);
+
+  it("a part changed on the volume after it was stored is InvalidPart at completion: nothing appears, the upload stays", async () => {
+    const root = await tempDir("s3-changed-part");
+    const local = await startTestServer({ S3_ACCESS_KEY: KEY.accessKeyId, S3_SECRET_KEY: KEY.secretAccessKey }, { root });
+    try {
+      const s3 = new S3Client({ endpoint: local.s3Url, region: "minio", forcePathStyle: true, credentials: KEY, maxAttempts: 1 });
+      const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: "team-a", Key: "changed/model.bin" }));
+      const parts = [Buffer.alloc(5 << 20, 1), Buffer.alloc(1000, 2)];
+      const etags: string[] = [];
+      for (const [index, body] of parts.entries()) {
+        const uploaded = await s3.send(new UploadPartCommand({ Bucket: "team-a", Key: "changed/model.bin", UploadId, PartNumber: index + 1, Body: body }));
+        etags.push(uploaded.ETag ?? "");
+      }
+      // Cut short in place (same inode): the record still names it, the bytes are not the part's.
+      await fs.truncate(path.join(root, ".kfp-artifacts/multipart", UploadId ?? "", "part-00001"), 4096);
+      const completing = s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: "team-a",
+          Key: "changed/model.bin",
+          UploadId,
+          MultipartUpload: { Parts: etags.map((ETag, index) => ({ PartNumber: index + 1, ETag })) },
+        }),
+      );
+      await expect(completing).rejects.toMatchObject({ name: "InvalidPart", $metadata: { httpStatusCode: 400 } });
+      expect((await fetch(`${local.url}/v1/namespaces/team-a/artifacts/changed/model.bin`)).status).toBe(404);
+      expect(await listFiles(path.join(root, ".kfp-artifacts/tmp"))).toEqual([]);
+      const listed = await s3.send(new ListPartsCommand({ Bucket: "team-a", Key: "changed/model.bin", UploadId }));
+      expect(listed.Parts?.map((part) => part.PartNumber)).toEqual([1, 2]);
+    } finally {
+      await local.close();
+    }
+  });
 
   it("abandoned uploads older than the expiry are swept; recent ones are kept", async () => {
     const root = await tempDir("s3-sweep");

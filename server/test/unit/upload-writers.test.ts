@@ -6,6 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { Worker } from "node:worker_threads";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { SOURCE_CHANGED } from "../../src/storage/upload-protocol.js";
 import { SLOT_BYTES, UploadWriterPool } from "../../src/storage/upload-writers.js";
 
 let dir: string;
@@ -504,5 +505,67 @@ describe("UploadWriter.finish with a commit: a whole small body written and plac
     } finally {
       await counted.stop();
     }
+  });
+});
+
+describe("UploadWriter.appendRange: files on the volume assembled by the worker", () => {
+  it("appends ranges of files in order, each digest of the whole exact, the MD5 beside the write whatever the size", async () => {
+    const files = [randomBytes(3 * SLOT_BYTES + 11), new Uint8Array(0), randomBytes(700_001), randomBytes(5)].map((bytes, index) => ({
+      bytes,
+      path: path.join(dir, `source-${index}`),
+    }));
+    for (const file of files) await writeFile(file.path, file.bytes);
+    const writer = pool.begin(path.join(dir, "assembled"), 0o640, { md5: true });
+    for (const file of files) {
+      const { ino, size } = await stat(file.path);
+      // Uneven ranges, so that one file takes several appends and their offsets count.
+      for (let offset = 0; offset < size; offset += 1_000_003) {
+        await writer.appendRange({ source: file.path, offset, length: Math.min(1_000_003, size - offset), sourceSize: size, sourceIno: ino });
+      }
+    }
+    const whole = Buffer.concat(files.map((file) => file.bytes));
+    expect(await writer.finish(true)).toBe(sha256(whole));
+    expect(writer.md5).toBe(md5(whole));
+    expect((await readFile(path.join(dir, "assembled"))).equals(whole)).toBe(true);
+    expect(writer.file.size).toBe(BigInt(whole.byteLength));
+  });
+
+  it("fails with SOURCE_CHANGED when a source is not the size or the inode recorded, and the upload then aborts cleanly", async () => {
+    const source = path.join(dir, "changing-source");
+    await writeFile(source, randomBytes(4096));
+    const { ino } = await stat(source);
+    const cases = [
+      { sourceSize: 4097, sourceIno: ino }, // cut short since it was recorded
+      { sourceSize: 4096, sourceIno: ino + 1 }, // another file at its name
+    ];
+    for (const [index, recorded] of cases.entries()) {
+      const target = path.join(dir, `changed-${index}`);
+      const writer = pool.begin(target, 0o640);
+      await expect(writer.appendRange({ source, offset: 0, length: 4096, ...recorded })).rejects.toMatchObject({ code: SOURCE_CHANGED });
+      await expect(writer.finish(false)).rejects.toMatchObject({ code: SOURCE_CHANGED });
+      await writer.abort();
+      expect((await stat(target)).size).toBe(0); // nothing of the source was written
+    }
+    const missing = pool.begin(path.join(dir, "missing-source"), 0o640);
+    await expect(missing.appendRange({ source: path.join(dir, "no-such-source"), offset: 0, length: 1, sourceSize: 1, sourceIno: undefined })).rejects.toMatchObject({
+      code: "ENOENT",
+    });
+    await missing.abort();
+    expect(pool.uploads).toBe(0);
+  });
+
+  it("refuses a symlink as a source, and an append after streamed bytes", async () => {
+    const target = path.join(dir, "symlink-target");
+    await writeFile(target, randomBytes(100));
+    await symlink(target, path.join(dir, "symlink-source"));
+    const linked = pool.begin(path.join(dir, "via-symlink"), 0o640);
+    await expect(linked.appendRange({ source: path.join(dir, "symlink-source"), offset: 0, length: 100, sourceSize: 100, sourceIno: undefined })).rejects.toMatchObject({
+      code: "ELOOP",
+    });
+    await linked.abort();
+    const mixed = pool.begin(path.join(dir, "mixed-append"), 0o640);
+    void mixed.write(new Uint8Array(10));
+    await expect(mixed.appendRange({ source: target, offset: 0, length: 100, sourceSize: 100, sourceIno: undefined })).rejects.toThrow(/out of order/);
+    await mixed.abort();
   });
 });
