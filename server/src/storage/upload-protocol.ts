@@ -73,7 +73,14 @@ export type WriterRequest =
    * Start an upload on this worker: with `file`, create it (O_CREAT|O_EXCL) and append the bytes to it;
    * keep the `digests` asked for. An S3 upload's MD5 may run on a second worker, which gets no `file`.
    */
-  | { readonly op: "open"; readonly id: number; readonly file: { readonly path: string; readonly mode: number } | undefined; readonly digests: readonly Digest[] }
+  | {
+      readonly op: "open";
+      readonly id: number;
+      readonly file: { readonly path: string; readonly mode: number } | undefined;
+      readonly digests: readonly Digest[];
+      /** With FSYNC: flush the file behind its writes every this many bytes, not only at the finish. */
+      readonly flushBehindBytes?: number | undefined;
+    }
   /**
    * Hash (and append, with a file) the first `length` bytes of `slot`; answered with "written", which
    * frees it. With `finish` (a whole body in one slot, on one worker), the finish follows at once and

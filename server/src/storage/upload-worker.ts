@@ -11,6 +11,8 @@
 // Synchronous writes are right here: this thread does nothing else, and a slow volume stalls only the
 // uploads, never health checks or downloads. The final fsync is not: it waits for the disk, during which
 // this thread takes the other uploads' slots, and the fsyncs of uploads finishing together overlap.
+// Nor are the flushes behind a long upload's writes (with FSYNC), which let the disk write its file
+// while the rest is still arriving.
 import { createHash, type Hash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -39,6 +41,13 @@ interface OpenUpload {
   /** Its fsync is under way: the file is closed (and an abort answered) once that is done. */
   syncing: boolean;
   abortWhenSynced: boolean;
+  /** With FSYNC: written bytes are flushed behind the writes every this many (undefined: at the finish only). */
+  readonly flushBehindBytes: number | undefined;
+  unflushedBytes: number;
+  /** A flush behind the writes is under way: a finish or an abort waits for it (it uses the descriptor). */
+  flushing: boolean;
+  /** The finish or abort that arrived during that flush, run when it ends. */
+  afterFlush: (() => void) | undefined;
 }
 
 const port = parentPort;
@@ -193,7 +202,17 @@ function handle(request: WriterRequest): void {
     try {
       const fd = request.file === undefined ? undefined : fs.openSync(request.file.path, "wx", request.file.mode);
       const hashes = request.digests.map((digest) => [digest, createHash(digest)] as const);
-      uploads.set(request.id, { fd, hashes, failed: false, syncing: false, abortWhenSynced: false });
+      uploads.set(request.id, {
+        fd,
+        hashes,
+        failed: false,
+        syncing: false,
+        abortWhenSynced: false,
+        flushBehindBytes: request.flushBehindBytes,
+        unflushedBytes: 0,
+        flushing: false,
+        afterFlush: undefined,
+      });
     } catch (error) {
       fail(request.id, error, undefined);
     }
@@ -206,6 +225,7 @@ function handle(request: WriterRequest): void {
     if (upload !== undefined && upload !== "failed" && !upload.failed) {
       try {
         bytes = appendRange(upload, request);
+        flushBehind(request.id, upload, bytes);
       } catch (error) {
         fail(request.id, error, upload);
       }
@@ -215,6 +235,10 @@ function handle(request: WriterRequest): void {
   }
   if (request.op === "abort") {
     // Closing a descriptor an fsync still uses could let the next open reuse its number: later.
+    if (upload !== undefined && upload !== "failed" && upload.flushing) {
+      whenFlushed(upload, () => handle(request));
+      return;
+    }
     if (upload !== undefined && upload !== "failed" && upload.syncing) {
       upload.abortWhenSynced = true;
       return;
@@ -234,6 +258,7 @@ function handle(request: WriterRequest): void {
         for (const [, hash] of upload.hashes) hash.update(data);
         if (upload.fd !== undefined) writeAll(upload.fd, data);
         bytes = request.length;
+        flushBehind(request.id, upload, bytes);
       } catch (error) {
         fail(request.id, error, upload);
       }
@@ -250,8 +275,46 @@ function handle(request: WriterRequest): void {
   finish(request.id, upload, request);
 }
 
+/** Flushes behind uploads' writes under way on this worker (flushBehind). */
+let flushesBehind = 0;
+
+/**
+ * Starts an fdatasync of what this upload has written so far once `flushBehindBytes` more are written,
+ * while the writes go on: the disk writes the file as it grows, rather than all of it at the finish's
+ * fsync, which then has only the last bytes to flush. (The kernel would start writing back dirty pages
+ * only past a tenth of memory.) One at a time on this worker: each holds a thread of the process's
+ * libuv pool, which the event loop's file calls (every GET's lstat) share.
+ */
+function flushBehind(id: number, upload: OpenUpload, bytes: number): void {
+  const { fd } = upload;
+  if (upload.flushBehindBytes === undefined || fd === undefined) return;
+  upload.unflushedBytes += bytes;
+  if (flushesBehind > 0 || upload.unflushedBytes < upload.flushBehindBytes) return;
+  flushesBehind += 1;
+  upload.flushing = true;
+  upload.unflushedBytes = 0;
+  fs.fdatasync(fd, (error) => {
+    flushesBehind -= 1;
+    upload.flushing = false;
+    if (error !== null && !upload.failed) fail(id, error, upload);
+    const next = upload.afterFlush;
+    upload.afterFlush = undefined;
+    next?.();
+  });
+}
+
+/** Runs `then` once the upload's flush behind its writes has ended (after what already waits for it). */
+function whenFlushed(upload: OpenUpload, then: () => void): void {
+  const before = upload.afterFlush;
+  upload.afterFlush = before === undefined ? then : () => (before(), then());
+}
+
 /** Writes the sidecar when asked, fsyncs when asked, closes, and answers the digests (or the failure). */
 function finish(id: number, upload: OpenUpload, request: FinishRequest): void {
+  if (upload.flushing) {
+    whenFlushed(upload, () => (upload.failed ? undefined : finish(id, upload, request)));
+    return;
+  }
   const digests: Partial<Record<Digest, string>> = {};
   for (const [digest, hash] of upload.hashes) digests[digest] = hash.digest("hex");
   const { fd } = upload;

@@ -37,6 +37,12 @@ const SLOT_COUNT = 16;
 /** One upload's share of the slots (4 MiB): keeps a worker busy, and leaves slots for the others. */
 const MAX_SLOTS_PER_UPLOAD = 8;
 /**
+ * How often an upload that ends in an fsync is flushed behind its writes (upload-worker.ts): the disk
+ * then writes the file while it is still arriving and hashed, instead of all of it at the finish.
+ */
+export const FLUSH_BEHIND_BYTES = 32 << 20;
+
+/**
  * The worker script: built next to the server bundle (scripts/build.mjs). The tests run the server
  * from its TypeScript sources, where the built worker (made by their global setup) is used instead.
  */
@@ -135,6 +141,7 @@ export class UploadWriter {
     private readonly path: string,
     private readonly mode: number,
     private readonly wantsMd5: boolean,
+    private readonly flushBehind: boolean,
     private readonly ended: () => void,
   ) {}
 
@@ -306,7 +313,13 @@ export class UploadWriter {
     const { writer, md5 } = this.pickLanes(separateMd5);
     const beside: Digest[] = this.wantsMd5 && md5 === undefined ? ["md5"] : [];
     writer.adopt(this);
-    writer.send({ op: "open", id: this.id, file: { path: this.path, mode: this.mode }, digests: ["sha256", ...beside] });
+    writer.send({
+      op: "open",
+      id: this.id,
+      file: { path: this.path, mode: this.mode },
+      digests: ["sha256", ...beside],
+      flushBehindBytes: this.flushBehind ? FLUSH_BEHIND_BYTES : undefined,
+    });
     this.#lanes = [writer];
     if (md5 !== undefined) {
       md5.adopt(this);
@@ -503,11 +516,15 @@ export class UploadWriterPool {
     this.#lanes = Array.from({ length: Math.max(2, this.#writerLanes) }, () => new WorkerLane(setup));
   }
 
-  /** Starts an upload into a new file at `path` (created exclusively with `mode`); `md5` adds that digest. */
-  begin(path: string, mode: number, options: { md5?: boolean } = {}): UploadWriter {
+  /**
+   * Starts an upload into a new file at `path` (created exclusively with `mode`); `md5` adds that digest;
+   * `flushBehind` (an upload that will finish with an fsync) has the file flushed as it grows.
+   */
+  begin(path: string, mode: number, options: { md5?: boolean; flushBehind?: boolean } = {}): UploadWriter {
     this.#uploads += 1;
     const ended = () => (this.#uploads -= 1);
-    return new UploadWriter(this.#nextId++, (separateMd5) => this.#pick(separateMd5), this.#slots, path, mode, options.md5 === true, ended);
+    const pick: LanePicker = (separateMd5) => this.#pick(separateMd5);
+    return new UploadWriter(this.#nextId++, pick, this.#slots, path, mode, options.md5 === true, options.flushBehind === true, ended);
   }
 
   /** Uploads begun and not yet finished or aborted, the process's writes in flight. */

@@ -105,7 +105,7 @@ export interface ReceivedUpload {
  */
 export async function receiveUpload(source: UploadSource, context: UploadContext, limits: UploadLimits): Promise<ReceivedUpload> {
   const tempFile = context.scratch.path("upload");
-  const writer = context.uploadWriters.begin(tempFile, 0o640, { md5: limits.md5 === true });
+  const writer = context.uploadWriters.begin(tempFile, 0o640, { md5: limits.md5 === true, flushBehind: limits.fsync });
   const removed = async (): Promise<void> => {
     await writer.abort();
     await fs.rm(tempFile, { force: true });

@@ -7,7 +7,8 @@ import path from "node:path";
 import { Worker } from "node:worker_threads";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { SOURCE_CHANGED } from "../../src/storage/upload-protocol.js";
-import { SLOT_BYTES, UploadWriterPool } from "../../src/storage/upload-writers.js";
+import { FLUSH_BEHIND_BYTES, SLOT_BYTES, UploadWriterPool } from "../../src/storage/upload-writers.js";
+import { within } from "../support/harness.js";
 
 let dir: string;
 const pool = new UploadWriterPool(2);
@@ -567,5 +568,40 @@ describe("UploadWriter.appendRange: files on the volume assembled by the worker"
     void mixed.write(new Uint8Array(10));
     await expect(mixed.appendRange({ source: target, offset: 0, length: 100, sourceSize: 100, sourceIno: undefined })).rejects.toThrow(/out of order/);
     await mixed.abort();
+  });
+});
+
+describe("flushing behind the writes (an upload that ends in an fsync)", () => {
+  const flushing = new UploadWriterPool(1);
+  afterAll(() => flushing.stop());
+
+  it("writes every byte of a body several flushes long, streamed or appended, with a finish and an abort arriving mid-flush", async () => {
+    const body = randomBytes(FLUSH_BEHIND_BYTES * 2 + 12_345);
+    for (const fsync of [true, false]) {
+      const streamed = flushing.begin(path.join(dir, `flushed-${fsync}`), 0o640, { flushBehind: true });
+      for (let offset = 0; offset < body.byteLength; offset += 1 << 20) await streamed.write(body.subarray(offset, offset + (1 << 20)));
+      // Posted right behind the last write, so it reaches the worker while that write's flush runs.
+      expect(await streamed.finish(fsync)).toBe(sha256(body));
+      expect((await readFile(path.join(dir, `flushed-${fsync}`))).equals(body)).toBe(true);
+    }
+    const source = path.join(dir, "flush-source");
+    await writeFile(source, body);
+    const appended = flushing.begin(path.join(dir, "flushed-appended"), 0o640, { md5: true, flushBehind: true });
+    const { ino } = await stat(source);
+    for (let offset = 0; offset < body.byteLength; offset += FLUSH_BEHIND_BYTES) {
+      const length = Math.min(FLUSH_BEHIND_BYTES, body.byteLength - offset);
+      await appended.appendRange({ source, offset, length, sourceSize: body.byteLength, sourceIno: ino });
+    }
+    expect(await appended.finish(true)).toBe(sha256(body));
+    expect(appended.md5).toBe(md5(body));
+
+    const aborted = flushing.begin(path.join(dir, "flush-aborted"), 0o640, { flushBehind: true });
+    await aborted.appendRange({ source, offset: 0, length: FLUSH_BEHIND_BYTES, sourceSize: body.byteLength, sourceIno: ino });
+    await within(10_000, aborted.abort()); // answered once the flush is done, never lost
+    expect(flushing.uploads).toBe(0);
+    // The worker goes on: the next upload is written whole.
+    const next = flushing.begin(path.join(dir, "after-flush-abort"), 0o640, { flushBehind: true });
+    await next.write(body.subarray(0, 1000));
+    expect(await next.finish(true)).toBe(sha256(body.subarray(0, 1000)));
   });
 });
