@@ -1,7 +1,8 @@
 // S3 multipart uploads on the volume. Each upload is a directory under the internal directory, where no
 // key can reach it: `upload.json` (namespace, key, when it began) and one file per part with a JSON
 // sidecar (size, MD5). Parts are staged like any upload (temporary file, digests in the upload
-// worker) and renamed into place, so a part is either absent or complete. Completing has the upload
+// worker) and renamed into place, so a part is either absent or complete; with FSYNC=true the part,
+// its sidecar and their names are on disk before UploadPart answers. Completing has the upload
 // worker read the parts, in order, into the store's ordinary atomic PUT (quota, reserve, SHA-256,
 // fsync, rename): the object appears whole or not at all, and only then is the upload directory
 // removed — a crash at any step leaves either the upload (retry the completion) or the object.
@@ -10,7 +11,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import type { ArtifactKey } from "../storage/names.js";
 import type { ArtifactStore, PutResult } from "../storage/store.js";
-import { stageUpload } from "../storage/upload.js";
+import { stageUpload, syncDirectory, writeNewFile } from "../storage/upload.js";
 import { SOURCE_CHANGED } from "../storage/upload-protocol.js";
 import { S3Error, invalidArgument, noSuchUpload } from "./errors.js";
 
@@ -70,8 +71,12 @@ export class MultipartUploads {
     await fs.mkdir(dir);
     const full: UploadRecord = { ...record, initiated: new Date().toISOString() };
     const temp = path.join(dir, "upload.json.tmp");
-    await fs.writeFile(temp, JSON.stringify(full), { mode: 0o640 });
+    const { fsync } = this.store.options;
+    await writeNewFile(temp, JSON.stringify(full), fsync);
     await fs.rename(temp, path.join(dir, "upload.json"));
+    // Durable (FSYNC=true) once answered: the record's name in the upload's directory, and that
+    // directory's in the one of all uploads.
+    if (fsync) await Promise.all([syncDirectory(dir), syncDirectory(this.dir)]);
     return uploadId;
   }
 
@@ -115,9 +120,12 @@ export class MultipartUploads {
       // Its temporary name is this request's own: another server may store the same part at once.
       const sidecarTemp = path.join(dir, `${name}.json.${randomBytes(8).toString("hex")}.tmp`);
       try {
-        await fs.writeFile(sidecarTemp, JSON.stringify(part), { mode: 0o640 });
+        await writeNewFile(sidecarTemp, JSON.stringify(part), options.fsync);
         await fs.rename(staged.tempFile, path.join(dir, name));
         await fs.rename(sidecarTemp, path.join(dir, `${name}.json`));
+        // With FSYNC=true a part answered is a part kept: its file and sidecar are flushed (above), and
+        // now their names.
+        if (options.fsync) await syncDirectory(dir);
       } finally {
         await fs.rm(sidecarTemp, { force: true });
       }

@@ -13,7 +13,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { crashPoint } from "./crash-points.js";
 import type { Scratch } from "./temp-names.js";
-import { syncDirectory } from "./upload.js";
+import { syncDirectory, writeNewFile } from "./upload.js";
 
 /** A directory held open (contained.ts): `entry(name)` looks `name` up in it, wherever it is now. */
 export interface ParentDirectory {
@@ -137,19 +137,6 @@ async function moveBackUnlessTaken(from: string, to: string): Promise<boolean> {
     if (code === "EEXIST" || code === "ENOTEMPTY" || code === "ENOTDIR" || code === "EISDIR") return false;
     throw error;
   }
-}
-
-async function writeNewFile(file: string, content: string, fsync: boolean): Promise<void> {
-  const handle = await fs.open(file, "wx", 0o640);
-  try {
-    await handle.writeFile(content);
-    if (fsync) await handle.sync();
-  } catch (error) {
-    await handle.close();
-    await fs.rm(file, { force: true });
-    throw error;
-  }
-  await handle.close();
 }
 
 /** A record as written, or undefined when it is unreadable or names anything outside the temporary directory. */

@@ -171,6 +171,20 @@ function isVolumeFiles(source: UploadSource): source is VolumeFilesBody {
   return "kind" in source && source.kind === "volume files";
 }
 
+/** Creates `file` (exclusively, 0640) holding `content`, flushed to disk when `fsync`; removed again if that fails. */
+export async function writeNewFile(file: string, content: string, fsync: boolean): Promise<void> {
+  const handle = await fs.open(file, "wx", 0o640);
+  try {
+    await handle.writeFile(content);
+    if (fsync) await handle.sync();
+  } catch (error) {
+    await handle.close();
+    await fs.rm(file, { force: true });
+    throw error;
+  }
+  await handle.close();
+}
+
 /** fsync a directory so a rename or unlink in it survives power loss. */
 export async function syncDirectory(directory: string): Promise<void> {
   const handle = await fs.open(directory, "r");

@@ -9,12 +9,14 @@ import { createHash, createHmac } from "node:crypto";
 import fs from "node:fs/promises";
 import http from "node:http";
 import path from "node:path";
+import { Readable } from "node:stream";
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, ListObjectsV2Command, ListPartsCommand, S3Client, UploadPartCommand } from "@aws-sdk/client-s3";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { Sha256 } from "./sha256.js";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { deriveSecretKey } from "../../src/s3/credentials.js";
 import { MultipartUploads } from "../../src/s3/multipart.js";
+import { testStore } from "../support/store.js";
 import { listFiles, SERVER_BUNDLE, startChildServer, startTestServer, tempDir, within, type ChildServer, type TestServer } from "../support/harness.js";
 
 const KEY = { accessKeyId: "minio", secretAccessKey: "minio123-secret" };
@@ -241,6 +243,28 @@ describe("multipart uploads across a crash", () => {
       expect(listed.Parts?.map((part) => part.PartNumber)).toEqual([1, 2]);
     } finally {
       await local.close();
+    }
+  });
+
+  it("with FSYNC=true an upload's record and each part are flushed, names included, before they are answered", async () => {
+    // The part's bytes are flushed by the upload worker; what the event loop flushes goes through FileHandle.sync.
+    const probe = await fs.open(await tempDir("filehandle-probe").then((dir) => path.join(dir, "probe")), "w");
+    const fileHandle = Object.getPrototypeOf(probe) as { sync(): Promise<void> };
+    await probe.close();
+    for (const fsync of [true, false]) {
+      const store = await testStore({ fsync });
+      const uploads = new MultipartUploads(store, store.layout.internalDir);
+      await uploads.init();
+      const syncs = vi.spyOn(fileHandle, "sync");
+      const uploadId = await uploads.create({ namespace: "team-a", key: "flushed", objectKey: "flushed", bucket: "team-a" });
+      // Its record, its name in the upload's directory, and that directory's name.
+      expect(syncs).toHaveBeenCalledTimes(fsync ? 3 : 0);
+      syncs.mockClear();
+      await uploads.putPart(uploadId, 1, Readable.from([Buffer.from("the part")]), {});
+      // The sidecar, then the directory holding the part's and the sidecar's names.
+      expect(syncs).toHaveBeenCalledTimes(fsync ? 2 : 0);
+      syncs.mockRestore();
+      expect((await uploads.parts(uploadId)).map((part) => part.size)).toEqual([8]);
     }
   });
 
