@@ -25,6 +25,7 @@ import { handleIam, isIamRequest } from "./iam.js";
 import { BucketMap, type ObjectTarget } from "./mapping.js";
 import { MAX_PARTS, normalizeETag, type MultipartUploads } from "./multipart.js";
 import type { LifecycleStore } from "../retention/lifecycle.js";
+import { answerOrKeepAlive } from "./kept-alive.js";
 import { lifecycleDocument, parseLifecycle } from "./lifecycle-xml.js";
 import { readV2Claim, verifyV2 } from "./sigv2.js";
 import { readSignatureClaim, RequestSigner, uriEncode, type SignatureClaim, type WireRequest } from "./sigv4.js";
@@ -526,7 +527,7 @@ function registerRoutes(app: Hono<AppEnv>, config: S3Config, deps: S3AppDeps): v
         await deleteQuietly(target);
         if (!quiet) deleted.push({ Key: key });
       } catch (error) {
-        const s3 = toS3Error(error, logger);
+        const s3 = toS3Error(error, logger, "s3:DeleteObjects");
         errors.push({ Key: key, Code: s3.code, Message: s3.message });
       }
     }
@@ -599,14 +600,26 @@ function registerRoutes(app: Hono<AppEnv>, config: S3Config, deps: S3AppDeps): v
       if (!Number.isInteger(partNumber) || typeof part.ETag !== "string") throw malformedXml();
       return { partNumber, etag: normalizeETag(part.ETag) };
     });
-    const result = await multipart.complete(uploadId, target, parts, conditions.precondition);
-    c.get("record").bytesIn = result.size;
-    return xml(c, 200, "CompleteMultipartUploadResult", {
-      Location: `/${request.bucket}/${request.objectKey}`,
-      Bucket: request.bucket,
-      Key: request.objectKey,
-      ETag: `"${result.s3ETag ?? result.sha256}"`,
-    });
+    const answer = await answerOrKeepAlive(
+      multipart.complete(uploadId, target, parts, conditions.precondition),
+      (result) => {
+        c.get("record").bytesIn = result.size;
+        return xmlDocument("CompleteMultipartUploadResult", {
+          Location: `/${request.bucket}/${request.objectKey}`,
+          Bucket: request.bucket,
+          Key: request.objectKey,
+          ETag: `"${result.s3ETag ?? result.sha256}"`,
+        });
+      },
+      (error) => {
+        // Already answered 200: the error goes in the body, as S3 sends it.
+        const s3 = toS3Error(error, logger, "s3:CompleteMultipartUpload");
+        c.get("record").s3Error = s3.code;
+        return xmlDocument("Error", { Code: s3.code, Message: s3.message, Resource: rawPath(c), RequestId: randomBytes(8).toString("hex").toUpperCase() }, false);
+      },
+    );
+    if ("now" in answer) return c.body(answer.now, 200, { "Content-Type": "application/xml" });
+    return sendStream(c, 200, { "Content-Type": "application/xml" }, answer.body);
   }
 
   async function abortMultipartUpload(request: S3Request): Promise<Response> {
@@ -650,10 +663,10 @@ function asS3Error(error: HttpError): S3Error {
   return fromHttpError(error);
 }
 
-/** A DeleteObjects entry's error: HttpErrors translated, anything else logged and hidden. */
-function toS3Error(error: unknown, logger: FaultHandling["logger"]): S3Error {
+/** An error answered inside a 200 (a DeleteObjects entry's, a long completion's): HttpErrors translated, anything else logged and hidden. */
+function toS3Error(error: unknown, logger: FaultHandling["logger"], operation: string): S3Error {
   if (error instanceof HttpError) return asS3Error(error);
-  logger.error("unhandled error", { operation: "s3:DeleteObjects", error });
+  logger.error("unhandled error", { operation, error });
   return asS3Error(new HttpError(500, INTERNAL_ERROR_CODE, "internal server error"));
 }
 

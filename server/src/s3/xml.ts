@@ -5,7 +5,7 @@ import { XMLBuilder, XMLParser } from "fast-xml-parser";
 import { malformedXml } from "./errors.js";
 
 export const S3_XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/";
-const DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n';
+export const DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n';
 
 const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: "@_", suppressEmptyNode: false });
 const parser = new XMLParser({

@@ -35,7 +35,9 @@ import {
   type S3ClientConfig,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { KEEP_ALIVE_AFTER_MS } from "../../src/s3/kept-alive.js";
+import { UploadWriter } from "../../src/storage/upload-writers.js";
 import { listFiles, startTestServer, type TestServer } from "../support/harness.js";
 
 const ACCESS_KEY = "minio";
@@ -154,6 +156,57 @@ describe("S3 API with the AWS SDK v3", () => {
         const native = await nativeGet("team-b", `modes/${name}/${kind}`);
         expect(native.sha256, `${name} ${kind}`).toBe(sha256(data));
       }
+    }
+  });
+
+  it("a completion still assembling after 2 s is answered 200 at once, streamed, ending in its result or its <Error>: the SDK reads both", async () => {
+    // The assembly is held up in its first append, as a large object's takes seconds per GiB.
+    const { appendRange } = Object.getOwnPropertyDescriptors(UploadWriter.prototype);
+    vi.spyOn(UploadWriter.prototype, "appendRange").mockImplementation(async function (this: UploadWriter, range) {
+      if (range.source.endsWith("part-00001")) await new Promise((resolve) => setTimeout(resolve, KEEP_ALIVE_AFTER_MS + 800));
+      return (appendRange?.value as UploadWriter["appendRange"]).call(this, range);
+    });
+    try {
+      // What arrives on the wire: a body streamed from the first moment (no Content-Length), starting with spaces after the declaration.
+      const seen: Array<{ headers: Record<string, string>; status: number }> = [];
+      const s3 = client();
+      s3.middlewareStack.add(
+        (next) => async (args) => {
+          const out = await next(args);
+          const response = out.response as { statusCode: number; headers: Record<string, string> };
+          seen.push({ status: response.statusCode, headers: response.headers });
+          return out;
+        },
+        { step: "deserialize", name: "recordResponse", priority: "low" },
+      );
+      const part1 = Buffer.alloc(5 << 20, 3);
+      const part2 = Buffer.alloc(1000, 4);
+      for (const outcome of ["completed", "failed"] as const) {
+        const key = `slow/${outcome}.bin`;
+        const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: "team-a", Key: key }));
+        const e1 = (await s3.send(new UploadPartCommand({ Bucket: "team-a", Key: key, UploadId, PartNumber: 1, Body: part1 }))).ETag;
+        const e2 = (await s3.send(new UploadPartCommand({ Bucket: "team-a", Key: key, UploadId, PartNumber: 2, Body: part2 }))).ETag;
+        // Cut short on the volume: found only by the assembly, long after the 200 went out.
+        if (outcome === "failed") await fs.truncate(path.join(s.root, ".kfp-artifacts/multipart", UploadId ?? "", "part-00001"), 10);
+        seen.length = 0;
+        const completing = s3.send(
+          new CompleteMultipartUploadCommand({ Bucket: "team-a", Key: key, UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: e1 }, { PartNumber: 2, ETag: e2 }] } }),
+        );
+        if (outcome === "completed") {
+          expect((await completing).ETag).toMatch(/^"[0-9a-f]{32}-2"$/);
+          expect((await nativeGet("team-a", key)).sha256).toBe(sha256(Buffer.concat([part1, part2])));
+        } else {
+          await expect(completing).rejects.toMatchObject({ name: "InvalidPart" });
+          expect((await nativeGet("team-a", key)).status).toBe(404);
+          // The upload stays, as after any refused completion, until its client aborts it.
+          await s3.send(new AbortMultipartUploadCommand({ Bucket: "team-a", Key: key, UploadId }));
+        }
+        expect(seen[0]?.status).toBe(200);
+        expect(seen[0]?.headers["content-length"]).toBeUndefined();
+        expect(seen[0]?.headers["transfer-encoding"]).toBe("chunked");
+      }
+    } finally {
+      vi.restoreAllMocks();
     }
   });
 
