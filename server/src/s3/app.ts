@@ -611,12 +611,8 @@ function registerRoutes(app: Hono<AppEnv>, config: S3Config, deps: S3AppDeps): v
           ETag: `"${result.s3ETag ?? result.sha256}"`,
         });
       },
-      (error) => {
-        // Already answered 200: the error goes in the body, as S3 sends it.
-        const s3 = toS3Error(error, logger, "s3:CompleteMultipartUpload");
-        c.get("record").s3Error = s3.code;
-        return xmlDocument("Error", { Code: s3.code, Message: s3.message, Resource: rawPath(c), RequestId: randomBytes(8).toString("hex").toUpperCase() }, false);
-      },
+      // Already answered 200: the error goes in the body, as S3 sends it.
+      (error) => errorDocument(c, toS3Error(error, logger, "s3:CompleteMultipartUpload")).document,
     );
     if ("now" in answer) return c.body(answer.now, 200, { "Content-Type": "application/xml" });
     return sendStream(c, 200, { "Content-Type": "application/xml" }, answer.body);
@@ -670,16 +666,21 @@ function toS3Error(error: unknown, logger: FaultHandling["logger"], operation: s
   return asS3Error(new HttpError(500, INTERNAL_ERROR_CODE, "internal server error"));
 }
 
-function s3ErrorBody(c: Context<AppEnv>, httpError: HttpError): Response {
-  const error = asS3Error(httpError);
+/** S3's <Error> document for `error`, with a new request id; the access log records its code. */
+function errorDocument(c: Context<AppEnv>, error: S3Error): { readonly document: string; readonly requestId: string } {
   const record = c.get("record") as AppEnv["Variables"]["record"] | undefined;
   if (record !== undefined) record.s3Error = error.code;
   const requestId = randomBytes(8).toString("hex").toUpperCase();
+  return { document: xmlDocument("Error", { Code: error.code, Message: error.message, Resource: rawPath(c), RequestId: requestId }, false), requestId };
+}
+
+function s3ErrorBody(c: Context<AppEnv>, httpError: HttpError): Response {
+  const error = asS3Error(httpError);
+  const { document, requestId } = errorDocument(c, error);
   const headers: Record<string, string> = { "x-amz-request-id": requestId, ...error.headers };
   // HEAD answers carry no body; clients read the status (and minio-js the x-amz headers).
   if (c.req.method === "HEAD") return c.body(null, error.status, headers);
-  const body = xmlDocument("Error", { Code: error.code, Message: error.message, Resource: rawPath(c), RequestId: requestId }, false);
-  return c.body(body, error.status, { ...headers, "Content-Type": "application/xml" });
+  return c.body(document, error.status, { ...headers, "Content-Type": "application/xml" });
 }
 
 function xml(c: Context<AppEnv>, status: 200, root: string, content: Record<string, XmlValue> | string): Response {

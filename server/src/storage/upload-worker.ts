@@ -44,9 +44,7 @@ interface OpenUpload {
   /** With FSYNC: written bytes are flushed behind the writes every this many (undefined: at the finish only). */
   readonly flushBehindBytes: number | undefined;
   unflushedBytes: number;
-  /** A flush behind the writes is under way: a finish or an abort waits for it (it uses the descriptor). */
-  flushing: boolean;
-  /** The finish or abort that arrived during that flush, run when it ends. */
+  /** The finish or abort that arrived during its flush behind the writes, run when that ends. */
   afterFlush: (() => void) | undefined;
 }
 
@@ -210,7 +208,6 @@ function handle(request: WriterRequest): void {
         abortWhenSynced: false,
         flushBehindBytes: request.flushBehindBytes,
         unflushedBytes: 0,
-        flushing: false,
         afterFlush: undefined,
       });
     } catch (error) {
@@ -235,7 +232,7 @@ function handle(request: WriterRequest): void {
   }
   if (request.op === "abort") {
     // Closing a descriptor an fsync still uses could let the next open reuse its number: later.
-    if (upload !== undefined && upload !== "failed" && upload.flushing) {
+    if (flushing !== undefined && upload === flushing) {
       whenFlushed(upload, () => handle(request));
       return;
     }
@@ -275,8 +272,11 @@ function handle(request: WriterRequest): void {
   finish(request.id, upload, request);
 }
 
-/** Flushes behind uploads' writes under way on this worker (flushBehind). */
-let flushesBehind = 0;
+/**
+ * The upload whose flush behind its writes is under way on this worker (flushBehind): a finish or an
+ * abort of it waits for that flush, which uses its descriptor.
+ */
+let flushing: OpenUpload | undefined;
 
 /**
  * Starts an fdatasync of what this upload has written so far once `flushBehindBytes` more are written,
@@ -289,13 +289,11 @@ function flushBehind(id: number, upload: OpenUpload, bytes: number): void {
   const { fd } = upload;
   if (upload.flushBehindBytes === undefined || fd === undefined) return;
   upload.unflushedBytes += bytes;
-  if (flushesBehind > 0 || upload.unflushedBytes < upload.flushBehindBytes) return;
-  flushesBehind += 1;
-  upload.flushing = true;
+  if (flushing !== undefined || upload.unflushedBytes < upload.flushBehindBytes) return;
+  flushing = upload;
   upload.unflushedBytes = 0;
   fs.fdatasync(fd, (error) => {
-    flushesBehind -= 1;
-    upload.flushing = false;
+    flushing = undefined;
     if (error !== null && !upload.failed) fail(id, error, upload);
     const next = upload.afterFlush;
     upload.afterFlush = undefined;
@@ -311,7 +309,7 @@ function whenFlushed(upload: OpenUpload, then: () => void): void {
 
 /** Writes the sidecar when asked, fsyncs when asked, closes, and answers the digests (or the failure). */
 function finish(id: number, upload: OpenUpload, request: FinishRequest): void {
-  if (upload.flushing) {
+  if (upload === flushing) {
     whenFlushed(upload, () => (upload.failed ? undefined : finish(id, upload, request)));
     return;
   }

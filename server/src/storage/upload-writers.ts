@@ -187,9 +187,10 @@ export class UploadWriter {
    */
   async appendRange(range: AppendRange): Promise<void> {
     this.#throwIfFailed();
-    if (this.#batchBytes > 0 || this.#held.size > 0) throw new Error("appendRange() after write(): the bytes would be out of order");
+    // Bytes written and not yet handed over would land after the range; an MD5 on another lane would miss it.
+    if (this.#batchBytes > 0 || this.#held.size > 0 || this.#lanes.length > 1) throw new Error("appendRange() after write(): the bytes would be out of order");
     this.#open(false, false);
-    const appended = this.#wait("appended", [this.#lanes[0]!]);
+    const appended = this.#wait("appended");
     this.#lanes[0]!.send({ op: "append", id: this.id, ...range });
     await appended;
   }
@@ -386,12 +387,11 @@ export class UploadWriter {
     if (this.#failure !== undefined) throw this.#failure;
   }
 
-  /** The next reply of kind `what`; from every lane of the upload unless `from` names them. */
-  #wait(what: Waiting["what"], from: readonly WorkerLane[] = this.#lanes): Promise<string | undefined> {
+  #wait(what: Waiting["what"]): Promise<string | undefined> {
     if (this.#failure !== undefined && what !== "aborted") return Promise.reject(this.#failure);
     return new Promise((resolve, reject) => {
       this.#pending = { resolve, reject };
-      this.#waiting = what === "slot back" ? { what } : { what, from: new Set(from) };
+      this.#waiting = what === "slot back" ? { what } : { what, from: new Set(this.#lanes) };
     });
   }
 

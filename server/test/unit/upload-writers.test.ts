@@ -568,6 +568,12 @@ describe("UploadWriter.appendRange: files on the volume assembled by the worker"
     void mixed.write(new Uint8Array(10));
     await expect(mixed.appendRange({ source: target, offset: 0, length: 100, sourceSize: 100, sourceIno: undefined })).rejects.toThrow(/out of order/);
     await mixed.abort();
+    // Streamed bytes whose MD5 runs on a second worker, all handed over and written: that worker would miss the range.
+    const apart = pool.begin(path.join(dir, "md5-apart-append"), 0o640, { md5: true });
+    await apart.write(new Uint8Array(SLOT_BYTES));
+    await new Promise((resolve) => setTimeout(resolve, 200)); // both workers give the slot back
+    await expect(apart.appendRange({ source: target, offset: 0, length: 100, sourceSize: 100, sourceIno: undefined })).rejects.toThrow(/out of order/);
+    await apart.abort();
   });
 });
 
