@@ -168,6 +168,33 @@ async function finishAndCommit(volume: Volume, request: PutRequest, received: Re
   }
 }
 
+/** A file already written whole on the volume, hashed, flushed when FSYNC asks it, to be put at a key. */
+export interface FileOnVolume {
+  readonly path: string;
+  readonly size: number;
+  readonly sha256: string;
+  /** Its identity once written (the sidecar names it). */
+  readonly file: StagedUpload["file"];
+  readonly s3ETag: string | undefined;
+}
+
+/**
+ * Puts a file already on the volume at its key (a multipart upload's object assembled in place): the
+ * commit of put() without its staging, under the key's commit lock, quota and precondition checked
+ * there. Unlike put(), a refused or failed commit leaves the file where it was, for the caller.
+ */
+export async function commitFile(
+  volume: Volume,
+  request: Pick<PutRequest, "namespace" | "key" | "precondition">,
+  source: FileOnVolume,
+): Promise<PutResult> {
+  const { namespace, key } = request;
+  const staged = { tempFile: source.path, size: source.size, sha256: source.sha256, file: source.file, sidecar: undefined, s3ETag: source.s3ETag };
+  const commit: FileCommit = { namespace, key, staged, createOnly: false, precondition: request.precondition };
+  const created = await underKeyLock(volume, namespace, key, () => inParent(volume, commit, commitFileIn));
+  return { created, size: source.size, sha256: source.sha256, s3ETag: source.s3ETag };
+}
+
 /** Runs `critical` under the key's commit lock. */
 async function underKeyLock<T>(volume: Volume, namespace: string, key: ArtifactKey, critical: () => Promise<T>): Promise<T> {
   // Measured (with the namespace to itself) before commits of other keys may run beside this one.

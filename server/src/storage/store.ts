@@ -2,7 +2,7 @@
 // (commit.ts), reads returning bodies (read.ts), deletes (remove.ts), listings (list.ts), digests and
 // versions (versions.ts), the sweep of crash leftovers (leftovers.ts) — sharing the held root, layout,
 // commit lock and usage (volume.ts). Containment is contained.ts; sidecars meta.ts; uploads upload.ts.
-import { putArchive, put, type PutArchiveRequest, type PutArchiveResult, type PutRequest, type PutResult } from "./commit.js";
+import { commitFile, putArchive, put, type FileOnVolume, type PutArchiveRequest, type PutArchiveResult, type PutRequest, type PutResult } from "./commit.js";
 import type { VolumePath } from "./contained.js";
 import type { VolumeLayout } from "./layout.js";
 import { childDirectories, list, namespaces, type ListRequest, type ListResult } from "./list.js";
@@ -17,7 +17,7 @@ import { checkVolume, type VolumeHealth } from "./volume-health.js";
 import { Volume, type StoreOptions } from "./volume.js";
 
 export type { ArtifactBody } from "./body.js";
-export type { PutArchiveRequest, PutArchiveResult, PutRequest, PutResult } from "./commit.js";
+export type { FileOnVolume, PutArchiveRequest, PutArchiveResult, PutRequest, PutResult } from "./commit.js";
 export { compareKeys, type ListItem, type ListRequest, type ListResult } from "./list.js";
 export type { ArtifactInfo, DirectoryRead, FileRead } from "./read.js";
 export type { CurrentVersion, DirectoryVersion, VersionPrecondition } from "./versions.js";
@@ -82,6 +82,11 @@ export class ArtifactStore {
 
   put(request: PutRequest): Promise<PutResult> {
     return put(this.#volume, request);
+  }
+
+  /** Puts a file already written on the volume at a key (commit.ts); a refused commit leaves it in place. */
+  commitFile(request: Parameters<typeof commitFile>[1], source: FileOnVolume): Promise<PutResult> {
+    return commitFile(this.#volume, request, source);
   }
 
   /** Stores a tar.gz body as a directory at its key, all or nothing. */

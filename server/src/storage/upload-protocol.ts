@@ -70,13 +70,13 @@ export type PlaceOutcome =
 
 export type WriterRequest =
   /**
-   * Start an upload on this worker: with `file`, create it (O_CREAT|O_EXCL) and append the bytes to it;
-   * keep the `digests` asked for. An S3 upload's MD5 may run on a second worker, which gets no `file`.
+   * Start an upload on this worker: with `file`, create it (O_CREAT|O_EXCL) and append the bytes to it
+   * (with `at`, write them into the existing file from that offset instead); keep the `digests` asked for. An S3 upload's MD5 may run on a second worker, which gets no `file`.
    */
   | {
       readonly op: "open";
       readonly id: number;
-      readonly file: { readonly path: string; readonly mode: number } | undefined;
+      readonly file: { readonly path: string; readonly mode: number; readonly at?: number | undefined } | undefined;
       readonly digests: readonly Digest[];
       /** With FSYNC: flush the file behind its writes every this many bytes, not only at the finish. */
       readonly flushBehindBytes?: number | undefined;
@@ -100,12 +100,15 @@ export type WriterRequest =
    */
   | ({ readonly op: "append"; readonly id: number } & AppendRange);
 
-/** `length` bytes from `offset` of the file at `source`, whose size (and inode, when known) the caller recorded. */
+/**
+ * `length` bytes from `offset` of the file at `source`, whose size (and inode, when known) the caller
+ * recorded; no size for a range of a file that other ranges are still being written into.
+ */
 export interface AppendRange {
   readonly source: string;
   readonly offset: number;
   readonly length: number;
-  readonly sourceSize: number;
+  readonly sourceSize: number | undefined;
   readonly sourceIno: number | undefined;
 }
 

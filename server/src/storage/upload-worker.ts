@@ -35,6 +35,8 @@ import {
 interface OpenUpload {
   /** The temporary file, on the worker that writes it; undefined on a worker that only hashes. */
   readonly fd: number | undefined;
+  /** Where the next bytes go in the file, when it was opened to be written at an offset; else its end. */
+  position: number | undefined;
   readonly hashes: ReadonlyArray<readonly [Digest, Hash]>;
   /** After the first failure the upload is only waiting for its abort. */
   failed: boolean;
@@ -106,6 +108,14 @@ function writeAll(fd: number, data: Uint8Array): void {
   while (offset < data.byteLength) offset += fs.writeSync(fd, data, offset, data.byteLength - offset);
 }
 
+/** Writes `data` to the upload's file: at its position (pwrite) when it has one, else at the end. */
+function writeToUpload(upload: OpenUpload, fd: number, data: Uint8Array): void {
+  if (upload.position === undefined) return writeAll(fd, data);
+  let offset = 0;
+  while (offset < data.byteLength) offset += fs.writeSync(fd, data, offset, data.byteLength - offset, upload.position + offset);
+  upload.position += data.byteLength;
+}
+
 /**
  * Commits a staged file (PlaceRequest) with synchronous calls, on this thread that does nothing else:
  * one hand-off from the event loop for what were three round trips through its thread pool (the lookup
@@ -158,7 +168,7 @@ function appendRange(upload: OpenUpload, range: AppendRange): number {
   const source = fs.openSync(range.source, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   try {
     const { size, ino } = fs.fstatSync(source);
-    if (size !== range.sourceSize || (range.sourceIno !== undefined && ino !== range.sourceIno)) throw sourceChanged(range.source);
+    if ((range.sourceSize !== undefined && size !== range.sourceSize) || (range.sourceIno !== undefined && ino !== range.sourceIno)) throw sourceChanged(range.source);
     appendBuffer ??= Buffer.allocUnsafeSlow(APPEND_BUFFER_BYTES);
     let done = 0;
     while (done < range.length) {
@@ -166,7 +176,7 @@ function appendRange(upload: OpenUpload, range: AppendRange): number {
       if (read === 0) throw sourceChanged(range.source);
       const data = appendBuffer.subarray(0, read);
       for (const [, hash] of upload.hashes) hash.update(data);
-      if (upload.fd !== undefined) writeAll(upload.fd, data);
+      if (upload.fd !== undefined) writeToUpload(upload, upload.fd, data);
       done += read;
     }
     return done;
@@ -198,10 +208,13 @@ function handle(request: WriterRequest): void {
   }
   if (request.op === "open") {
     try {
-      const fd = request.file === undefined ? undefined : fs.openSync(request.file.path, "wx", request.file.mode);
+      const { file } = request;
+      // At an offset: into a file that exists (a multipart upload's staged object), never a new one.
+      const fd = file === undefined ? undefined : fs.openSync(file.path, file.at === undefined ? "wx" : fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW, file.mode);
       const hashes = request.digests.map((digest) => [digest, createHash(digest)] as const);
       uploads.set(request.id, {
         fd,
+        position: file?.at,
         hashes,
         failed: false,
         syncing: false,
@@ -253,7 +266,7 @@ function handle(request: WriterRequest): void {
       try {
         const data = new Uint8Array(slots, request.slot * slotBytes, request.length);
         for (const [, hash] of upload.hashes) hash.update(data);
-        if (upload.fd !== undefined) writeAll(upload.fd, data);
+        if (upload.fd !== undefined) writeToUpload(upload, upload.fd, data);
         bytes = request.length;
         flushBehind(request.id, upload, bytes);
       } catch (error) {

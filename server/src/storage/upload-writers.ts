@@ -101,6 +101,20 @@ class Slots {
  */
 const MD5_BESIDE_WRITE_BYTES = 64 << 10;
 
+export interface UploadOptions {
+  /** Also compute the MD5. */
+  readonly md5?: boolean;
+  /** The upload will finish with an fsync: have the file flushed as it grows. */
+  readonly flushBehind?: boolean;
+  /** Write into the existing file at `path` from this offset, instead of creating it. */
+  readonly at?: number;
+  /**
+   * Write nothing: only hash what is appended (appendRange() of files on the volume); finish() then
+   * resolves the SHA-256 and the upload has no `file`.
+   */
+  readonly hashOnly?: boolean;
+}
+
 /** Picks the workers of an upload when it opens: the one that writes, and one for an MD5 beside it. */
 type LanePicker = (separateMd5: boolean) => { readonly writer: WorkerLane; readonly md5: WorkerLane | undefined };
 
@@ -140,10 +154,13 @@ export class UploadWriter {
     private readonly slots: Slots,
     private readonly path: string,
     private readonly mode: number,
-    private readonly wantsMd5: boolean,
-    private readonly flushBehind: boolean,
+    private readonly options: UploadOptions,
     private readonly ended: () => void,
   ) {}
+
+  get #wantsMd5(): boolean {
+    return this.options.md5 === true;
+  }
 
   /** The MD5 of every byte written, once finish() has resolved, when the upload began with `md5`. */
   get md5(): string | undefined {
@@ -229,7 +246,9 @@ export class UploadWriter {
       await finishing;
     }
     this.#close();
-    if (this.#sha256 === undefined || this.#file === undefined) throw new Error("the upload worker finished without the file's digest and identity");
+    if (this.#sha256 === undefined || (this.#file === undefined && this.options.hashOnly !== true)) {
+      throw new Error("the upload worker finished without the file's digest and identity");
+    }
     return this.#sha256;
   }
 
@@ -310,16 +329,16 @@ export class UploadWriter {
    */
   #open(final: boolean, md5Apart = true): void {
     if (this.#lanes.length > 0) return;
-    const separateMd5 = this.wantsMd5 && md5Apart && !(final && this.#batchBytes <= MD5_BESIDE_WRITE_BYTES);
+    const separateMd5 = this.#wantsMd5 && md5Apart && !(final && this.#batchBytes <= MD5_BESIDE_WRITE_BYTES);
     const { writer, md5 } = this.pickLanes(separateMd5);
-    const beside: Digest[] = this.wantsMd5 && md5 === undefined ? ["md5"] : [];
+    const beside: Digest[] = this.#wantsMd5 && md5 === undefined ? ["md5"] : [];
     writer.adopt(this);
     writer.send({
       op: "open",
       id: this.id,
-      file: { path: this.path, mode: this.mode },
+      file: this.options.hashOnly === true ? undefined : { path: this.path, mode: this.mode, at: this.options.at },
       digests: ["sha256", ...beside],
-      flushBehindBytes: this.flushBehind ? FLUSH_BEHIND_BYTES : undefined,
+      flushBehindBytes: this.options.flushBehind === true ? FLUSH_BEHIND_BYTES : undefined,
     });
     this.#lanes = [writer];
     if (md5 !== undefined) {
@@ -516,15 +535,12 @@ export class UploadWriterPool {
     this.#lanes = Array.from({ length: Math.max(2, this.#writerLanes) }, () => new WorkerLane(setup));
   }
 
-  /**
-   * Starts an upload into a new file at `path` (created exclusively with `mode`); `md5` adds that digest;
-   * `flushBehind` (an upload that will finish with an fsync) has the file flushed as it grows.
-   */
-  begin(path: string, mode: number, options: { md5?: boolean; flushBehind?: boolean } = {}): UploadWriter {
+  /** Starts an upload into a new file at `path`, created exclusively with `mode` (UploadOptions for the others). */
+  begin(path: string, mode: number, options: UploadOptions = {}): UploadWriter {
     this.#uploads += 1;
     const ended = () => (this.#uploads -= 1);
     const pick: LanePicker = (separateMd5) => this.#pick(separateMd5);
-    return new UploadWriter(this.#nextId++, pick, this.#slots, path, mode, options.md5 === true, options.flushBehind === true, ended);
+    return new UploadWriter(this.#nextId++, pick, this.#slots, path, mode, options, ended);
   }
 
   /** Uploads begun and not yet finished or aborted, the process's writes in flight. */

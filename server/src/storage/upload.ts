@@ -4,18 +4,19 @@
 import fs from "node:fs/promises";
 import { insufficientStorage, payloadTooLarge } from "../errors.js";
 import type { Scratch } from "./temp-names.js";
-import type { PlaceAfterFinish, PlaceOutcome, SidecarRequest, WrittenFile } from "./upload-protocol.js";
+import type { AppendRange, PlaceAfterFinish, PlaceOutcome, SidecarRequest, WrittenFile } from "./upload-protocol.js";
 import type { UploadWriterPool } from "./upload-writers.js";
 import type { YoungGc } from "./young-gc.js";
 
 /**
  * A body made of files already on the volume, one after another (a multipart upload's parts): the
  * upload worker reads them itself. Each file must still be the size (and inode, when given) recorded,
- * or the upload fails with code SOURCE_CHANGED (upload-protocol.ts).
+ * or the upload fails with code SOURCE_CHANGED (upload-protocol.ts). With `offset`, `size` bytes from
+ * there of a larger file (a part staged in place), whose inode must match and which must hold them.
  */
 export interface VolumeFilesBody {
   readonly kind: "volume files";
-  readonly files: ReadonlyArray<{ readonly path: string; readonly size: number; readonly ino: number | undefined }>;
+  readonly files: ReadonlyArray<{ readonly path: string; readonly size: number; readonly ino: number | undefined; readonly offset?: number | undefined }>;
 }
 
 /** A request's streamed body, or files on the volume. */
@@ -46,6 +47,12 @@ export interface UploadLimits {
   readonly md5?: boolean;
   /** Have the upload worker write the body's sidecar there too (removed here if the upload fails). */
   readonly sidecar?: SidecarRequest;
+  /**
+   * Write the body into this existing file from `offset` rather than into a new temporary file (a
+   * multipart upload's part written where it belongs in the object). A failure leaves the file, with
+   * whatever of the body reached it; `maxBytes` keeps the body inside its range.
+   */
+  readonly into?: { readonly path: string; readonly offset: number };
 }
 
 export interface StagedUpload {
@@ -104,11 +111,12 @@ export interface ReceivedUpload {
  * leaves the finish to the caller, who may want the commit made with it. On failure, as stageUpload.
  */
 export async function receiveUpload(source: UploadSource, context: UploadContext, limits: UploadLimits): Promise<ReceivedUpload> {
-  const tempFile = context.scratch.path("upload");
-  const writer = context.uploadWriters.begin(tempFile, 0o640, { md5: limits.md5 === true, flushBehind: limits.fsync });
+  const { into } = limits;
+  const tempFile = into?.path ?? context.scratch.path("upload");
+  const writer = context.uploadWriters.begin(tempFile, 0o640, { md5: limits.md5 === true, flushBehind: limits.fsync, at: into?.offset });
   const removed = async (): Promise<void> => {
     await writer.abort();
-    await fs.rm(tempFile, { force: true });
+    if (into === undefined) await fs.rm(tempFile, { force: true });
     // The worker may have written it before a later step (the fsync) failed.
     if (limits.sidecar !== undefined) await fs.rm(limits.sidecar.path, { force: true });
   };
@@ -130,10 +138,9 @@ export async function receiveUpload(source: UploadSource, context: UploadContext
   try {
     if (isVolumeFiles(source)) {
       for (const file of source.files) {
-        for (let offset = 0; offset < file.size; offset += APPEND_RANGE_BYTES) {
-          const length = Math.min(APPEND_RANGE_BYTES, file.size - offset);
-          count(length);
-          await writer.appendRange({ source: file.path, offset, length, sourceSize: file.size, sourceIno: file.ino });
+        for (const range of rangesOf(file)) {
+          count(range.length);
+          await writer.appendRange(range);
           if (size >= nextSpaceCheck) await checkSpace();
         }
       }
@@ -165,6 +172,30 @@ export async function receiveUpload(source: UploadSource, context: UploadContext
     },
     discard: removed,
   };
+}
+
+/** A volume file's bytes as the appends that copy them, each no longer than APPEND_RANGE_BYTES. */
+function* rangesOf(file: VolumeFilesBody["files"][number]): Generator<AppendRange> {
+  const start = file.offset ?? 0;
+  for (let done = 0; done < file.size; done += APPEND_RANGE_BYTES) {
+    const length = Math.min(APPEND_RANGE_BYTES, file.size - done);
+    yield { source: file.path, offset: start + done, length, sourceSize: file.offset === undefined ? file.size : undefined, sourceIno: file.ino };
+  }
+}
+
+/**
+ * The SHA-256 of a file's first `size` bytes, read by an upload worker (so that no byte crosses the
+ * event loop); rejects with SOURCE_CHANGED when it is not the inode given or holds fewer bytes.
+ */
+export async function hashVolumeFile(context: UploadContext, file: { readonly path: string; readonly size: number; readonly ino: number }): Promise<string> {
+  const writer = context.uploadWriters.begin(file.path, 0o640, { hashOnly: true });
+  try {
+    for (const range of rangesOf({ path: file.path, size: file.size, ino: file.ino, offset: 0 })) await writer.appendRange(range);
+    return await writer.finish(false);
+  } catch (error) {
+    await writer.abort();
+    throw error;
+  }
 }
 
 function isVolumeFiles(source: UploadSource): source is VolumeFilesBody {

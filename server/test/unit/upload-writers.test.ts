@@ -577,6 +577,48 @@ describe("UploadWriter.appendRange: files on the volume assembled by the worker"
   });
 });
 
+describe("UploadWriter at an offset of an existing file, and hashing only", () => {
+  it("writes streamed bytes and appended ranges into an existing file from the offset, leaving the bytes around them", async () => {
+    const file = path.join(dir, "staged-object");
+    await writeFile(file, Buffer.alloc(4 * SLOT_BYTES, 0x2d));
+    const streamed = randomBytes(SLOT_BYTES + 17);
+    const writer = pool.begin(file, 0o640, { md5: true, at: 1000 });
+    await writer.write(streamed);
+    expect(await writer.finish(false)).toBe(sha256(streamed));
+    expect(writer.md5).toBe(md5(streamed));
+    const source = path.join(dir, "range-source");
+    const appended = randomBytes(50_000);
+    await writeFile(source, appended);
+    const appending = pool.begin(file, 0o640, { at: 3 * SLOT_BYTES });
+    await appending.appendRange({ source, offset: 0, length: appended.byteLength, sourceSize: undefined, sourceIno: (await stat(source)).ino });
+    await appending.finish(true);
+    const expected = Buffer.alloc(4 * SLOT_BYTES, 0x2d);
+    streamed.copy(expected, 1000);
+    appended.copy(expected, 3 * SLOT_BYTES);
+    expect((await readFile(file)).equals(expected)).toBe(true);
+    // Never creates: at an offset of a file that is not there, the upload fails with ENOENT.
+    const missing = pool.begin(path.join(dir, "no-such-object"), 0o640, { at: 0 });
+    await expect(missing.write(new Uint8Array(SLOT_BYTES)) ?? missing.finish(false)).rejects.toMatchObject({ code: "ENOENT" });
+    await missing.abort();
+  });
+
+  it("hashes appended ranges without writing a byte, and fails with SOURCE_CHANGED for a range the file no longer holds", async () => {
+    const file = path.join(dir, "hashed-only");
+    const bytes = randomBytes(2 * SLOT_BYTES + 5);
+    await writeFile(file, bytes);
+    const { ino, mtimeMs } = await stat(file);
+    const hashing = pool.begin(file, 0o640, { hashOnly: true });
+    await hashing.appendRange({ source: file, offset: 0, length: SLOT_BYTES, sourceSize: undefined, sourceIno: ino });
+    await hashing.appendRange({ source: file, offset: SLOT_BYTES, length: SLOT_BYTES + 5, sourceSize: undefined, sourceIno: ino });
+    expect(await hashing.finish(false)).toBe(sha256(bytes));
+    expect((await stat(file)).mtimeMs).toBe(mtimeMs);
+    expect((await readFile(file)).equals(bytes)).toBe(true);
+    const beyond = pool.begin(file, 0o640, { hashOnly: true });
+    await expect(beyond.appendRange({ source: file, offset: bytes.byteLength - 10, length: 20, sourceSize: undefined, sourceIno: ino })).rejects.toMatchObject({ code: SOURCE_CHANGED });
+    await beyond.abort();
+  });
+});
+
 describe("flushing behind the writes (an upload that ends in an fsync)", () => {
   const flushing = new UploadWriterPool(1);
   afterAll(() => flushing.stop());
