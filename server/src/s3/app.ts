@@ -560,10 +560,7 @@ function registerRoutes(app: Hono<AppEnv>, config: S3Config, deps: S3AppDeps): v
     }
     const upload = uploadBody(request);
     const { uploadId } = await ownUpload(request, "writeArtifact");
-    const part = await multipart.putPart(uploadId, partNumber, upload.body, {
-      expectedSha256: upload.expectedSha256,
-      expectedMd5: upload.expectedMd5,
-    });
+    const part = await multipart.putPart(uploadId, partNumber, upload.body, { expectedSha256: upload.expectedSha256, expectedMd5: upload.expectedMd5 }, upload.declaredSize);
     request.c.get("record").bytesIn = part.size;
     return request.c.body(null, 200, { ETag: `"${part.md5}"`, ...upload.echoChecksum });
   }

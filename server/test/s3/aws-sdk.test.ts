@@ -163,7 +163,8 @@ describe("S3 API with the AWS SDK v3", () => {
     // The assembly is held up in its first append, as a large object's takes seconds per GiB.
     const { appendRange } = Object.getOwnPropertyDescriptors(UploadWriter.prototype);
     vi.spyOn(UploadWriter.prototype, "appendRange").mockImplementation(async function (this: UploadWriter, range) {
-      if (range.source.endsWith("part-00001")) await new Promise((resolve) => setTimeout(resolve, KEEP_ALIVE_AFTER_MS + 800));
+      // The first range of the staged object's hash (parts in place) or of the copy (parts of their own).
+      if (range.offset === 0 && /(part-00001|object\.completing)$/.test(range.source)) await new Promise((resolve) => setTimeout(resolve, KEEP_ALIVE_AFTER_MS + 800));
       return (appendRange?.value as UploadWriter["appendRange"]).call(this, range);
     });
     try {
@@ -187,7 +188,9 @@ describe("S3 API with the AWS SDK v3", () => {
         const e1 = (await s3.send(new UploadPartCommand({ Bucket: "team-a", Key: key, UploadId, PartNumber: 1, Body: part1 }))).ETag;
         const e2 = (await s3.send(new UploadPartCommand({ Bucket: "team-a", Key: key, UploadId, PartNumber: 2, Body: part2 }))).ETag;
         // Cut short on the volume: found only by the assembly, long after the 200 went out.
-        if (outcome === "failed") await fs.truncate(path.join(s.root, ".kfp-artifacts/multipart", UploadId ?? "", "part-00001"), 10);
+        // (The parts are in place in the staged object; removing the upload's part size makes the completion copy them.)
+        if (outcome === "failed") await fs.rm(path.join(s.root, ".kfp-artifacts/multipart", UploadId ?? "", "layout.json"));
+        if (outcome === "failed") await fs.truncate(path.join(s.root, ".kfp-artifacts/multipart", UploadId ?? "", "object"), 10);
         seen.length = 0;
         const completing = s3.send(
           new CompleteMultipartUploadCommand({ Bucket: "team-a", Key: key, UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: e1 }, { PartNumber: 2, ETag: e2 }] } }),

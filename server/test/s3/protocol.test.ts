@@ -214,7 +214,12 @@ describe("multipart uploads across a crash", () => {
     expect(native.headers.get("x-checksum-sha256")).toBe(hex(part1));
   }, 60_000);
 
-  it("a part changed on the volume after it was stored is InvalidPart at completion: nothing appears, the upload stays", async () => {
+  it.each([
+    // Parts sent in order are written into the staged object in place; truncating it changes them.
+    { layout: "in place", order: [1, 2], cut: "object" },
+    // Part 2 first fixes a part size of 1000 bytes: part 1 does not fit and gets a file of its own.
+    { layout: "in its own file", order: [2, 1], cut: "part-00001" },
+  ])("a part changed on the volume after it was stored ($layout) is InvalidPart at completion: nothing appears, the upload stays", async ({ order, cut }) => {
     const root = await tempDir("s3-changed-part");
     const local = await startTestServer({ S3_ACCESS_KEY: KEY.accessKeyId, S3_SECRET_KEY: KEY.secretAccessKey }, { root });
     try {
@@ -222,12 +227,14 @@ describe("multipart uploads across a crash", () => {
       const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: "team-a", Key: "changed/model.bin" }));
       const parts = [Buffer.alloc(5 << 20, 1), Buffer.alloc(1000, 2)];
       const etags: string[] = [];
-      for (const [index, body] of parts.entries()) {
-        const uploaded = await s3.send(new UploadPartCommand({ Bucket: "team-a", Key: "changed/model.bin", UploadId, PartNumber: index + 1, Body: body }));
-        etags.push(uploaded.ETag ?? "");
+      for (const partNumber of order) {
+        const uploaded = await s3.send(new UploadPartCommand({ Bucket: "team-a", Key: "changed/model.bin", UploadId, PartNumber: partNumber, Body: parts[partNumber - 1] }));
+        etags[partNumber - 1] = uploaded.ETag ?? "";
       }
+      const upload = path.join(root, ".kfp-artifacts/multipart", UploadId ?? "");
+      expect((await fs.stat(path.join(upload, "part-00001")).catch(() => undefined)) !== undefined).toBe(cut === "part-00001");
       // Cut short in place (same inode): the record still names it, the bytes are not the part's.
-      await fs.truncate(path.join(root, ".kfp-artifacts/multipart", UploadId ?? "", "part-00001"), 4096);
+      await fs.truncate(path.join(upload, cut), 4096);
       const completing = s3.send(
         new CompleteMultipartUploadCommand({
           Bucket: "team-a",
@@ -241,6 +248,8 @@ describe("multipart uploads across a crash", () => {
       expect(await listFiles(path.join(root, ".kfp-artifacts/tmp"))).toEqual([]);
       const listed = await s3.send(new ListPartsCommand({ Bucket: "team-a", Key: "changed/model.bin", UploadId }));
       expect(listed.Parts?.map((part) => part.PartNumber)).toEqual([1, 2]);
+      // The staged object is back where the parts and a retry find it.
+      expect((await fs.readdir(upload)).filter((name) => name.startsWith("object") || name.startsWith("claim-"))).toEqual(["object"]);
     } finally {
       await local.close();
     }
@@ -257,14 +266,21 @@ describe("multipart uploads across a crash", () => {
       await uploads.init();
       const syncs = vi.spyOn(fileHandle, "sync");
       const uploadId = await uploads.create({ namespace: "team-a", key: "flushed", objectKey: "flushed", bucket: "team-a" });
-      // Its record, its name in the upload's directory, and that directory's name.
-      expect(syncs).toHaveBeenCalledTimes(fsync ? 3 : 0);
+      // Its (empty) staged object and its record, their names in the upload's directory, and that directory's name.
+      expect(syncs).toHaveBeenCalledTimes(fsync ? 4 : 0);
       syncs.mockClear();
       await uploads.putPart(uploadId, 1, Readable.from([Buffer.from("the part")]), {});
-      // The sidecar, then the directory holding the part's and the sidecar's names.
+      // No declared length, so a file of its own: its record, then the directory holding the part's and the record's names.
+      expect(syncs).toHaveBeenCalledTimes(fsync ? 2 : 0);
+      syncs.mockClear();
+      await uploads.putPart(uploadId, 2, Readable.from([Buffer.from("part two")]), {}, 8);
+      // In place, the first to fix the part size: the layout and its name, then the record and its name.
+      expect(syncs).toHaveBeenCalledTimes(fsync ? 4 : 0);
+      syncs.mockClear();
+      await uploads.putPart(uploadId, 3, Readable.from([Buffer.from("part 3..")]), {}, 8);
       expect(syncs).toHaveBeenCalledTimes(fsync ? 2 : 0);
       syncs.mockRestore();
-      expect((await uploads.parts(uploadId)).map((part) => part.size)).toEqual([8]);
+      expect((await uploads.parts(uploadId)).map((part) => [part.size, part.at])).toEqual([[8, undefined], [8, 8], [8, 16]]);
     }
   });
 
