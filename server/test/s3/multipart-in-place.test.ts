@@ -36,6 +36,16 @@ async function setUp(options: { fsync?: boolean } = {}) {
   return { store, uploads, uploadId, dir, put, complete };
 }
 
+/** The claims another server holds: a host that is not this one. */
+const OTHER_SERVER = "other-host.0123456789abcdef.";
+
+/** An upload holding part 1 (5 MiB) and part 2 (10 bytes) in place, ready to complete. */
+async function withTwoParts() {
+  const setup = await setUp();
+  const parts = [await setup.put(1, Buffer.alloc(5 * MiB, 1)), await setup.put(2, Buffer.alloc(10, 2))];
+  return { ...setup, parts };
+}
+
 async function stored(store: ArtifactStore): Promise<Buffer> {
   return fs.readFile(store.layout.artifactPath("team-a", parseKey("model.bin")));
 }
@@ -99,7 +109,7 @@ describe("multipart parts in place", () => {
     const first = await put(1, data[0]!);
     const longer = await put(2, data[1]!);
     // Another writer (another server on the volume) is writing part 3 in place at this moment.
-    await fs.writeFile(path.join(dir, "claim-part-00003"), "other-host.0123456789abcdef.");
+    await fs.writeFile(path.join(dir, "claim-part-00003"), OTHER_SERVER);
     const claimed = await put(3, data[2]!);
     await fs.rm(path.join(dir, "claim-part-00003"));
     const last = await put(4, data[3]!);
@@ -181,28 +191,24 @@ describe("multipart parts in place", () => {
   });
 
   it("claims that no live server holds do not hold a completion up: one not renewed for 30 s, one of an earlier start on this host", async () => {
-    const { store, dir, put, complete } = await setUp();
-    const one = await put(1, Buffer.alloc(5 * MiB, 1));
-    const two = await put(2, Buffer.alloc(10, 2));
+    const { store, dir, parts, complete } = await withTwoParts();
     const stale = path.join(dir, "claim-part-00007");
-    await fs.writeFile(stale, "other-host.0123456789abcdef.");
+    await fs.writeFile(stale, OTHER_SERVER);
     const longAgo = new Date(Date.now() - 60_000);
     await fs.utimes(stale, longAgo, longAgo);
     // Fresh, but naming a start of this host that is not this one: the server restarted since.
     await fs.writeFile(path.join(dir, "claim-part-00008"), `${store.layout.tempNames.hostPrefix}0123456789abcdef.`);
-    const completing = complete([one, two]);
+    const completing = complete(parts);
     expect(await pending(completing, 2_000)).toBe(false);
     await completing;
     expect((await stored(store)).length).toBe(5 * MiB + 10);
   });
 
   it("a live claim of another server holds the completion until it is released", async () => {
-    const { store, dir, put, complete } = await setUp();
-    const one = await put(1, Buffer.alloc(5 * MiB, 1));
-    const two = await put(2, Buffer.alloc(10, 2));
+    const { store, dir, parts, complete } = await withTwoParts();
     const claim = path.join(dir, "claim-part-00003");
-    await fs.writeFile(claim, "other-host.0123456789abcdef.");
-    const completing = complete([one, two]);
+    await fs.writeFile(claim, OTHER_SERVER);
+    const completing = complete(parts);
     expect(await pending(completing, 500)).toBe(true);
     await fs.rm(claim);
     await completing;
@@ -210,17 +216,15 @@ describe("multipart parts in place", () => {
   });
 
   it("a completion while another is under way is OperationAborted; one abandoned by a stopped server is taken over, its fence lifted", async () => {
-    const { store, dir, put, complete } = await setUp();
-    const one = await put(1, Buffer.alloc(5 * MiB, 1));
-    const two = await put(2, Buffer.alloc(10, 2));
+    const { store, dir, parts, complete } = await withTwoParts();
     const claim = path.join(dir, "claim-complete");
-    await fs.writeFile(claim, "other-host.0123456789abcdef.");
-    await expect(complete([one, two])).rejects.toMatchObject({ status: 409, code: "OperationAborted" });
+    await fs.writeFile(claim, OTHER_SERVER);
+    await expect(complete(parts)).rejects.toMatchObject({ status: 409, code: "OperationAborted" });
     // That server stopped mid-completion, its object fenced off.
     await fs.rename(path.join(dir, "object"), path.join(dir, "object.completing"));
     const longAgo = new Date(Date.now() - 60_000);
     await fs.utimes(claim, longAgo, longAgo);
-    await complete([one, two]);
+    await complete(parts);
     expect((await stored(store)).length).toBe(5 * MiB + 10);
   });
 
