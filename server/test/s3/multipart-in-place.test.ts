@@ -86,7 +86,9 @@ describe("multipart parts in place", () => {
     expect(new Set(reads)).toEqual(new Set(["object.completing"]));
     expect((await fs.stat(store.layout.artifactPath("team-a", parseKey("model.bin")))).ino).toBe(ino);
     expect((await stored(store)).equals(whole)).toBe(true);
-    expect((await store.read("team-a", parseKey("model.bin")).then((read) => ("sha256" in read ? read.sha256 : undefined)))).toBe(sha256(whole));
+    const read = await store.read("team-a", parseKey("model.bin"));
+    expect("sha256" in read ? read.sha256 : undefined).toBe(sha256(whole));
+    if ("release" in read) await read.release();
     await expect(fs.stat(dir)).rejects.toMatchObject({ code: "ENOENT" });
   });
 
