@@ -22,6 +22,11 @@ export interface Runtime {
    * same host and already swept before they started.
    */
   readonly sweepsEarlierStartsOnHost: boolean;
+  /**
+   * Whether this is the only server process on its host (not one of several, processes.ts): then any
+   * other start of this host named on the volume has stopped, and the claims it holds are abandoned.
+   */
+  readonly onlyProcessOnHost: boolean;
   /** The worker threads that hash and write uploads (storage/upload-writers.ts). */
   readonly uploadWriters: UploadWriterPool;
   /** Young collections paced by upload bytes received (storage/young-gc.ts). */
@@ -49,6 +54,8 @@ export interface RuntimeOptions {
   readonly uploadWorkers?: number;
   /** Default true: see Runtime. */
   readonly sweepsEarlierStartsOnHost?: boolean;
+  /** Default true: see Runtime. */
+  readonly onlyProcessOnHost?: boolean;
   /** Default: a new registry, whose own samples /metrics answers. */
   readonly metrics?: { readonly registry: Registry; readonly text: () => Promise<string> };
 }
@@ -63,6 +70,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     now,
     tempNames: options.tempNames ?? new TempNames(),
     sweepsEarlierStartsOnHost: options.sweepsEarlierStartsOnHost ?? true,
+    onlyProcessOnHost: options.onlyProcessOnHost ?? true,
     uploadWriters,
     youngGc: new YoungGc(),
     sidecarCache: createSidecarCache(),

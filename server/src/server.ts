@@ -130,7 +130,12 @@ export async function serve(config: Config, logger: Logger): Promise<void> {
   // One of several server processes (processes.ts), or the only one.
   const index = serverProcessIndex();
   const group = index === undefined ? undefined : joinServerProcesses(new Registry());
-  const runtime = createRuntime({ logger, sweepsEarlierStartsOnHost: index === undefined || index === 1, ...(group && { metrics: group }) });
+  const runtime = createRuntime({
+    logger,
+    sweepsEarlierStartsOnHost: index === undefined || index === 1,
+    onlyProcessOnHost: index === undefined,
+    ...(group && { metrics: group }),
+  });
   let running: RunningServer;
   try {
     running = await startServer(config, logger, runtime);

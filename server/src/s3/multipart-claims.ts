@@ -3,8 +3,8 @@
 // while a completion assembles it. A claim is taken by creating its file exclusively (O_EXCL: one holder,
 // even across servers sharing the volume), names the server start that holds it, is kept fresh while
 // held, and counts as abandoned (its server died with it) once it has not been refreshed for
-// CLAIM_ABANDONED_MS — or at once when it names an earlier start of this server on this host, so that
-// a restarted server does not wait out the claims its previous start left.
+// CLAIM_ABANDONED_MS — or at once when it names another start on this host and this server is the only
+// process there, so that a restarted server does not wait out the claims its previous start left.
 import fs from "node:fs/promises";
 import path from "node:path";
 

@@ -90,13 +90,14 @@ export class MultipartUploads {
     internalDir: string,
   ) {
     this.dir = path.join(internalDir, "multipart");
-    // Claims name this start as temporary files do; a start that sweeps its host's earlier starts'
-    // leftovers also knows their claims abandoned.
+    // Claims name this start as temporary files do. The only server process on its host knows that
+    // every other start of this host has stopped; one of several cannot tell its siblings' claims
+    // from a stopped start's, and waits for them to go stale.
     const tempNames = store.layout?.tempNames;
-    const sweepsEarlier = store.options?.runtime.sweepsEarlierStartsOnHost === true;
+    const onlyProcess = store.options?.runtime.onlyProcessOnHost === true;
     this.#claimant = {
       holder: tempNames?.ownPrefix ?? "",
-      hasStopped: (holder) => tempNames !== undefined && sweepsEarlier && tempNames.isThisHost(holder) && !tempNames.isOwn(holder),
+      hasStopped: (holder) => tempNames !== undefined && onlyProcess && tempNames.isThisHost(holder) && !tempNames.isOwn(holder),
     };
   }
 

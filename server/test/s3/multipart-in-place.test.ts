@@ -12,13 +12,15 @@ import { MultipartUploads, type PartRecord } from "../../src/s3/multipart.js";
 import { parseKey } from "../../src/storage/names.js";
 import type { ArtifactStore } from "../../src/storage/store.js";
 import { UploadWriter } from "../../src/storage/upload-writers.js";
+import { silentLogger } from "../../src/log.js";
+import { createRuntime, type Runtime } from "../../src/runtime.js";
 import { testStore } from "../support/store.js";
 
 const MiB = 1 << 20;
 const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
 const body = (data: Buffer) => Readable.from([data]);
 
-async function setUp(options: { fsync?: boolean } = {}) {
+async function setUp(options: { fsync?: boolean; runtime?: Runtime } = {}) {
   const store = await testStore(options);
   const uploads = new MultipartUploads(store, store.layout.internalDir);
   await uploads.init();
@@ -204,6 +206,19 @@ describe("multipart parts in place", () => {
     expect(await pending(completing, 2_000)).toBe(false);
     await completing;
     expect((await stored(store)).length).toBe(5 * MiB + 10);
+  });
+
+  it("one of several server processes on a host takes another start's claim there for a sibling's, live until it goes stale", async () => {
+    const sibling = await setUp({ runtime: createRuntime({ logger: silentLogger, onlyProcessOnHost: false }) });
+    const parts = [await sibling.put(1, Buffer.alloc(5 * MiB, 1)), await sibling.put(2, Buffer.alloc(10, 2))];
+    const claim = path.join(sibling.dir, "claim-part-00003");
+    await fs.writeFile(claim, `${sibling.store.layout.tempNames.hostPrefix}0123456789abcdef.`);
+    const completing = sibling.complete(parts);
+    expect(await pending(completing, 500)).toBe(true);
+    const longAgo = new Date(Date.now() - 60_000);
+    await fs.utimes(claim, longAgo, longAgo);
+    await completing;
+    expect((await stored(sibling.store)).length).toBe(5 * MiB + 10);
   });
 
   it("a live claim of another server holds the completion until it is released", async () => {
