@@ -29,7 +29,7 @@ import { answerOrKeepAlive } from "./kept-alive.js";
 import { lifecycleDocument, parseLifecycle } from "./lifecycle-xml.js";
 import { readV2Claim, verifyV2 } from "./sigv2.js";
 import { readSignatureClaim, RequestSigner, uriEncode, type SignatureClaim, type WireRequest } from "./sigv4.js";
-import { parseXml, xmlDocument, type XmlValue } from "./xml.js";
+import { DECLARATION, parseXml, S3_XMLNS, xmlDocument, type XmlValue } from "./xml.js";
 
 export interface S3AppDeps {
   readonly store: ArtifactStore;
@@ -611,8 +611,8 @@ function registerRoutes(app: Hono<AppEnv>, config: S3Config, deps: S3AppDeps): v
       // Already answered 200: the error goes in the body, as S3 sends it.
       (error) => errorDocument(c, toS3Error(error, logger, "s3:CompleteMultipartUpload")).document,
     );
-    if ("now" in answer) return c.body(answer.now, 200, { "Content-Type": "application/xml" });
-    return sendStream(c, 200, { "Content-Type": "application/xml" }, answer.body);
+    if ("now" in answer) return c.body(answer.now, 200, XML_HEADERS);
+    return sendStream(c, 200, XML_HEADERS, answer.body);
   }
 
   async function abortMultipartUpload(request: S3Request): Promise<Response> {
@@ -681,9 +681,11 @@ function s3ErrorBody(c: Context<AppEnv>, httpError: HttpError): Response {
 }
 
 function xml(c: Context<AppEnv>, status: 200, root: string, content: Record<string, XmlValue> | string): Response {
-  const body = typeof content === "string" ? `<?xml version="1.0" encoding="UTF-8"?>\n<${root} xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${content}</${root}>` : xmlDocument(root, content);
-  return c.body(body, status, { "Content-Type": "application/xml" });
+  const body = typeof content === "string" ? `${DECLARATION}<${root} xmlns="${S3_XMLNS}">${content}</${root}>` : xmlDocument(root, content);
+  return c.body(body, status, XML_HEADERS);
 }
+
+const XML_HEADERS = { "Content-Type": "application/xml" } as const;
 
 const methodNotAllowed = () => new S3Error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.");
 const preconditionFailed = () => new S3Error(412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold.");

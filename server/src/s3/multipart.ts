@@ -228,7 +228,7 @@ export class MultipartUploads {
     if (claim === undefined) return undefined;
     // A part of this number already in place stays the part until its replacement is whole: the
     // replacement (a retry, usually) goes to a file of its own, as S3 keeps a part whose retry fails.
-    const earlier = await readPart(path.join(dir, `${partName(partNumber)}.json`)).catch(() => undefined);
+    const earlier = await readPart(path.join(dir, `${partName(partNumber)}.json`));
     if (earlier?.at !== undefined) {
       await claim.release();
       return undefined;
@@ -384,7 +384,9 @@ export class MultipartUploads {
     // Cut short underneath (the volume changed behind the server): the zeros the cut below would add
     // back are not the parts the client named.
     const placedEnd = Math.max(...chosen.map((part) => (part.at === undefined ? 0 : part.at + part.size)));
-    if ((await fs.stat(fenced)).size < placedEnd) throw invalidPart();
+    const before = await fs.stat(fenced);
+    if (before.size < placedEnd) throw invalidPart();
+    const { ino } = before;
     if (last.at === undefined) {
       await stageUpload(volumeFiles(dir, [last], fenced), this.store.uploadContext, {
         maxBytes: last.size,
@@ -394,7 +396,6 @@ export class MultipartUploads {
       }).catch(completionSourceFailure(dir));
     }
     await fs.truncate(fenced, size);
-    const { ino } = await fs.stat(fenced);
     const sha256 = await hashVolumeFile(this.store.uploadContext, { path: fenced, size, ino }).catch(completionSourceFailure(dir));
     const handle = await fs.open(fenced, "r+");
     let file: FileOnVolume["file"];

@@ -71,7 +71,8 @@ export type PlaceOutcome =
 export type WriterRequest =
   /**
    * Start an upload on this worker: with `file`, create it (O_CREAT|O_EXCL) and append the bytes to it
-   * (with `at`, write them into the existing file from that offset instead); keep the `digests` asked for. An S3 upload's MD5 may run on a second worker, which gets no `file`.
+   * (with `at`, write them into the existing file from that offset instead); keep the `digests` asked
+   * for. An S3 upload's MD5 may run on a second worker, which gets no `file`.
    */
   | {
       readonly op: "open";

@@ -102,18 +102,19 @@ function writeSidecar(sidecar: SidecarRequest, digests: Partial<Record<Digest, s
   }
 }
 
-/** write(2) may write less than asked (a full disk, a signal): write the rest until done. */
-function writeAll(fd: number, data: Uint8Array): void {
+/**
+ * write(2) may write less than asked (a full disk, a signal): write the rest until done. At `position`
+ * (pwrite) when given, else at the file's offset.
+ */
+function writeAll(fd: number, data: Uint8Array, position?: number): void {
   let offset = 0;
-  while (offset < data.byteLength) offset += fs.writeSync(fd, data, offset, data.byteLength - offset);
+  while (offset < data.byteLength) offset += fs.writeSync(fd, data, offset, data.byteLength - offset, position === undefined ? null : position + offset);
 }
 
-/** Writes `data` to the upload's file: at its position (pwrite) when it has one, else at the end. */
+/** Writes `data` to the upload's file: at its position when it was opened at an offset, else at the end. */
 function writeToUpload(upload: OpenUpload, fd: number, data: Uint8Array): void {
-  if (upload.position === undefined) return writeAll(fd, data);
-  let offset = 0;
-  while (offset < data.byteLength) offset += fs.writeSync(fd, data, offset, data.byteLength - offset, upload.position + offset);
-  upload.position += data.byteLength;
+  writeAll(fd, data, upload.position);
+  if (upload.position !== undefined) upload.position += data.byteLength;
 }
 
 /**
